@@ -116,6 +116,13 @@ struct StreamMetadata {
   bool operator==(const StreamMetadata&) const = default;
 };
 
+// KurrentDB's markers, kept so stream metadata and tombstones read the same over its protocol:
+// a soft-deleted stream's `$tb`, and the revision of a tombstone's `$streamDeleted` event.
+inline constexpr uint64_t kSoftDeletedTruncateBefore = std::numeric_limits<int64_t>::max();
+inline constexpr uint64_t kTombstoneRevision = std::numeric_limits<int64_t>::max();
+inline constexpr std::string_view kMetadataEventType = "$metadata";
+inline constexpr std::string_view kTombstoneEventType = "$streamDeleted";
+
 enum class Direction : uint8_t { kForwards, kBackwards };
 
 // Which events of `$all` a read or subscription wants. Empty members do not filter.
