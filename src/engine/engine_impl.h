@@ -1,0 +1,131 @@
+// The embedded engine: one writer thread with group commit over the segmented log, RocksDB
+// index derived from it, lock-free readers bounded by the committed head.
+//
+// Write path (writer.cc): callers enqueue; the writer takes everything queued (up to
+// max_batch_bytes), checks each request against stream state, encodes the records into one
+// buffer, writes it with one pwrite and one fdatasync, writes the index batch, publishes the
+// new head, then completes every request of the batch.
+// Read path (reads.cc): any thread; reads the index and the log below the head.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "annals/engine.h"
+#include "engine/data_dir.h"
+#include "engine/index/index.h"
+#include "engine/index/index_applier.h"
+#include "engine/log/record.h"
+#include "engine/log/segments.h"
+
+namespace annals::engine {
+
+class EngineImpl final : public Engine {
+ public:
+  ~EngineImpl() override;
+  static Result<std::unique_ptr<Engine>> Open(const EngineOptions& options);
+
+  Result<AppendResult> Append(const AppendRequest& request) override;
+  void AppendAsync(AppendRequest request,
+                   std::function<void(Result<AppendResult>)> done) override;
+  Result<ReadStreamResult> ReadStream(const ReadStreamRequest& request) override;
+  Result<ReadAllResult> ReadAll(const ReadAllRequest& request) override;
+  Result<StreamInfo> GetStreamInfo(const std::string& stream) override;
+  Result<ListStreamsResult> ListStreams(const ListStreamsRequest& request) override;
+  Result<StreamMetadataResult> GetStreamMetadata(const std::string& stream) override;
+  Result<AppendResult> SetStreamMetadata(const std::string& stream, ExpectedRevision expected,
+                                         const StreamMetadata& metadata) override;
+  Result<DeleteResult> DeleteStream(const std::string& stream, ExpectedRevision expected,
+                                    DeleteMode mode) override;
+  Position Head() const override { return Position{head_.load(std::memory_order_acquire)}; }
+  Position WaitForHead(Position after, std::chrono::milliseconds timeout) override;
+  uint64_t WatchHead(Position after, CommitCallback callback) override;
+  void CancelHeadWatch(uint64_t id) override;
+  EngineStats Stats() const override;
+  Status Verify(std::string* report) override;
+  void Close() override;
+
+ private:
+  // One queued write: an append, a metadata change or a delete.
+  struct Request {
+    enum class Kind : uint8_t { kAppend, kSetMetadata, kDelete } kind = Kind::kAppend;
+    AppendRequest append;  // stream + expected (+ events for kAppend)
+    StreamMetadata metadata;
+    DeleteMode delete_mode = DeleteMode::kSoft;
+    uint64_t bytes = 0;
+    std::function<void(Result<AppendResult>)> done;
+  };
+  // A record about to be encoded: its fields and where its strings live.
+  struct PendingRecord {
+    log::EventView view;
+    std::string owned_data;  // for records the engine writes itself (metadata JSON)
+  };
+
+  explicit EngineImpl(const EngineOptions& options) : options_(options) {}
+  Status Start();
+  void Enqueue(Request request);
+  Result<AppendResult> Submit(Request request);
+
+  // ---- writer thread (writer.cc) ----
+  void WriterLoop();
+  void CommitBatch(std::vector<Request>& batch);
+  Result<AppendResult> Process(Request& request);
+  Result<AppendResult> ProcessAppend(Request& request);
+  Result<AppendResult> ProcessSetMetadata(Request& request);
+  Result<AppendResult> ProcessDelete(Request& request);
+  // Encodes one atomic commit, rolling to a new segment first when it would not fit.
+  Result<uint64_t> WriteCommit(std::vector<PendingRecord>& records);
+  Status FlushBuffer();
+  Status RollSegment();
+  Timestamp NextTimestamp();
+  void PublishHead(uint64_t head);
+
+  // ---- reads (reads.cc) ----
+  Result<ReadAllResult> ReadAllByScan(const ReadAllRequest& request, uint64_t head);
+  Result<ReadAllResult> ReadAllByPostings(const ReadAllRequest& request, uint64_t head,
+                                          char prefix, const std::string& name);
+
+  EngineOptions options_;
+  std::unique_ptr<DataDir> dir_;
+  std::unique_ptr<log::SegmentSet> segments_;
+  std::unique_ptr<index::Index> index_;
+  std::unique_ptr<index::IndexApplier> applier_;
+
+  // Queue between callers and the writer.
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<Request> queue_;
+  uint64_t queued_bytes_ = 0;
+  bool stopping_ = false;
+  std::thread writer_;
+  std::once_flag close_once_;
+
+  // Writer-thread state.
+  std::string buffer_;       // encoded records not yet written
+  uint64_t write_start_ = 0;  // logical position of buffer_[0]
+  uint64_t cursor_ = 0;       // logical position where the next record goes
+  int64_t last_ticks_ = 0;
+  Status failed_;  // set after an I/O error: the writer refuses everything after it
+
+  // Committed head and its watchers.
+  std::atomic<uint64_t> head_{0};
+  mutable std::mutex head_mu_;
+  std::condition_variable head_cv_;
+  std::multimap<uint64_t, std::pair<uint64_t, CommitCallback>> watchers_;  // after -> (id, cb)
+  std::map<uint64_t, uint64_t> watcher_after_;                             // id -> after
+  uint64_t next_watch_id_ = 1;
+
+  // Counters.
+  std::atomic<uint64_t> events_appended_{0}, bytes_appended_{0}, appends_{0}, group_commits_{0},
+      fsyncs_{0};
+  uint64_t recovered_records_ = 0, truncated_bytes_ = 0;
+};
+
+}  // namespace annals::engine

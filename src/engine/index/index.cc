@@ -1,0 +1,126 @@
+#include "engine/index/index.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+
+#include <fmt/format.h>
+
+#include "core/binary.h"
+
+namespace annals::index {
+namespace {
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::Ok();
+  const StatusCode code = s.IsCorruption() ? StatusCode::kCorruption : StatusCode::kIoError;
+  return Status(code, fmt::format("index {}: {}", what, s.ToString()));
+}
+
+}  // namespace
+
+Index::~Index() = default;
+
+Result<std::unique_ptr<Index>> Index::Open(const std::string& path, uint64_t cache_bytes) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.IncreaseParallelism(2);
+  options.write_buffer_size = 64 << 20;
+  options.max_write_buffer_number = 3;
+  // The log replays whatever a crash loses, so the index never needs its own WAL or syncs.
+  options.avoid_flush_during_shutdown = false;
+  options.compression = rocksdb::kLZ4Compression;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(cache_bytes);
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.cache_index_and_filter_blocks = true;
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::Open(options, path, &raw);
+  if (!s.ok()) return FromRocks(s, "open " + path);
+  return std::unique_ptr<Index>(new Index(std::unique_ptr<rocksdb::DB>(raw)));
+}
+
+Status Index::Destroy(const std::string& path) {
+  return FromRocks(rocksdb::DestroyDB(path, rocksdb::Options()), "destroy " + path);
+}
+
+Result<std::optional<StreamRecord>> Index::GetStream(std::string_view name) const {
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions(), StreamKey(name), &value);
+  if (s.IsNotFound()) return std::optional<StreamRecord>();
+  if (!s.ok()) return FromRocks(s, "read stream");
+  StreamRecord record;
+  if (!DecodeStreamRecord(value, &record)) {
+    return Status(StatusCode::kCorruption, fmt::format("index: damaged record of stream '{}'", name));
+  }
+  return std::optional<StreamRecord>(std::move(record));
+}
+
+Result<std::optional<EventIdEntry>> Index::GetEventId(const Uuid& id) const {
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions(), EventIdKey(id), &value);
+  if (s.IsNotFound()) return std::optional<EventIdEntry>();
+  if (!s.ok()) return FromRocks(s, "read event id");
+  EventIdEntry entry;
+  if (!DecodeEventIdEntry(value, &entry)) {
+    return Status(StatusCode::kCorruption, "index: damaged event id entry " + id.ToString());
+  }
+  return std::optional<EventIdEntry>(entry);
+}
+
+Result<uint64_t> Index::GetMeta(std::string_view key) const {
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions(), key, &value);
+  if (s.IsNotFound()) return uint64_t{0};
+  if (!s.ok()) return FromRocks(s, "read meta");
+  if (value.size() != 8) return Status(StatusCode::kCorruption, "index: damaged meta entry");
+  return DecodeFixed64(value.data());
+}
+
+Status Index::Write(rocksdb::WriteBatch* batch) {
+  rocksdb::WriteOptions options;
+  options.disableWAL = true;
+  return FromRocks(db_->Write(options, batch), "write");
+}
+
+Status Index::Flush() {
+  rocksdb::FlushOptions options;
+  options.wait = true;
+  return FromRocks(db_->Flush(options), "flush");
+}
+
+Status Index::Scan(std::string_view start, std::string_view end, bool reverse,
+                   const std::function<bool(std::string_view, std::string_view)>& visit) const {
+  rocksdb::ReadOptions options;
+  rocksdb::Slice lower(start.data(), start.size());
+  rocksdb::Slice upper(end.data(), end.size());
+  options.iterate_lower_bound = &lower;
+  options.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options));
+  if (reverse) {
+    for (it->SeekToLast(); it->Valid(); it->Prev()) {
+      if (!visit(it->key().ToStringView(), it->value().ToStringView())) break;
+    }
+  } else {
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (!visit(it->key().ToStringView(), it->value().ToStringView())) break;
+    }
+  }
+  return FromRocks(it->status(), "scan");
+}
+
+std::string PrefixEnd(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty()) {
+    if (static_cast<unsigned char>(end.back()) != 0xff) {
+      end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+      return end;
+    }
+    end.pop_back();
+  }
+  return std::string(1, '\xff');  // unreachable for our one-byte-prefixed keys
+}
+
+}  // namespace annals::index

@@ -1,0 +1,137 @@
+#include "engine/index/index_applier.h"
+
+#include <fmt/format.h>
+
+#include "core/binary.h"
+#include "core/stream_metadata_codec.h"
+
+namespace annals::index {
+namespace {
+
+std::string IdBytes(const Uuid& id) {
+  return std::string(reinterpret_cast<const char*>(id.bytes.data()), id.bytes.size());
+}
+
+std::string Fixed64(uint64_t v) {
+  std::string s;
+  PutFixed64(&s, v);
+  return s;
+}
+
+}  // namespace
+
+Status IndexApplier::Init() {
+  auto next = index_->GetMeta(kNextStreamIdKey);
+  if (!next.ok()) return next.status();
+  next_stream_id_ = std::max<uint64_t>(1, *next);
+  return Status::Ok();
+}
+
+void IndexApplier::Touch(Entry& entry, const std::string& name) {
+  lru_.splice(lru_.begin(), lru_, entry.lru);
+}
+
+Result<StreamRecord*> IndexApplier::Load(std::string_view name) {
+  std::string key(name);
+  auto it = cache_.find(key);
+  if (it != cache_.end()) {
+    Touch(it->second, key);
+    return &it->second.record;
+  }
+  auto stored = index_->GetStream(name);
+  if (!stored.ok()) return stored.status();
+  lru_.push_front(key);
+  Entry& entry = cache_[key];
+  entry.lru = lru_.begin();
+  if (stored->has_value()) entry.record = std::move(**stored);
+  return &entry.record;
+}
+
+Result<std::optional<EventIdEntry>> IndexApplier::FindEventId(const Uuid& id) {
+  auto it = batch_ids_.find(IdBytes(id));
+  if (it != batch_ids_.end()) return std::optional<EventIdEntry>(it->second);
+  return index_->GetEventId(id);
+}
+
+Status IndexApplier::Apply(const log::EventView& e, uint64_t position) {
+  auto loaded = Load(e.stream);
+  if (!loaded.ok()) return loaded.status();
+  StreamRecord& stream = **loaded;
+  dirty_.insert(std::string(e.stream));
+  if (stream.id == 0) stream.id = next_stream_id_++;
+
+  batch_.Put(PostingKey(kCategoryPrefix, CategoryOf(e.stream), position), "");
+  batch_.Put(PostingKey(kTypePrefix, e.type, position), "");
+  const EventIdEntry id_entry{stream.id, e.revision.value, position};
+  batch_.Put(EventIdKey(e.id), EncodeEventIdEntry(id_entry));
+  batch_ids_[IdBytes(e.id)] = id_entry;
+  ++records_in_batch_;
+
+  if (e.type == kTombstoneEventType && e.revision.value == kTombstoneRevision) {
+    stream.tombstoned = true;
+    stream.last_position = position;
+    return Status::Ok();
+  }
+
+  batch_.Put(RevisionKey(stream.id, e.revision.value), Fixed64(position));
+  if (!stream.has_events) stream.created_ticks = e.created.ticks;
+  stream.has_events = true;
+  stream.last_revision = e.revision.value;
+  stream.event_count += 1;
+  stream.last_position = position;
+  stream.updated_ticks = e.created.ticks;
+
+  // A `$metadata` event of `$$<s>` changes the limits and deletion state of `<s>`.
+  if (e.type == kMetadataEventType && e.stream.size() > 2 && e.stream.substr(0, 2) == "$$") {
+    auto metadata = ParseStreamMetadataJson(e.data);
+    if (!metadata.ok()) {
+      // The writer validated it before committing, so this is damage that passed checksums.
+      return Status(StatusCode::kCorruption,
+                    fmt::format("metadata event at position {} does not parse: {}", position,
+                                metadata.status().message()));
+    }
+    auto target_loaded = Load(e.stream.substr(2));
+    if (!target_loaded.ok()) return target_loaded.status();
+    StreamRecord& target = **target_loaded;
+    dirty_.insert(std::string(e.stream.substr(2)));
+    if (target.id == 0) target.id = next_stream_id_++;
+    target.has_metadata = true;
+    target.metadata_revision = e.revision.value;
+    target.metadata = std::move(metadata).value();
+  }
+  return Status::Ok();
+}
+
+void IndexApplier::Finish(uint64_t applied, rocksdb::WriteBatch* out) {
+  for (const std::string& name : dirty_) {
+    batch_.Put(StreamKey(name), EncodeStreamRecord(cache_.at(name).record));
+  }
+  batch_.Put(kAppliedKey, Fixed64(applied));
+  batch_.Put(kNextStreamIdKey, Fixed64(next_stream_id_));
+  std::swap(*out, batch_);
+  batch_.Clear();
+  dirty_.clear();
+  batch_ids_.clear();
+  records_in_batch_ = 0;
+  while (cache_.size() > capacity_ && !lru_.empty()) {
+    cache_.erase(lru_.back());
+    lru_.pop_back();
+  }
+}
+
+void IndexApplier::Abort() {
+  // The cached records of dirty streams hold uncommitted changes: drop them.
+  for (const std::string& name : dirty_) {
+    auto it = cache_.find(name);
+    if (it != cache_.end()) {
+      lru_.erase(it->second.lru);
+      cache_.erase(it);
+    }
+  }
+  batch_.Clear();
+  dirty_.clear();
+  batch_ids_.clear();
+  records_in_batch_ = 0;
+}
+
+}  // namespace annals::index

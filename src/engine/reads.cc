@@ -1,0 +1,319 @@
+// The read path: stream reads through the revision index, `$all` reads by scanning the log or
+// through category / event-type postings, the catalog and metadata. Any thread; everything
+// read is bounded by the head loaded at the start of the call.
+#include <algorithm>
+#include <regex>
+
+#include <fmt/format.h>
+
+#include "core/binary.h"
+#include "engine/engine_impl.h"
+#include "engine/log/log_reader.h"
+
+namespace annals::engine {
+namespace {
+
+using index::StreamRecord;
+
+Status StreamNotFound(std::string_view name) {
+  return Status(StatusCode::kNotFound, fmt::format("stream '{}' does not exist", name));
+}
+Status StreamTombstoned(std::string_view name) {
+  return Status(StatusCode::kStreamDeleted, fmt::format("stream '{}' is tombstoned", name));
+}
+
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+// A compiled EventFilter.
+class Matcher {
+ public:
+  static Result<Matcher> Compile(const EventFilter& filter) {
+    Matcher m;
+    m.filter_ = &filter;
+    if (!filter.type_regex.empty()) {
+      try {
+        m.regex_.emplace(filter.type_regex, std::regex::ECMAScript | std::regex::optimize);
+      } catch (const std::regex_error& e) {
+        return Status(StatusCode::kInvalidArgument,
+                      fmt::format("filter.typeRegex: {}", e.what()));
+      }
+    }
+    return m;
+  }
+
+  bool Matches(std::string_view stream, std::string_view type) const {
+    const EventFilter& f = *filter_;
+    if (f.exclude_system_events && (IsSystemName(stream) || IsSystemName(type))) return false;
+    if (!f.category.empty() && CategoryOf(stream) != f.category) return false;
+    if (!f.stream_prefixes.empty() &&
+        std::none_of(f.stream_prefixes.begin(), f.stream_prefixes.end(),
+                     [&](const std::string& p) { return StartsWith(stream, p); })) {
+      return false;
+    }
+    if (!f.event_types.empty() &&
+        std::none_of(f.event_types.begin(), f.event_types.end(),
+                     [&](const std::string& t) { return t == type; })) {
+      return false;
+    }
+    if (!f.type_prefixes.empty() &&
+        std::none_of(f.type_prefixes.begin(), f.type_prefixes.end(),
+                     [&](const std::string& p) { return StartsWith(type, p); })) {
+      return false;
+    }
+    if (regex_ && !std::regex_search(type.begin(), type.end(), *regex_)) return false;
+    return true;
+  }
+
+ private:
+  const EventFilter* filter_ = nullptr;
+  std::optional<std::regex> regex_;
+};
+
+// The revisions of a stream that reads may show, given its metadata.
+struct Visible {
+  uint64_t low = 0;   // first visible revision
+  uint64_t high = 0;  // last revision
+  std::optional<int64_t> min_created_ticks;
+  bool empty() const { return low > high; }
+};
+
+Visible VisibleRange(const StreamRecord& s) {
+  Visible v;
+  v.high = s.last_revision;
+  if (s.metadata.truncate_before) v.low = s.metadata.truncate_before->value;
+  if (s.metadata.max_count) {
+    const uint64_t count = *s.metadata.max_count;
+    const uint64_t from_count = count > s.last_revision ? 0 : s.last_revision + 1 - count;
+    v.low = std::max(v.low, from_count);
+    if (count == 0) v.low = s.last_revision + 1;
+  }
+  if (s.metadata.max_age_seconds) {
+    v.min_created_ticks = Timestamp::Now().ticks -
+                          static_cast<int64_t>(*s.metadata.max_age_seconds) * 10'000'000;
+  }
+  return v;
+}
+
+StreamInfo ToStreamInfo(std::string_view name, const StreamRecord& s) {
+  StreamInfo info;
+  info.name = std::string(name);
+  info.state = s.tombstoned      ? StreamState::kTombstoned
+               : s.SoftDeleted() ? StreamState::kSoftDeleted
+                                 : StreamState::kActive;
+  info.last_revision = s.LastRevision();
+  info.event_count = s.event_count;
+  info.last_position = Position{s.last_position};
+  info.created = Timestamp{s.created_ticks};
+  info.last_updated = Timestamp{s.updated_ticks};
+  return info;
+}
+
+thread_local std::string tls_record_buffer;
+
+}  // namespace
+
+Result<ReadStreamResult> EngineImpl::ReadStream(const ReadStreamRequest& request) {
+  ANNALS_RETURN_IF_ERROR(ValidateStreamName(request.stream, options_.limits, true));
+  if (request.max_count == 0) {
+    return Status(StatusCode::kInvalidArgument, "maxCount: must be at least 1");
+  }
+  const uint64_t head = head_.load(std::memory_order_acquire);
+  auto loaded = index_->GetStream(request.stream);
+  if (!loaded.ok()) return loaded.status();
+  if (!loaded->has_value()) return StreamNotFound(request.stream);
+  const StreamRecord& stream = **loaded;
+  if (stream.tombstoned) return StreamTombstoned(request.stream);
+  if (!stream.has_events || stream.SoftDeleted()) return StreamNotFound(request.stream);
+
+  ReadStreamResult result;
+  result.last_revision = Revision{stream.last_revision};
+  const Visible visible = VisibleRange(stream);
+  if (visible.empty()) return result;
+  const bool forwards = request.direction == Direction::kForwards;
+  uint64_t from = request.from ? request.from->value : (forwards ? 0 : visible.high);
+  if (forwards) {
+    from = std::max(from, visible.low);
+    if (from > visible.high) return result;
+  } else {
+    from = std::min(from, visible.high);
+    if (from < visible.low) return result;
+  }
+  const std::string lower = index::RevisionKey(stream.id, forwards ? from : visible.low);
+  const std::string upper = index::RevisionKey(stream.id, forwards ? visible.high : from) + '\0';
+  Status status;
+  std::optional<uint64_t> last_examined;
+  ANNALS_RETURN_IF_ERROR(index_->Scan(
+      lower, upper, !forwards, [&](std::string_view key, std::string_view value) {
+        const uint64_t position = DecodeFixed64(value.data());
+        if (position >= head) return !forwards;  // committed later than this read began
+        if (result.events.size() >= request.max_count) return false;
+        log::LogEvent event;
+        status = log::ReadEventAt(*segments_, position, &tls_record_buffer, &event);
+        if (!status.ok()) return false;
+        last_examined = event.event.revision.value;
+        if (visible.min_created_ticks && event.event.created.ticks < *visible.min_created_ticks) {
+          return true;
+        }
+        result.events.push_back(event.event.Materialize(Position{position}));
+        return true;
+      }));
+  ANNALS_RETURN_IF_ERROR(status);
+  if (last_examined) {
+    if (forwards && *last_examined < visible.high) result.next = Revision{*last_examined + 1};
+    if (!forwards && *last_examined > visible.low) result.next = Revision{*last_examined - 1};
+  }
+  return result;
+}
+
+Result<ReadAllResult> EngineImpl::ReadAll(const ReadAllRequest& request) {
+  if (request.max_count == 0) {
+    return Status(StatusCode::kInvalidArgument, "maxCount: must be at least 1");
+  }
+  const uint64_t head = head_.load(std::memory_order_acquire);
+  const EventFilter& f = request.filter;
+  if (!f.category.empty()) {
+    return ReadAllByPostings(request, head, index::kCategoryPrefix, f.category);
+  }
+  if (f.event_types.size() == 1) {
+    return ReadAllByPostings(request, head, index::kTypePrefix, f.event_types[0]);
+  }
+  return ReadAllByScan(request, head);
+}
+
+Result<ReadAllResult> EngineImpl::ReadAllByScan(const ReadAllRequest& request, uint64_t head) {
+  auto matcher = Matcher::Compile(request.filter);
+  if (!matcher.ok()) return matcher.status();
+  ReadAllResult result;
+  uint64_t examined = 0;
+  log::LogEvent event;
+  auto collect = [&](auto& scanner) -> Status {
+    while (result.events.size() < request.max_count && examined < request.max_scan) {
+      auto more = scanner.Next(&event);
+      if (!more.ok()) return more.status();
+      if (!*more) {
+        result.end_of_log = true;
+        break;
+      }
+      ++examined;
+      if (matcher->Matches(event.event.stream, event.event.type)) {
+        result.events.push_back(event.event.Materialize(Position{event.position}));
+      }
+    }
+    return Status::Ok();
+  };
+  if (request.direction == Direction::kForwards) {
+    if (request.from.value >= head) {
+      return ReadAllResult{{}, Position{head}, true};
+    }
+    log::ForwardScanner scanner(*segments_, request.from.value, head);
+    ANNALS_RETURN_IF_ERROR(collect(scanner));
+    result.next = Position{result.end_of_log ? head : scanner.position()};
+    if (!result.end_of_log && scanner.position() >= head) result.end_of_log = true;
+  } else {
+    log::BackwardScanner scanner(*segments_, std::min(request.from.value, head));
+    ANNALS_RETURN_IF_ERROR(collect(scanner));
+    result.next = Position{result.end_of_log ? 0 : scanner.position()};
+  }
+  return result;
+}
+
+Result<ReadAllResult> EngineImpl::ReadAllByPostings(const ReadAllRequest& request, uint64_t head,
+                                                    char prefix, const std::string& name) {
+  auto matcher = Matcher::Compile(request.filter);
+  if (!matcher.ok()) return matcher.status();
+  if (name.find('\0') != std::string::npos) {
+    return Status(StatusCode::kInvalidArgument, "filter: names cannot contain NUL");
+  }
+  const bool forwards = request.direction == Direction::kForwards;
+  const uint64_t from = forwards ? request.from.value : std::min(request.from.value, head);
+  const std::string lower =
+      forwards ? index::PostingKey(prefix, name, from) : index::PostingPrefix(prefix, name);
+  const std::string upper = forwards ? index::PrefixEnd(index::PostingPrefix(prefix, name))
+                                     : index::PostingKey(prefix, name, from);
+  ReadAllResult result;
+  result.end_of_log = true;  // unless the scan stops early
+  result.next = Position{forwards ? head : 0};
+  uint64_t examined = 0;
+  Status status;
+  ANNALS_RETURN_IF_ERROR(index_->Scan(
+      lower, upper, !forwards, [&](std::string_view key, std::string_view) {
+        const uint64_t position = index::PostingPosition(key);
+        if (position >= head) {
+          if (forwards) return false;  // committed after this read began: the end for now
+          return true;
+        }
+        if (result.events.size() >= request.max_count || examined >= request.max_scan) {
+          result.end_of_log = false;
+          return false;
+        }
+        log::LogEvent event;
+        status = log::ReadEventAt(*segments_, position, &tls_record_buffer, &event);
+        if (!status.ok()) return false;
+        ++examined;
+        result.next = Position{forwards ? event.next_position : position};
+        if (matcher->Matches(event.event.stream, event.event.type)) {
+          result.events.push_back(event.event.Materialize(Position{position}));
+        }
+        return true;
+      }));
+  ANNALS_RETURN_IF_ERROR(status);
+  if (forwards && result.end_of_log) result.next = Position{head};
+  return result;
+}
+
+Result<StreamInfo> EngineImpl::GetStreamInfo(const std::string& name) {
+  ANNALS_RETURN_IF_ERROR(ValidateStreamName(name, options_.limits, true));
+  auto loaded = index_->GetStream(name);
+  if (!loaded.ok()) return loaded.status();
+  if (!loaded->has_value() || (!(*loaded)->has_events && !(*loaded)->tombstoned)) {
+    return StreamNotFound(name);
+  }
+  return ToStreamInfo(name, **loaded);
+}
+
+Result<ListStreamsResult> EngineImpl::ListStreams(const ListStreamsRequest& request) {
+  if (request.limit == 0) return Status(StatusCode::kInvalidArgument, "limit: must be at least 1");
+  const std::string prefix_key = index::StreamKey(request.prefix);
+  std::string lower = prefix_key;
+  if (!request.after.empty() && request.after >= request.prefix) {
+    lower = index::StreamKey(request.after) + '\0';
+  }
+  const std::string upper = index::PrefixEnd(prefix_key);
+  ListStreamsResult result;
+  Status status;
+  ANNALS_RETURN_IF_ERROR(
+      index_->Scan(lower, upper, false, [&](std::string_view key, std::string_view value) {
+        const std::string_view name = key.substr(1);
+        if (IsSystemName(name) && !request.include_system) return true;
+        StreamRecord s;
+        if (!index::DecodeStreamRecord(value, &s)) {
+          status = Status(StatusCode::kCorruption,
+                          fmt::format("index: damaged record of stream '{}'", name));
+          return false;
+        }
+        if (!s.has_events && !s.tombstoned) return true;  // only metadata so far
+        result.streams.push_back(ToStreamInfo(name, s));
+        return result.streams.size() < request.limit;
+      }));
+  ANNALS_RETURN_IF_ERROR(status);
+  if (result.streams.size() == request.limit) result.next_after = result.streams.back().name;
+  return result;
+}
+
+Result<StreamMetadataResult> EngineImpl::GetStreamMetadata(const std::string& name) {
+  ANNALS_RETURN_IF_ERROR(ValidateStreamName(name, options_.limits));
+  auto loaded = index_->GetStream(name);
+  if (!loaded.ok()) return loaded.status();
+  StreamMetadataResult result;
+  if (!loaded->has_value()) return result;
+  if ((*loaded)->tombstoned) return StreamTombstoned(name);
+  if ((*loaded)->has_metadata) {
+    result.metadata = (*loaded)->metadata;
+    result.metadata_revision = Revision{(*loaded)->metadata_revision};
+  }
+  return result;
+}
+
+}  // namespace annals::engine

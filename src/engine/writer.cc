@@ -1,0 +1,428 @@
+// The write path: the single writer thread and group commit (see engine_impl.h).
+#include <fmt/format.h>
+
+#include "core/expected_revision_check.h"
+#include "core/stream_metadata_codec.h"
+#include "engine/engine_impl.h"
+#include "engine/log/log_format.h"
+
+namespace annals::engine {
+namespace {
+
+// Appends wait in memory while the writer works; past this many bytes callers are told to retry.
+constexpr uint64_t kMaxQueuedBytes = 1ull << 30;
+
+uint64_t RequestBytes(const AppendRequest& request) {
+  uint64_t bytes = request.stream.size();
+  for (const auto& e : request.events) {
+    bytes += log::EventRecordBytes(request.stream, e.type, e.content_type, e.data.size(),
+                                   e.metadata.size());
+  }
+  return bytes;
+}
+
+Status Stopped() { return Status(StatusCode::kUnavailable, "the store is closed"); }
+
+}  // namespace
+
+void EngineImpl::Enqueue(Request request) {
+  {
+    std::lock_guard lock(queue_mu_);
+    if (stopping_) {
+      request.done(Stopped());
+      return;
+    }
+    if (queued_bytes_ + request.bytes > kMaxQueuedBytes && !queue_.empty()) {
+      request.done(Status(StatusCode::kUnavailable,
+                          "too many appends are waiting for the disk; retry later"));
+      return;
+    }
+    queued_bytes_ += request.bytes;
+    queue_.push_back(std::move(request));
+  }
+  queue_cv_.notify_one();
+}
+
+Result<AppendResult> EngineImpl::Submit(Request request) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<Result<AppendResult>> result;
+  request.done = [&](Result<AppendResult> r) {
+    std::lock_guard lock(mu);
+    result.emplace(std::move(r));
+    cv.notify_one();
+  };
+  Enqueue(std::move(request));
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return result.has_value(); });
+  return std::move(*result);
+}
+
+Result<AppendResult> EngineImpl::Append(const AppendRequest& request) {
+  Status valid = ValidateAppend(request, options_.limits);
+  if (!valid.ok()) return valid;
+  Request r;
+  r.kind = Request::Kind::kAppend;
+  r.append = request;
+  r.bytes = RequestBytes(request);
+  return Submit(std::move(r));
+}
+
+void EngineImpl::AppendAsync(AppendRequest request,
+                             std::function<void(Result<AppendResult>)> done) {
+  Status valid = ValidateAppend(request, options_.limits);
+  if (!valid.ok()) {
+    done(valid);
+    return;
+  }
+  Request r;
+  r.kind = Request::Kind::kAppend;
+  r.bytes = RequestBytes(request);
+  r.append = std::move(request);
+  r.done = std::move(done);
+  Enqueue(std::move(r));
+}
+
+Result<AppendResult> EngineImpl::SetStreamMetadata(const std::string& stream,
+                                                   ExpectedRevision expected,
+                                                   const StreamMetadata& metadata) {
+  ANNALS_RETURN_IF_ERROR(ValidateStreamName(stream, options_.limits));
+  // Round-trip the JSON parts now, so a bad `$acl` or custom object fails here, not in the log.
+  auto reparsed = ParseStreamMetadataJson(StreamMetadataToJson(metadata));
+  if (!reparsed.ok()) return reparsed.status();
+  Request r;
+  r.kind = Request::Kind::kSetMetadata;
+  r.append.stream = stream;
+  r.append.expected = expected;
+  r.metadata = metadata;
+  r.bytes = stream.size() + metadata.acl_json.size() + metadata.custom_json.size() + 256;
+  return Submit(std::move(r));
+}
+
+Result<DeleteResult> EngineImpl::DeleteStream(const std::string& stream,
+                                              ExpectedRevision expected, DeleteMode mode) {
+  ANNALS_RETURN_IF_ERROR(ValidateStreamName(stream, options_.limits));
+  Request r;
+  r.kind = Request::Kind::kDelete;
+  r.append.stream = stream;
+  r.append.expected = expected;
+  r.delete_mode = mode;
+  r.bytes = stream.size() + 256;
+  auto result = Submit(std::move(r));
+  if (!result.ok()) return result.status();
+  return DeleteResult{result->position};
+}
+
+// ---------------------------------------------------------------------------------------------
+
+void EngineImpl::WriterLoop() {
+  std::vector<Request> batch;
+  while (true) {
+    {
+      std::unique_lock lock(queue_mu_);
+      queue_cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+      if (queue_.empty()) return;  // stopping, and everything queued is done
+      uint64_t bytes = 0;
+      while (!queue_.empty() && (batch.empty() || bytes + queue_.front().bytes <=
+                                                       options_.max_batch_bytes)) {
+        bytes += queue_.front().bytes;
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      queued_bytes_ -= bytes;
+    }
+    CommitBatch(batch);
+    batch.clear();
+  }
+}
+
+void EngineImpl::CommitBatch(std::vector<Request>& batch) {
+  std::vector<Result<AppendResult>> results;
+  results.reserve(batch.size());
+  buffer_.clear();
+  write_start_ = cursor_;
+  for (Request& request : batch) {
+    results.push_back(failed_.ok() ? Process(request) : failed_);
+  }
+  Status written = failed_;
+  if (written.ok()) written = FlushBuffer();
+  if (written.ok()) {
+    rocksdb::WriteBatch index_batch;
+    applier_->Finish(cursor_, &index_batch);
+    written = index_->Write(&index_batch);
+  }
+  if (!written.ok()) {
+    // After a failed write or fsync nobody knows what reached the disk (a retried fsync can
+    // report success for lost pages), so the engine stops writing until it is reopened, when
+    // recovery finds the true end of the log.
+    if (failed_.ok()) {
+      failed_ = Status(written.code(),
+                       "the store stopped accepting writes after an I/O error; reopen it: " +
+                           written.message());
+    }
+    applier_->Abort();
+    for (auto& r : results) {
+      if (r.ok()) r = failed_;
+    }
+  } else {
+    group_commits_.fetch_add(1, std::memory_order_relaxed);
+    PublishHead(cursor_);
+  }
+  for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
+}
+
+Result<AppendResult> EngineImpl::Process(Request& request) {
+  switch (request.kind) {
+    case Request::Kind::kAppend:
+      return ProcessAppend(request);
+    case Request::Kind::kSetMetadata:
+      return ProcessSetMetadata(request);
+    case Request::Kind::kDelete:
+      return ProcessDelete(request);
+  }
+  return Status(StatusCode::kInternal, "unknown request kind");
+}
+
+Result<AppendResult> EngineImpl::ProcessAppend(Request& request) {
+  AppendRequest& append = request.append;
+  auto loaded = applier_->Load(append.stream);
+  if (!loaded.ok()) return loaded.status();
+  index::StreamRecord* stream = *loaded;
+  if (stream->tombstoned) {
+    return Status(StatusCode::kStreamDeleted,
+                  fmt::format("stream '{}' is tombstoned", append.stream));
+  }
+
+  // Idempotency: decided by the ids alone, before the expected revision (a retry of a
+  // successful append must get its original answer).
+  size_t with_ids = 0, found = 0;
+  std::optional<index::EventIdEntry> first_found, last_found;
+  bool consecutive = true;
+  for (size_t i = 0; i < append.events.size(); ++i) {
+    const auto& id = append.events[i].id;
+    if (!id) continue;
+    ++with_ids;
+    auto entry = applier_->FindEventId(*id);
+    if (!entry.ok()) return entry.status();
+    if (!entry->has_value()) continue;
+    const index::EventIdEntry& e = **entry;
+    if (stream->id == 0 || e.stream_id != stream->id) {
+      return Status(StatusCode::kIdempotencyConflict,
+                    fmt::format("events[{}].id {} was already used by an event of another stream",
+                                i, id->ToString()));
+    }
+    if (first_found && e.revision != first_found->revision + found) consecutive = false;
+    if (!first_found) first_found = e;
+    last_found = e;
+    ++found;
+    if (found != i + 1) consecutive = false;
+  }
+  if (found > 0) {
+    if (found != append.events.size() || !consecutive) {
+      return Status(StatusCode::kIdempotencyConflict,
+                    fmt::format("{} of the {} events were already appended to '{}' and {} were "
+                                "not, or not in this order: a retry must repeat the original "
+                                "append exactly",
+                                found, append.events.size(), append.stream, with_ids - found));
+    }
+    return AppendResult{Revision{first_found->revision}, Revision{last_found->revision},
+                        Position{last_found->position}, /*idempotent=*/true};
+  }
+
+  ANNALS_RETURN_IF_ERROR(CheckExpectedRevision(append.stream, append.expected,
+                                               stream->LastRevision(), stream->SoftDeleted()));
+
+  const Timestamp created = NextTimestamp();
+  std::vector<PendingRecord> records;
+  records.reserve(append.events.size() + 1);
+  uint64_t revision = stream->has_events ? stream->last_revision + 1 : 0;
+  const uint64_t first_revision = revision;
+  std::string metadata_stream;
+  if (stream->SoftDeleted()) {
+    // Recreating a soft-deleted stream: hide its old events from now on, atomically with the
+    // new ones, keeping its other metadata.
+    metadata_stream = MetadataStreamOf(append.stream);
+    auto meta_loaded = applier_->Load(metadata_stream);
+    if (!meta_loaded.ok()) return meta_loaded.status();
+    StreamMetadata metadata = stream->metadata;
+    metadata.truncate_before = Revision{revision};
+    PendingRecord& r = records.emplace_back();
+    r.owned_data = StreamMetadataToJson(metadata);
+    r.view.stream = metadata_stream;
+    r.view.type = kMetadataEventType;
+    r.view.revision =
+        Revision{(*meta_loaded)->has_events ? (*meta_loaded)->last_revision + 1 : 0};
+  }
+  for (const ProposedEvent& e : append.events) {
+    PendingRecord& r = records.emplace_back();
+    r.view.stream = append.stream;
+    r.view.type = e.type;
+    r.view.content_type = e.content_type;
+    r.view.data = e.data;
+    r.view.metadata = e.metadata;
+    r.view.id = e.id ? *e.id : Uuid::Random();
+    r.view.revision = Revision{revision++};
+  }
+  for (PendingRecord& r : records) r.view.created = created;
+  auto last_position = WriteCommit(records);
+  if (!last_position.ok()) return last_position.status();
+  appends_.fetch_add(1, std::memory_order_relaxed);
+  events_appended_.fetch_add(append.events.size(), std::memory_order_relaxed);
+  bytes_appended_.fetch_add(request.bytes, std::memory_order_relaxed);
+  return AppendResult{Revision{first_revision}, Revision{revision - 1}, Position{*last_position},
+                      false};
+}
+
+Result<AppendResult> EngineImpl::ProcessSetMetadata(Request& request) {
+  const std::string& name = request.append.stream;
+  auto loaded = applier_->Load(name);
+  if (!loaded.ok()) return loaded.status();
+  if ((*loaded)->tombstoned) {
+    return Status(StatusCode::kStreamDeleted, fmt::format("stream '{}' is tombstoned", name));
+  }
+  const std::string metadata_stream = MetadataStreamOf(name);
+  auto meta_loaded = applier_->Load(metadata_stream);
+  if (!meta_loaded.ok()) return meta_loaded.status();
+  index::StreamRecord* meta = *meta_loaded;
+  ANNALS_RETURN_IF_ERROR(CheckExpectedRevision(metadata_stream, request.append.expected,
+                                               meta->LastRevision(), false));
+  std::vector<PendingRecord> records(1);
+  PendingRecord& r = records[0];
+  r.owned_data = StreamMetadataToJson(request.metadata);
+  r.view.stream = metadata_stream;
+  r.view.type = kMetadataEventType;
+  r.view.revision = Revision{meta->has_events ? meta->last_revision + 1 : 0};
+  r.view.created = NextTimestamp();
+  const Revision revision = r.view.revision;
+  auto position = WriteCommit(records);
+  if (!position.ok()) return position.status();
+  return AppendResult{revision, revision, Position{*position}, false};
+}
+
+Result<AppendResult> EngineImpl::ProcessDelete(Request& request) {
+  const std::string& name = request.append.stream;
+  auto loaded = applier_->Load(name);
+  if (!loaded.ok()) return loaded.status();
+  index::StreamRecord* stream = *loaded;
+  if (stream->tombstoned) {
+    return Status(StatusCode::kStreamDeleted, fmt::format("stream '{}' is tombstoned", name));
+  }
+  ANNALS_RETURN_IF_ERROR(CheckExpectedRevision(name, request.append.expected,
+                                               stream->LastRevision(), stream->SoftDeleted()));
+  std::vector<PendingRecord> records(1);
+  PendingRecord& r = records[0];
+  std::string metadata_stream;
+  if (request.delete_mode == DeleteMode::kSoft) {
+    if (!stream->has_events || stream->SoftDeleted()) {
+      return Status(StatusCode::kNotFound, fmt::format("stream '{}' does not exist", name));
+    }
+    metadata_stream = MetadataStreamOf(name);
+    auto meta_loaded = applier_->Load(metadata_stream);
+    if (!meta_loaded.ok()) return meta_loaded.status();
+    StreamMetadata metadata = stream->metadata;
+    metadata.truncate_before = Revision{kSoftDeletedTruncateBefore};
+    r.owned_data = StreamMetadataToJson(metadata);
+    r.view.stream = metadata_stream;
+    r.view.type = kMetadataEventType;
+    r.view.revision =
+        Revision{(*meta_loaded)->has_events ? (*meta_loaded)->last_revision + 1 : 0};
+  } else {
+    r.view.stream = name;
+    r.view.type = kTombstoneEventType;
+    r.view.revision = Revision{kTombstoneRevision};
+  }
+  r.view.created = NextTimestamp();
+  const Revision revision = r.view.revision;
+  auto position = WriteCommit(records);
+  if (!position.ok()) return position.status();
+  return AppendResult{revision, revision, Position{*position}, false};
+}
+
+Result<uint64_t> EngineImpl::WriteCommit(std::vector<PendingRecord>& records) {
+  uint64_t bytes = 0;
+  for (PendingRecord& r : records) {
+    if (!r.owned_data.empty()) {
+      r.view.data = r.owned_data;
+      r.view.content_type = kContentTypeJson;
+    } else if (r.view.content_type.empty()) {
+      r.view.content_type = kContentTypeOctetStream;  // a tombstone has no payload
+    }
+    if (r.view.id.IsNil()) r.view.id = Uuid::Random();
+    bytes += log::EventRecordBytes(r.view.stream, r.view.type, r.view.content_type,
+                                   r.view.data.size(), r.view.metadata.size());
+  }
+  if (segments_->OffsetOf(cursor_) + bytes + log::kSegmentEndRecordBytes >
+      segments_->segment_bytes()) {
+    Status rolled = RollSegment();
+    if (!rolled.ok()) {
+      failed_ = rolled;
+      return rolled;
+    }
+  }
+  uint64_t position = 0;
+  for (size_t i = 0; i < records.size(); ++i) {
+    position = cursor_;
+    const uint8_t flags = i + 1 == records.size() ? log::kFlagCommitEnd : 0;
+    cursor_ += log::AppendEventRecord(&buffer_, records[i].view, position, write_start_, flags);
+    Status applied = applier_->Apply(records[i].view, position);
+    if (!applied.ok()) {
+      // Part of a commit is in the buffer: nothing of this batch may reach the disk.
+      failed_ = applied;
+      return applied;
+    }
+  }
+  return position;
+}
+
+Status EngineImpl::FlushBuffer() {
+  if (buffer_.empty()) return Status::Ok();
+  auto segment = segments_->Get(segments_->SegmentOf(write_start_));
+  ANNALS_RETURN_IF_ERROR(segment->Write(segments_->OffsetOf(write_start_), buffer_));
+  if (options_.durability == Durability::kFsync) {
+    ANNALS_RETURN_IF_ERROR(segment->Sync());
+    fsyncs_.fetch_add(1, std::memory_order_relaxed);
+  }
+  buffer_.clear();
+  write_start_ = cursor_;
+  return Status::Ok();
+}
+
+Status EngineImpl::RollSegment() {
+  // The end record goes out with the rest of this segment's buffer and is synced before the
+  // next segment exists, so recovery never finds a successor to an unterminated segment.
+  const uint64_t end_record = cursor_;
+  cursor_ += log::AppendSegmentEndRecord(&buffer_, end_record, write_start_);
+  ANNALS_RETURN_IF_ERROR(FlushBuffer());
+  if (options_.durability == Durability::kUnsafeNoSync) {
+    ANNALS_RETURN_IF_ERROR(segments_->Get(segments_->SegmentOf(end_record))->Sync());
+  }
+  const uint64_t next = segments_->SegmentOf(end_record) + 1;
+  ANNALS_RETURN_IF_ERROR(segments_->Add(next, end_record));
+  cursor_ = segments_->FirstRecordOf(next);
+  write_start_ = cursor_;
+  return Status::Ok();
+}
+
+Timestamp EngineImpl::NextTimestamp() {
+  // Never backwards along the log, even if the wall clock steps back.
+  last_ticks_ = std::max(last_ticks_, Timestamp::Now().ticks);
+  return Timestamp{last_ticks_};
+}
+
+void EngineImpl::PublishHead(uint64_t head) {
+  std::vector<CommitCallback> ready;
+  {
+    std::lock_guard lock(head_mu_);
+    head_.store(head, std::memory_order_release);
+    auto end = watchers_.lower_bound(head);
+    for (auto it = watchers_.begin(); it != end; ++it) {
+      ready.push_back(std::move(it->second.second));
+      watcher_after_.erase(it->second.first);
+    }
+    watchers_.erase(watchers_.begin(), end);
+  }
+  head_cv_.notify_all();
+  for (auto& callback : ready) callback(Position{head});
+}
+
+}  // namespace annals::engine
