@@ -87,8 +87,8 @@ class [[nodiscard]] Result {
 }  // namespace annals
 
 // Evaluates `expr` (a Status); returns it from the enclosing function when it is not ok.
-#define ANNALS_RETURN_IF_ERROR(expr)              \
-  do {                                            \
-    ::annals::Status annals_status_ = (expr);     \
+#define ANNALS_RETURN_IF_ERROR(expr)                 \
+  do {                                               \
+    ::annals::Status annals_status_ = (expr);        \
     if (!annals_status_.ok()) return annals_status_; \
   } while (0)

@@ -60,7 +60,9 @@ class ExpectedRevision {
   static constexpr ExpectedRevision StreamExists() {
     return ExpectedRevision(Kind::kStreamExists, 0);
   }
-  static constexpr ExpectedRevision Exact(Revision r) { return ExpectedRevision(Kind::kExact, r.value); }
+  static constexpr ExpectedRevision Exact(Revision r) {
+    return ExpectedRevision(Kind::kExact, r.value);
+  }
 
   constexpr Kind kind() const { return kind_; }
   // Only meaningful for kExact.
