@@ -1,0 +1,96 @@
+// The HTTP API's request handling, free of I/O: a Request in, an action out.
+//
+// Most requests are answered at once with a Response (reads run inline: they are fast). An
+// append comes back as an AppendCall, which the session hands to EventStore::AppendAsync and
+// completes with FinishAppend, so no I/O thread waits on a disk sync. Other writes (metadata,
+// delete) come back as a BlockingCall to run on a blocking pool. A request for Server-Sent
+// Events comes back as an SseCall for the session's streaming loop.
+//
+// Thread safety: Dispatch and FinishAppend may be called from any thread concurrently.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "annals/event_store.h"
+#include "api/http/message.h"
+#include "api/http/metrics.h"
+#include "api/http/sse.h"
+
+namespace annals {
+class Engine;
+}
+
+namespace annals::http {
+
+class Authorizer;
+
+struct RouterOptions {
+  uint64_t default_page_size = 100;  // `limit` when a read does not say
+  uint64_t max_page_size = 10000;    // larger `limit`s are refused (400)
+  std::string version = "0.1.0";
+  std::string store_kind = "memory";  // "engine" or "memory", for /info
+  std::string durability = "none";    // "fsync", "unsafe-no-sync" or "none" (memory)
+  bool tls = false;
+  bool auth = false;
+};
+
+struct AppendCall {
+  AppendRequest request;
+  std::string instance;
+  uint64_t bytes = 0;  // data + metadata of all events, for the metrics
+  std::chrono::steady_clock::time_point started;
+};
+
+struct BlockingCall {
+  std::function<Response()> run;
+};
+
+struct SseCall {
+  SseSpec spec;
+};
+
+struct Routed {
+  Route route = Route::kUnmatched;
+  std::variant<Response, AppendCall, BlockingCall, SseCall> action;
+};
+
+class Router {
+ public:
+  // `store` and `metrics` must outlive the router; `engine` (may be null) is the same object as
+  // `store` when it is the embedded engine, for its stats. `authorizer` may be null: then every
+  // request is allowed.
+  Router(EventStore* store, Engine* engine, Metrics* metrics, const Authorizer* authorizer,
+         RouterOptions options);
+
+  // May pad `request.body` in place for the JSON parser.
+  Routed Dispatch(Request& request) const;
+  Response FinishAppend(const AppendCall& call, const Result<AppendResult>& result) const;
+
+  // /health/ready answers 503 once the server is stopping.
+  void SetStopping() { stopping_.store(true, std::memory_order_relaxed); }
+  bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
+
+ private:
+  Routed StreamRoute(Request& request, std::string_view stream, std::string_view query) const;
+  Routed MetadataRoute(Request& request, std::string_view stream, std::string_view query) const;
+  Routed AllRoute(Request& request, std::string_view query) const;
+  Routed StreamsRoute(Request& request, std::string_view query) const;
+  Routed AppendRoute(Request& request, std::string stream, std::string_view query) const;
+  Response Info() const;
+
+  EventStore* store_;
+  Engine* engine_;
+  Metrics* metrics_;
+  const Authorizer* authorizer_;
+  RouterOptions options_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace annals::http
