@@ -35,7 +35,7 @@ enum class CorruptionPolicy : uint8_t {
 };
 
 struct EngineOptions {
-  std::string data_dir;                      // created when missing
+  std::string data_dir;                        // created when missing
   Durability durability = Durability::kFsync;  // can change only at open
   CorruptionPolicy corruption_policy = CorruptionPolicy::kFail;
   // Size of each log segment file; fixed when the directory is created (later opens read it

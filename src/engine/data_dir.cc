@@ -47,9 +47,9 @@ Result<std::unique_ptr<DataDir>> DataDir::Open(const std::string& path, uint64_t
     ::close(fd);
     std::string pid = n > 0 ? std::string(holder, static_cast<size_t>(n)) : "unknown";
     while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
-    return Status(StatusCode::kUnavailable,
-                  fmt::format("data directory {} is in use by another process (pid {})", path,
-                              pid));
+    return Status(
+        StatusCode::kUnavailable,
+        fmt::format("data directory {} is in use by another process (pid {})", path, pid));
   }
   const std::string me = fmt::format("{}\n", ::getpid());
   if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) < 0) {
@@ -60,7 +60,8 @@ Result<std::unique_ptr<DataDir>> DataDir::Open(const std::string& path, uint64_t
   ANNALS_RETURN_IF_ERROR(dir->LoadOrCreateManifest(segment_bytes));
   for (const std::string& sub : {dir->log_dir(), dir->quarantine_dir()}) {
     std::filesystem::create_directories(sub, ec);
-    if (ec) return Status(StatusCode::kIoError, fmt::format("cannot create {}: {}", sub, ec.message()));
+    if (ec)
+      return Status(StatusCode::kIoError, fmt::format("cannot create {}: {}", sub, ec.message()));
   }
   return dir;
 }

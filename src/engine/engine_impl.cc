@@ -53,8 +53,8 @@ Status EngineImpl::Start() {
       if (a.ok() && c.ok()) {
         applied = *a;
         recovery_options.clean_end = *c;
-        applier_ = std::make_unique<index::IndexApplier>(index_.get(),
-                                                         options_.stream_cache_entries);
+        applier_ =
+            std::make_unique<index::IndexApplier>(index_.get(), options_.stream_cache_entries);
         ANNALS_RETURN_IF_ERROR(applier_->Init());
         recovered = RecoverLog(*segments_, *index_, *applier_, applied, recovery_options);
         if (recovered.ok() || recovered.status().code() != StatusCode::kNotFound) break;
@@ -67,10 +67,10 @@ Status EngineImpl::Start() {
     ANNALS_RETURN_IF_ERROR(index::Index::Destroy(dir_->index_dir()));
     std::error_code ec;
     std::filesystem::remove_all(dir_->index_dir(), ec);
-    recovery_options.clean_end = 0;
   }
   if (!recovered.ok()) return recovered.status();
-  if (!recovered->report.empty()) spdlog::warn("recovery of {}: {}", dir_->path(), recovered->report);
+  if (!recovered->report.empty())
+    spdlog::warn("recovery of {}: {}", dir_->path(), recovered->report);
   recovered_records_ = recovered->replayed_records;
   truncated_bytes_ = recovered->truncated_bytes;
 
@@ -122,9 +122,8 @@ EngineImpl::~EngineImpl() { Close(); }
 
 Position EngineImpl::WaitForHead(Position after, std::chrono::milliseconds timeout) {
   std::unique_lock lock(head_mu_);
-  head_cv_.wait_for(lock, timeout, [&] {
-    return head_.load(std::memory_order_acquire) > after.value;
-  });
+  head_cv_.wait_for(lock, timeout,
+                    [&] { return head_.load(std::memory_order_acquire) > after.value; });
   return Head();
 }
 
@@ -224,8 +223,7 @@ Status EngineImpl::Verify(std::string* report) {
     }
     if (seen.count > 0 && e.revision.value != seen.last_revision + 1) {
       return problem(fmt::format("stream '{}' jumps from revision {} to {} at position {}",
-                                 e.stream, seen.last_revision, e.revision.value,
-                                 event.position));
+                                 e.stream, seen.last_revision, e.revision.value, event.position));
     }
     seen.last_revision = e.revision.value;
     ++seen.count;
@@ -236,10 +234,10 @@ Status EngineImpl::Verify(std::string* report) {
     const index::StreamRecord& s = **stream;
     if (s.tombstoned != seen.tombstoned || s.event_count != seen.count ||
         (seen.count > 0 && s.last_revision != seen.last_revision)) {
-      return problem(fmt::format("the index's record of stream '{}' (last revision {}, {} "
-                                 "events) disagrees with the log (last revision {}, {} events)",
-                                 name, s.last_revision, s.event_count, seen.last_revision,
-                                 seen.count));
+      return problem(
+          fmt::format("the index's record of stream '{}' (last revision {}, {} "
+                      "events) disagrees with the log (last revision {}, {} events)",
+                      name, s.last_revision, s.event_count, seen.last_revision, seen.count));
     }
   }
   if (report) {

@@ -33,8 +33,7 @@ class EngineImpl final : public Engine {
   static Result<std::unique_ptr<Engine>> Open(const EngineOptions& options);
 
   Result<AppendResult> Append(const AppendRequest& request) override;
-  void AppendAsync(AppendRequest request,
-                   std::function<void(Result<AppendResult>)> done) override;
+  void AppendAsync(AppendRequest request, std::function<void(Result<AppendResult>)> done) override;
   Result<ReadStreamResult> ReadStream(const ReadStreamRequest& request) override;
   Result<ReadAllResult> ReadAll(const ReadAllRequest& request) override;
   Result<StreamInfo> GetStreamInfo(const std::string& stream) override;
@@ -89,8 +88,8 @@ class EngineImpl final : public Engine {
 
   // ---- reads (reads.cc) ----
   Result<ReadAllResult> ReadAllByScan(const ReadAllRequest& request, uint64_t head);
-  Result<ReadAllResult> ReadAllByPostings(const ReadAllRequest& request, uint64_t head,
-                                          char prefix, const std::string& name);
+  Result<ReadAllResult> ReadAllByPostings(const ReadAllRequest& request, uint64_t head, char prefix,
+                                          const std::string& name);
 
   EngineOptions options_;
   std::unique_ptr<DataDir> dir_;
@@ -108,7 +107,7 @@ class EngineImpl final : public Engine {
   std::once_flag close_once_;
 
   // Writer-thread state.
-  std::string buffer_;       // encoded records not yet written
+  std::string buffer_;        // encoded records not yet written
   uint64_t write_start_ = 0;  // logical position of buffer_[0]
   uint64_t cursor_ = 0;       // logical position where the next record goes
   int64_t last_ticks_ = 0;

@@ -36,8 +36,7 @@ class Matcher {
       try {
         m.regex_.emplace(filter.type_regex, std::regex::ECMAScript | std::regex::optimize);
       } catch (const std::regex_error& e) {
-        return Status(StatusCode::kInvalidArgument,
-                      fmt::format("filter.typeRegex: {}", e.what()));
+        return Status(StatusCode::kInvalidArgument, fmt::format("filter.typeRegex: {}", e.what()));
       }
     }
     return m;
@@ -52,9 +51,8 @@ class Matcher {
                      [&](const std::string& p) { return StartsWith(stream, p); })) {
       return false;
     }
-    if (!f.event_types.empty() &&
-        std::none_of(f.event_types.begin(), f.event_types.end(),
-                     [&](const std::string& t) { return t == type; })) {
+    if (!f.event_types.empty() && std::none_of(f.event_types.begin(), f.event_types.end(),
+                                               [&](const std::string& t) { return t == type; })) {
       return false;
     }
     if (!f.type_prefixes.empty() &&
@@ -90,8 +88,8 @@ Visible VisibleRange(const StreamRecord& s) {
     if (count == 0) v.low = s.last_revision + 1;
   }
   if (s.metadata.max_age_seconds) {
-    v.min_created_ticks = Timestamp::Now().ticks -
-                          static_cast<int64_t>(*s.metadata.max_age_seconds) * 10'000'000;
+    v.min_created_ticks =
+        Timestamp::Now().ticks - static_cast<int64_t>(*s.metadata.max_age_seconds) * 10'000'000;
   }
   return v;
 }
@@ -144,8 +142,8 @@ Result<ReadStreamResult> EngineImpl::ReadStream(const ReadStreamRequest& request
   const std::string upper = index::RevisionKey(stream.id, forwards ? visible.high : from) + '\0';
   Status status;
   std::optional<uint64_t> last_examined;
-  ANNALS_RETURN_IF_ERROR(index_->Scan(
-      lower, upper, !forwards, [&](std::string_view key, std::string_view value) {
+  ANNALS_RETURN_IF_ERROR(
+      index_->Scan(lower, upper, !forwards, [&](std::string_view key, std::string_view value) {
         const uint64_t position = DecodeFixed64(value.data());
         if (position >= head) return !forwards;  // committed later than this read began
         if (result.events.size() >= request.max_count) return false;
@@ -237,8 +235,8 @@ Result<ReadAllResult> EngineImpl::ReadAllByPostings(const ReadAllRequest& reques
   result.next = Position{forwards ? head : 0};
   uint64_t examined = 0;
   Status status;
-  ANNALS_RETURN_IF_ERROR(index_->Scan(
-      lower, upper, !forwards, [&](std::string_view key, std::string_view) {
+  ANNALS_RETURN_IF_ERROR(
+      index_->Scan(lower, upper, !forwards, [&](std::string_view key, std::string_view) {
         const uint64_t position = index::PostingPosition(key);
         if (position >= head) {
           if (forwards) return false;  // committed after this read began: the end for now

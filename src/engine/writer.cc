@@ -99,8 +99,8 @@ Result<AppendResult> EngineImpl::SetStreamMetadata(const std::string& stream,
   return Submit(std::move(r));
 }
 
-Result<DeleteResult> EngineImpl::DeleteStream(const std::string& stream,
-                                              ExpectedRevision expected, DeleteMode mode) {
+Result<DeleteResult> EngineImpl::DeleteStream(const std::string& stream, ExpectedRevision expected,
+                                              DeleteMode mode) {
   ANNALS_RETURN_IF_ERROR(ValidateStreamName(stream, options_.limits));
   Request r;
   r.kind = Request::Kind::kDelete;
@@ -123,8 +123,8 @@ void EngineImpl::WriterLoop() {
       queue_cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
       if (queue_.empty()) return;  // stopping, and everything queued is done
       uint64_t bytes = 0;
-      while (!queue_.empty() && (batch.empty() || bytes + queue_.front().bytes <=
-                                                       options_.max_batch_bytes)) {
+      while (!queue_.empty() &&
+             (batch.empty() || bytes + queue_.front().bytes <= options_.max_batch_bytes)) {
         bytes += queue_.front().bytes;
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
@@ -156,9 +156,9 @@ void EngineImpl::CommitBatch(std::vector<Request>& batch) {
     // report success for lost pages), so the engine stops writing until it is reopened, when
     // recovery finds the true end of the log.
     if (failed_.ok()) {
-      failed_ = Status(written.code(),
-                       "the store stopped accepting writes after an I/O error; reopen it: " +
-                           written.message());
+      failed_ = Status(
+          written.code(),
+          "the store stopped accepting writes after an I/O error; reopen it: " + written.message());
     }
     applier_->Abort();
     for (auto& r : results) {
@@ -250,8 +250,7 @@ Result<AppendResult> EngineImpl::ProcessAppend(Request& request) {
     r.owned_data = StreamMetadataToJson(metadata);
     r.view.stream = metadata_stream;
     r.view.type = kMetadataEventType;
-    r.view.revision =
-        Revision{(*meta_loaded)->has_events ? (*meta_loaded)->last_revision + 1 : 0};
+    r.view.revision = Revision{(*meta_loaded)->has_events ? (*meta_loaded)->last_revision + 1 : 0};
   }
   for (const ProposedEvent& e : append.events) {
     PendingRecord& r = records.emplace_back();
@@ -284,8 +283,8 @@ Result<AppendResult> EngineImpl::ProcessSetMetadata(Request& request) {
   auto meta_loaded = applier_->Load(metadata_stream);
   if (!meta_loaded.ok()) return meta_loaded.status();
   index::StreamRecord* meta = *meta_loaded;
-  ANNALS_RETURN_IF_ERROR(CheckExpectedRevision(metadata_stream, request.append.expected,
-                                               meta->LastRevision(), false));
+  ANNALS_RETURN_IF_ERROR(
+      CheckExpectedRevision(metadata_stream, request.append.expected, meta->LastRevision(), false));
   std::vector<PendingRecord> records(1);
   PendingRecord& r = records[0];
   r.owned_data = StreamMetadataToJson(request.metadata);
@@ -324,8 +323,7 @@ Result<AppendResult> EngineImpl::ProcessDelete(Request& request) {
     r.owned_data = StreamMetadataToJson(metadata);
     r.view.stream = metadata_stream;
     r.view.type = kMetadataEventType;
-    r.view.revision =
-        Revision{(*meta_loaded)->has_events ? (*meta_loaded)->last_revision + 1 : 0};
+    r.view.revision = Revision{(*meta_loaded)->has_events ? (*meta_loaded)->last_revision + 1 : 0};
   } else {
     r.view.stream = name;
     r.view.type = kTombstoneEventType;

@@ -53,7 +53,8 @@ Result<std::optional<StreamRecord>> Index::GetStream(std::string_view name) cons
   if (!s.ok()) return FromRocks(s, "read stream");
   StreamRecord record;
   if (!DecodeStreamRecord(value, &record)) {
-    return Status(StatusCode::kCorruption, fmt::format("index: damaged record of stream '{}'", name));
+    return Status(StatusCode::kCorruption,
+                  fmt::format("index: damaged record of stream '{}'", name));
   }
   return std::optional<StreamRecord>(std::move(record));
 }

@@ -25,17 +25,17 @@ inline constexpr size_t kSegmentHeaderBytes = 8     // magic
 static_assert(kSegmentHeaderBytes == 64);
 
 // ---- Record framing: header, body, zero padding to 8 bytes, trailer. ----
-inline constexpr size_t kRecordHeaderBytes = 4    // header crc32c (of the 28 bytes after it)
-                                             + 4  // body crc32c
-                                             + 4  // body length
-                                             + 1  // record type
-                                             + 1  // flags
-                                             + 2  // reserved, zero
-                                             + 8  // logical position of this record
+inline constexpr size_t kRecordHeaderBytes = 4     // header crc32c (of the 28 bytes after it)
+                                             + 4   // body crc32c
+                                             + 4   // body length
+                                             + 1   // record type
+                                             + 1   // flags
+                                             + 2   // reserved, zero
+                                             + 8   // logical position of this record
                                              + 8;  // logical position where its write began
 static_assert(kRecordHeaderBytes == 32);
 
-inline constexpr size_t kRecordTrailerBytes = 4    // total record length
+inline constexpr size_t kRecordTrailerBytes = 4     // total record length
                                               + 4;  // copy of the header crc
 static_assert(kRecordTrailerBytes == 8);
 
@@ -60,8 +60,8 @@ inline constexpr uint8_t kFlagCommitEnd = 0x01;
 inline constexpr uint8_t kKnownFlags = kFlagCommitEnd;
 
 // ---- Event record body. ----
-inline constexpr size_t kEventBodyFixedBytes = 8    // stream revision
-                                               + 8  // created, 100 ns ticks since Unix epoch
+inline constexpr size_t kEventBodyFixedBytes = 8     // stream revision
+                                               + 8   // created, 100 ns ticks since Unix epoch
                                                + 16  // event id
                                                + 2   // stream name length
                                                + 2   // event type length

@@ -40,8 +40,7 @@ Status ReadEventAt(const SegmentSet& segments, uint64_t position, std::string* b
   if (h.RecordBytes() > room) return BadRecord(false, position, "runs past its segment");
   if (h.RecordBytes() > n) {
     buffer->resize(h.RecordBytes());
-    ANNALS_RETURN_IF_ERROR(
-        segments.ReadAt(position + n, h.RecordBytes() - n, buffer->data() + n));
+    ANNALS_RETURN_IF_ERROR(segments.ReadAt(position + n, h.RecordBytes() - n, buffer->data() + n));
   }
   if (!DecodeEventRecord(h, buffer->data(), &out->event)) {
     return BadRecord(false, position, "body checksum or trailer mismatch");
@@ -65,9 +64,9 @@ Status ForwardScanner::Fill(uint64_t position, size_t want) {
   const uint64_t segment_room = segments_.segment_bytes() - segments_.OffsetOf(position);
   if (want > segment_room) return BadRecord(first_, position, "runs past its segment");
   // Grow the chunk as a scan goes on: a short read stays cheap, a long one makes few syscalls.
-  const size_t chunk = buffer_.empty() ? kMinChunkBytes
-                                       : std::min(kMaxChunkBytes, std::max(buffer_.size() * 2,
-                                                                           kMinChunkBytes));
+  const size_t chunk = buffer_.empty()
+                           ? kMinChunkBytes
+                           : std::min(kMaxChunkBytes, std::max(buffer_.size() * 2, kMinChunkBytes));
   uint64_t n = std::max<uint64_t>(want, std::min<uint64_t>(chunk, limit_ - position));
   n = std::min(n, segment_room);
   buffer_.resize(static_cast<size_t>(n));

@@ -8,9 +8,7 @@
 namespace annals::log {
 namespace {
 
-uint32_t HeaderCrc(const char* header) {
-  return crc32c::Value(header + 4, kRecordHeaderBytes - 4);
-}
+uint32_t HeaderCrc(const char* header) { return crc32c::Value(header + 4, kRecordHeaderBytes - 4); }
 
 // Writes header + trailer around a body already appended at out[start + kRecordHeaderBytes..].
 size_t FrameRecord(std::string* out, size_t start, RecordType type, uint8_t flags,
@@ -99,8 +97,8 @@ HeaderCheck DecodeHeader(const char* h, uint64_t expected_position, RecordHeader
     return HeaderCheck::kBadFields;
   }
   header->type = static_cast<RecordType>(type);
-  if ((header->flags & ~kKnownFlags) != 0 || h[kFlagsOffset + 1] != 0 ||
-      h[kFlagsOffset + 2] != 0 || header->write_start > header->position) {
+  if ((header->flags & ~kKnownFlags) != 0 || h[kFlagsOffset + 1] != 0 || h[kFlagsOffset + 2] != 0 ||
+      header->write_start > header->position) {
     return HeaderCheck::kBadFields;
   }
   if (header->type == RecordType::kEvent && header->body_length < kEventBodyFixedBytes) {
@@ -114,6 +112,11 @@ HeaderCheck DecodeHeader(const char* h, uint64_t expected_position, RecordHeader
 }
 
 bool TrailerMatches(const RecordHeader& header, const char* record) {
+  // Padding is not under a checksum, so it must be exactly zero: every byte is checked.
+  const char* padding = record + kRecordHeaderBytes + header.body_length;
+  for (size_t i = header.body_length; i < AlignUp(header.body_length); ++i) {
+    if (*padding++ != 0) return false;
+  }
   const char* t = record + header.RecordBytes() - kRecordTrailerBytes;
   return DecodeFixed32(t) == header.RecordBytes() && DecodeFixed32(t + 4) == header.header_crc;
 }

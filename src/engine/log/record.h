@@ -66,7 +66,7 @@ HeaderCheck DecodeHeader(const char* bytes, uint64_t expected_position, RecordHe
 // Verifies the body checksum and, for an event record, decodes its fields. `record` points at
 // the record's first header byte and holds header.RecordBytes() bytes.
 bool DecodeEventRecord(const RecordHeader& header, const char* record, EventView* event);
-// Checks the trailer of a record against its header.
+// Checks the padding (all zero) and the trailer of a record against its header.
 bool TrailerMatches(const RecordHeader& header, const char* record);
 
 std::string_view HeaderCheckName(HeaderCheck check);

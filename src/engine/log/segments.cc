@@ -89,9 +89,8 @@ Result<std::shared_ptr<SegmentFile>> SegmentFile::Open(const std::string& dir, u
   struct stat st;
   if (::fstat(fd, &st) != 0) return Errno("cannot stat segment", path);
   if (static_cast<uint64_t>(st.st_size) != segment_bytes) {
-    return Status(StatusCode::kCorruption,
-                  fmt::format("segment {} is {} bytes, expected {}", path, st.st_size,
-                              segment_bytes));
+    return Status(StatusCode::kCorruption, fmt::format("segment {} is {} bytes, expected {}", path,
+                                                       st.st_size, segment_bytes));
   }
   char h[kSegmentHeaderBytes];
   ANNALS_RETURN_IF_ERROR(file->Read(0, sizeof h, h));
@@ -125,8 +124,8 @@ Status SegmentFile::Read(uint64_t offset, size_t n, char* dst) const {
 Status SegmentFile::Write(uint64_t offset, std::string_view bytes) {
   size_t done = 0;
   while (done < bytes.size()) {
-    ssize_t w = ::pwrite(fd_, bytes.data() + done, bytes.size() - done,
-                         static_cast<off_t>(offset + done));
+    ssize_t w =
+        ::pwrite(fd_, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
     if (w < 0) {
       if (errno == EINTR) continue;
       return Errno("cannot write", path_);
@@ -205,8 +204,8 @@ Status SegmentSet::QuarantineFrom(uint64_t id, const std::string& quarantine_dir
 Status SegmentSet::CopyToQuarantine(uint64_t id, const std::string& quarantine_dir) const {
   auto file = Get(id);
   if (file == nullptr) return Status(StatusCode::kInternal, "no segment to quarantine");
-  const std::string target = fmt::format("{}/{}.damaged-{}", quarantine_dir,
-                                         SegmentFile::FileName(id), ::time(nullptr));
+  const std::string target =
+      fmt::format("{}/{}.damaged-{}", quarantine_dir, SegmentFile::FileName(id), ::time(nullptr));
   std::error_code ec;
   std::filesystem::copy_file(file->path(), target, ec);
   if (ec) {

@@ -25,8 +25,7 @@ class SegmentFile {
   // Creates a preallocated segment, writes and syncs its header, syncs the directory.
   // `previous_end` is the position of the previous segment's end record (0 for the first).
   static Result<std::shared_ptr<SegmentFile>> Create(const std::string& dir, uint64_t id,
-                                                     uint64_t segment_bytes,
-                                                     uint64_t previous_end);
+                                                     uint64_t segment_bytes, uint64_t previous_end);
   // Opens an existing segment and checks its header against `id` and `segment_bytes`.
   static Result<std::shared_ptr<SegmentFile>> Open(const std::string& dir, uint64_t id,
                                                    uint64_t segment_bytes);

@@ -52,7 +52,7 @@ struct Damage {
 
 // What lies in a segment after the point where valid records stop.
 struct TailScan {
-  uint64_t last_nonzero_end = 0;  // logical position just past the last non-zero byte
+  uint64_t last_nonzero_end = 0;   // logical position just past the last non-zero byte
   bool later_write_found = false;  // a valid record from a write that began after the stop
   uint64_t later_write_position = 0;
 };
@@ -68,8 +68,8 @@ Result<TailScan> ScanTail(const log::SegmentSet& segments, uint64_t from) {
   std::string buf;
   const size_t chunk = 1 << 20;
   for (uint64_t at = from; at < segment_end; at += chunk) {
-    const size_t n = static_cast<size_t>(std::min<uint64_t>(chunk + kRecordHeaderBytes,
-                                                            segment_end - at));
+    const size_t n =
+        static_cast<size_t>(std::min<uint64_t>(chunk + kRecordHeaderBytes, segment_end - at));
     buf.resize(n);
     ANNALS_RETURN_IF_ERROR(segments.ReadAt(at, n, buf.data()));
     const size_t scan_to = std::min<size_t>(n, chunk);
@@ -94,7 +94,10 @@ class Recoverer {
  public:
   Recoverer(log::SegmentSet& segments, index::Index& index, index::IndexApplier& applier,
             const RecoveryOptions& options)
-      : segments_(segments), index_(index), applier_(applier), options_(options),
+      : segments_(segments),
+        index_(index),
+        applier_(applier),
+        options_(options),
         window_(segments) {}
 
   Result<RecoveryResult> Run(uint64_t start);
@@ -153,8 +156,8 @@ Result<std::optional<Damage>> Recoverer::Replay() {
       // The previous segment ended with an end record but its successor was never created
       // (a crash between the two): create it now.
       ANNALS_RETURN_IF_ERROR(segments_.Add(segment, last_end_record_));
-      result_.report += fmt::format("created segment {} after its predecessor's end record\n",
-                                    segment);
+      result_.report +=
+          fmt::format("created segment {} after its predecessor's end record\n", segment);
       continue;
     }
     const uint64_t offset = segments_.OffsetOf(pos_);
@@ -167,7 +170,8 @@ Result<std::optional<Damage>> Recoverer::Replay() {
     const HeaderCheck check = DecodeHeader(at, pos_, &h);
     if (check == HeaderCheck::kAllZero) return std::optional<Damage>();
     if (check != HeaderCheck::kOk) return damage(pos_, std::string(log::HeaderCheckName(check)));
-    if (h.RecordBytes() > file->size() - offset) return damage(pos_, "record runs past its segment");
+    if (h.RecordBytes() > file->size() - offset)
+      return damage(pos_, "record runs past its segment");
     ANNALS_RETURN_IF_ERROR(window_.Get(pos_, h.RecordBytes(), &at));
     if (h.type == log::RecordType::kSegmentEnd) {
       if (!log::TrailerMatches(h, at)) return damage(pos_, "end record trailer mismatch");
@@ -232,6 +236,11 @@ Result<RecoveryResult> Recoverer::Run(uint64_t start) {
     std::optional<Damage> mid_log;
     if (!last_segment) {
       mid_log = damage->value_or(Damage{pos_, "a sealed segment stops without an end record"});
+    } else if (pos_ < options_.clean_end) {
+      // The last clean shutdown saw the log reach further: these bytes were committed.
+      mid_log = damage->value_or(Damage{pos_, "never-written bytes"});
+      mid_log->reason += fmt::format("; the last clean shutdown recorded the log ending at {}",
+                                     options_.clean_end);
     } else {
       auto tail = ScanTail(segments_, pos_);
       if (!tail.ok()) return tail.status();
@@ -244,9 +253,10 @@ Result<RecoveryResult> Recoverer::Run(uint64_t start) {
     }
     if (mid_log && options_.durability == Durability::kUnsafeNoSync) {
       // Without fsync a machine crash may keep later pages and lose earlier ones: expected.
-      result_.report += fmt::format("unsynced mode: damage at position {} ({}) treated as the "
-                                    "torn end of the log\n",
-                                    mid_log->position, mid_log->reason);
+      result_.report += fmt::format(
+          "unsynced mode: damage at position {} ({}) treated as the "
+          "torn end of the log\n",
+          mid_log->position, mid_log->reason);
       mid_log.reset();
     }
     if (mid_log) {
@@ -261,14 +271,16 @@ Result<RecoveryResult> Recoverer::Run(uint64_t start) {
                                   "copy of the damaged segments in {}",
                                   where, mid_log->reason, options_.quarantine_dir));
       }
-      result_.report += fmt::format("damaged record at {}: {}; log cut at position {}, "
-                                    "damaged segments copied to {}\n",
-                                    where, mid_log->reason, cut, options_.quarantine_dir);
+      result_.report += fmt::format(
+          "damaged record at {}: {}; log cut at position {}, "
+          "damaged segments copied to {}\n",
+          where, mid_log->reason, cut, options_.quarantine_dir);
       ANNALS_RETURN_IF_ERROR(CutAt(cut, mid_log));
     } else if (result_.truncated_bytes > 0 || damage->has_value() || !commit_.empty()) {
-      result_.report += fmt::format("torn tail: cut at position {} ({} bytes of an unfinished "
-                                    "write removed)\n",
-                                    cut, result_.truncated_bytes);
+      result_.report += fmt::format(
+          "torn tail: cut at position {} ({} bytes of an unfinished "
+          "write removed)\n",
+          cut, result_.truncated_bytes);
       ANNALS_RETURN_IF_ERROR(CutAt(cut, std::nullopt));
     }
   }
