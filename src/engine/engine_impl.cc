@@ -36,6 +36,7 @@ Status EngineImpl::Start() {
                               options_.limits.max_append_bytes, dir_->segment_bytes()));
   }
   segments_ = std::make_unique<log::SegmentSet>(dir_->log_dir(), dir_->segment_bytes());
+  ANNALS_RETURN_IF_ERROR(segments_->RemoveLeftovers());
   ANNALS_RETURN_IF_ERROR(segments_->OpenAll());
 
   RecoveryOptions recovery_options;
@@ -103,6 +104,7 @@ void EngineImpl::Close() {
     }
     queue_cv_.notify_all();
     if (writer_.joinable()) writer_.join();
+    if (preparer_.joinable()) preparer_.join();
     if (index_ == nullptr) return;
     if (failed_.ok()) {
       rocksdb::WriteBatch batch;

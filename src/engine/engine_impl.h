@@ -83,6 +83,8 @@ class EngineImpl final : public Engine {
   Result<uint64_t> WriteCommit(std::vector<PendingRecord>& records);
   Status FlushBuffer();
   Status RollSegment();
+  // Starts zero-filling the segment after `segment` in the background.
+  void PrepareSegmentAfter(uint64_t segment);
   Timestamp NextTimestamp();
   void PublishHead(uint64_t head);
 
@@ -104,6 +106,8 @@ class EngineImpl final : public Engine {
   uint64_t queued_bytes_ = 0;
   bool stopping_ = false;
   std::thread writer_;
+  std::thread preparer_;         // zero-fills the next segment file off the write path
+  uint64_t prepared_after_ = 0;  // 1 + the segment whose successor was last prepared
   std::once_flag close_once_;
 
   // Writer-thread state.

@@ -1,5 +1,6 @@
 // The write path: the single writer thread and group commit (see engine_impl.h).
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "core/expected_revision_check.h"
 #include "core/stream_metadata_codec.h"
@@ -167,6 +168,7 @@ void EngineImpl::CommitBatch(std::vector<Request>& batch) {
   } else {
     group_commits_.fetch_add(1, std::memory_order_relaxed);
     PublishHead(cursor_);
+    PrepareSegmentAfter(segments_->SegmentOf(cursor_));
   }
   for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
 }
@@ -395,10 +397,26 @@ Status EngineImpl::RollSegment() {
     ANNALS_RETURN_IF_ERROR(segments_->Get(segments_->SegmentOf(end_record))->Sync());
   }
   const uint64_t next = segments_->SegmentOf(end_record) + 1;
+  if (preparer_.joinable()) preparer_.join();  // long finished, unless segments fill in < 1 s
   ANNALS_RETURN_IF_ERROR(segments_->Add(next, end_record));
   cursor_ = segments_->FirstRecordOf(next);
   write_start_ = cursor_;
   return Status::Ok();
+}
+
+void EngineImpl::PrepareSegmentAfter(uint64_t segment) {
+  // Once the active segment is half full, so a short-lived store never writes a spare file.
+  if (prepared_after_ == segment + 1 ||
+      segments_->OffsetOf(cursor_) < segments_->segment_bytes() / 2) {
+    return;
+  }
+  prepared_after_ = segment + 1;
+  if (preparer_.joinable()) preparer_.join();
+  preparer_ = std::thread([this, segment] {
+    // A failure only costs speed: Add() then preallocates instead.
+    Status s = segments_->Prepare(segment + 1);
+    if (!s.ok()) spdlog::warn("preparing segment {}: {}", segment + 1, s.ToString());
+  });
 }
 
 Timestamp EngineImpl::NextTimestamp() {

@@ -61,18 +61,29 @@ bool SegmentFile::ParseFileName(std::string_view name, uint64_t* id) {
 
 Result<std::shared_ptr<SegmentFile>> SegmentFile::Create(const std::string& dir, uint64_t id,
                                                          uint64_t segment_bytes,
-                                                         uint64_t previous_end) {
+                                                         uint64_t previous_end,
+                                                         const std::string& prepared) {
   const std::string path = dir + "/" + FileName(id);
-  const std::string tmp = path + ".tmp";
   // Build the file under a temporary name so a crash never leaves a segment without a header.
-  int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno("cannot create segment", tmp);
+  std::string tmp = path + ".tmp";
+  int fd = -1;
+  struct stat st;
+  if (!prepared.empty() && ::stat(prepared.c_str(), &st) == 0 &&
+      static_cast<uint64_t>(st.st_size) == segment_bytes) {
+    fd = ::open(prepared.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd >= 0) tmp = prepared;
+  }
+  if (fd < 0) {
+    fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return Errno("cannot create segment", tmp);
+    // Allocate every block now: the file never grows, so no fdatasync has to log a new size.
+    if (::fallocate(fd, 0, 0, static_cast<off_t>(segment_bytes)) != 0) {
+      ::close(fd);
+      return Errno("cannot preallocate segment", tmp);
+    }
+  }
   auto file =
       std::shared_ptr<SegmentFile>(new SegmentFile(fd, path, id, segment_bytes, previous_end));
-  // Preallocate: syncing writes into allocated blocks avoids a metadata update per fdatasync.
-  if (::fallocate(fd, 0, 0, static_cast<off_t>(segment_bytes)) != 0) {
-    return Errno("cannot preallocate segment", tmp);
-  }
   ANNALS_RETURN_IF_ERROR(file->Write(0, EncodeSegmentHeader(id, segment_bytes, previous_end)));
   if (::fsync(fd) != 0) return Errno("cannot sync segment", tmp);
   if (::rename(tmp.c_str(), path.c_str()) != 0) return Errno("cannot rename segment", tmp);
@@ -180,8 +191,46 @@ Status SegmentSet::OpenAll() {
   return Status::Ok();
 }
 
+std::string SegmentFile::PreparedFileName(uint64_t id) { return FileName(id) + ".prepared"; }
+
+Status SegmentSet::Prepare(uint64_t id) {
+  const std::string path = dir_ + "/" + SegmentFile::PreparedFileName(id);
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Errno("cannot create", tmp);
+  const std::string zeros(1 << 20, '\0');
+  Status status;
+  for (uint64_t at = 0; at < segment_bytes_ && status.ok(); at += zeros.size()) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(zeros.size(), segment_bytes_ - at));
+    if (::pwrite(fd, zeros.data(), n, static_cast<off_t>(at)) != static_cast<ssize_t>(n)) {
+      status = Errno("cannot write", tmp);
+    }
+  }
+  if (status.ok() && ::fdatasync(fd) != 0) status = Errno("cannot sync", tmp);
+  ::close(fd);
+  if (status.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    status = Errno("cannot rename", tmp);
+  }
+  if (!status.ok()) ::unlink(tmp.c_str());
+  return status;
+}
+
+Status SegmentSet::RemoveLeftovers() {
+  DIR* d = ::opendir(dir_.c_str());
+  if (d == nullptr) return Errno("cannot list", dir_);
+  std::vector<std::string> leftovers;
+  while (dirent* e = ::readdir(d)) {
+    std::string_view name = e->d_name;
+    if (name.ends_with(".tmp") || name.ends_with(".prepared")) leftovers.emplace_back(name);
+  }
+  ::closedir(d);
+  for (const std::string& name : leftovers) ::unlink((dir_ + "/" + name).c_str());
+  return Status::Ok();
+}
+
 Status SegmentSet::Add(uint64_t id, uint64_t previous_end) {
-  auto file = SegmentFile::Create(dir_, id, segment_bytes_, previous_end);
+  auto file = SegmentFile::Create(dir_, id, segment_bytes_, previous_end,
+                                  dir_ + "/" + SegmentFile::PreparedFileName(id));
   if (!file.ok()) return file.status();
   std::unique_lock lock(mu_);
   segments_[id] = std::move(file).value();

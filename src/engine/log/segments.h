@@ -22,10 +22,14 @@ class SegmentFile {
   SegmentFile(const SegmentFile&) = delete;
   SegmentFile& operator=(const SegmentFile&) = delete;
 
-  // Creates a preallocated segment, writes and syncs its header, syncs the directory.
-  // `previous_end` is the position of the previous segment's end record (0 for the first).
+  // Creates a segment, writes and syncs its header, syncs the directory. `previous_end` is
+  // the position of the previous segment's end record (0 for the first). When `prepared` names
+  // a zero-filled file of the right size, that file becomes the segment; otherwise a new one
+  // is preallocated.
   static Result<std::shared_ptr<SegmentFile>> Create(const std::string& dir, uint64_t id,
-                                                     uint64_t segment_bytes, uint64_t previous_end);
+                                                     uint64_t segment_bytes, uint64_t previous_end,
+                                                     const std::string& prepared = "");
+  static std::string PreparedFileName(uint64_t id);
   // Opens an existing segment and checks its header against `id` and `segment_bytes`.
   static Result<std::shared_ptr<SegmentFile>> Open(const std::string& dir, uint64_t id,
                                                    uint64_t segment_bytes);
@@ -64,8 +68,15 @@ class SegmentSet {
 
   // Opens every segment in the directory; ids must be contiguous from the lowest.
   Status OpenAll();
-  // Creates segment `id` (the next one) and makes it visible to readers.
+  // Creates segment `id` (the next one) and makes it visible to readers. Uses the file
+  // Prepare(id) made, when there is one.
   Status Add(uint64_t id, uint64_t previous_end);
+  // Writes a zero-filled file for a future segment `id` (slow: call it off the write path).
+  // Syncing writes into blocks that were really written costs less than into preallocated
+  // (unwritten) extents, whose conversion the file system must journal on every fdatasync.
+  Status Prepare(uint64_t id);
+  // Removes files left by a Prepare or a Create that a crash interrupted.
+  Status RemoveLeftovers();
 
   // Moves segment `id` (and every later one) into `quarantine_dir`: how recovery removes the
   // segments after a cut made by the truncate policy.
