@@ -88,9 +88,8 @@ Result<AppendResult> EngineImpl::SetStreamMetadata(const std::string& stream,
                                                    ExpectedRevision expected,
                                                    const StreamMetadata& metadata) {
   ANNALS_RETURN_IF_ERROR(ValidateStreamName(stream, options_.limits));
-  // Round-trip the JSON parts now, so a bad `$acl` or custom object fails here, not in the log.
-  auto reparsed = ParseStreamMetadataJson(StreamMetadataToJson(metadata));
-  if (!reparsed.ok()) return reparsed.status();
+  // A bad `$acl` or custom object fails here, never in the log (recovery must parse it).
+  ANNALS_RETURN_IF_ERROR(ValidateStreamMetadata(metadata));
   Request r;
   r.kind = Request::Kind::kSetMetadata;
   r.append.stream = stream;
