@@ -1,0 +1,312 @@
+// In-process benchmark of the embedded engine with the peers' event model
+// (../shared/bench/peers: stream visit-<n>, 10 events per stream, 203-byte JSON data, 52-byte
+// JSON metadata, a random UUID per event, an exact expected revision on every append).
+//
+//   annals_engine_bench append --writers 64 --batch 1 --seconds 10 --dir /tmp/x
+//   annals_engine_bench read-all --events 1000000 --dir /tmp/x
+//   annals_engine_bench read-stream --events 1000 --dir /tmp/x
+//   annals_engine_bench recovery --events 10000000 --streams 1000000 --dir /tmp/x
+//
+// Prints one line per case: `annals case=... events_per_s=... p50_ms=... p99_ms=...`.
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include "annals/engine.h"
+
+namespace {
+
+using namespace annals;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kData =
+    "{\"patientId\":\"5f0c6e1a-8f3b-4c2e-9d7a-2b1e4f6a9c3d\",\"clinicId\":\"clinic-0042\","
+    "\"checkedInAt\":\"2024-05-01T10:15:00Z\",\"reason\":\"routine follow-up\","
+    "\"triage\":{\"level\":3,\"nurse\":\"n-117\"},\"insurance\":\"verified\"}";
+constexpr const char* kMetadata = "{\"correlationId\":\"c-8d2f4a91\",\"userId\":\"u-42\",\"v\":1}";
+constexpr const char* kTypes[] = {
+    "PatientCheckedIn", "RoomAssigned", "PatientTested", "VitalsRecorded", "MedicationGiven",
+    "LabOrdered",       "LabResulted",  "PatientMoved",  "DoctorVisited",  "PatientCheckedOut"};
+constexpr int kEventsPerStream = 10;
+
+struct Options {
+  std::string dir = "/tmp/annals-engine-bench";
+  int writers = 1;
+  int batch = 1;
+  double seconds = 10;
+  uint64_t events = 1'000'000;
+  uint64_t streams = 100'000;
+  bool no_sync = false;
+  bool keep = false;
+};
+
+std::unique_ptr<Engine> Open(const Options& o) {
+  EngineOptions e;
+  e.data_dir = o.dir;
+  e.durability = o.no_sync ? Durability::kUnsafeNoSync : Durability::kFsync;
+  auto engine = OpenEngine(e);
+  if (!engine.ok()) {
+    fmt::print(stderr, "open {}: {}\n", o.dir, engine.status().ToString());
+    std::exit(1);
+  }
+  return std::move(engine).value();
+}
+
+double Percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(i), v.end());
+  return v[i];
+}
+
+uint64_t RssBytes() {
+  std::ifstream in("/proc/self/status");
+  std::string key;
+  uint64_t kb = 0;
+  while (in >> key) {
+    if (key == "VmRSS:") {
+      in >> kb;
+      break;
+    }
+  }
+  return kb * 1024;
+}
+
+AppendRequest MakeAppend(const std::string& stream, uint64_t first_revision, int count) {
+  AppendRequest r;
+  r.stream = stream;
+  r.expected = first_revision == 0 ? ExpectedRevision::NoStream()
+                                   : ExpectedRevision::Exact(Revision{first_revision - 1});
+  for (int i = 0; i < count; ++i) {
+    ProposedEvent e;
+    e.id = Uuid::Random();
+    e.type = kTypes[(first_revision + static_cast<uint64_t>(i)) % kEventsPerStream];
+    e.data = kData;
+    e.metadata = kMetadata;
+    r.events.push_back(std::move(e));
+  }
+  return r;
+}
+
+int RunAppend(const Options& o) {
+  std::filesystem::remove_all(o.dir);
+  auto engine = Open(o);
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> events{0}, conflicts_detected{0};
+  std::vector<std::vector<double>> latencies(static_cast<size_t>(o.writers));
+  std::vector<std::thread> threads;
+  const auto start = Clock::now();
+  for (int w = 0; w < o.writers; ++w) {
+    threads.emplace_back([&, w] {
+      auto& lat = latencies[static_cast<size_t>(w)];
+      uint64_t stream_no = 0, revision = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        const std::string stream = fmt::format("visit-{}-{}", w, stream_no);
+        const int count = std::min<int>(
+            o.batch, kEventsPerStream - static_cast<int>(revision % kEventsPerStream));
+        AppendRequest r =
+            MakeAppend(stream, revision, o.batch > kEventsPerStream ? o.batch : count);
+        const auto t0 = Clock::now();
+        auto result = engine->Append(r);
+        lat.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        if (!result.ok()) {
+          fmt::print(stderr, "append failed: {}\n", result.status().ToString());
+          std::exit(1);
+        }
+        events.fetch_add(r.events.size(), std::memory_order_relaxed);
+        revision += r.events.size();
+        if (revision >= kEventsPerStream || o.batch > kEventsPerStream) {
+          ++stream_no;
+          revision = 0;
+        }
+      }
+      // A stale expected revision must be refused (the peers check the same).
+      AppendRequest stale = MakeAppend(fmt::format("visit-{}-0", w), 1, 1);
+      if (engine->Append(stale).status().code() == StatusCode::kWrongExpectedRevision) {
+        conflicts_detected.fetch_add(1);
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
+  stop = true;
+  for (auto& t : threads) t.join();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  std::vector<double> all;
+  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  const EngineStats stats = engine->Stats();
+  const double appends = static_cast<double>(all.size());
+  fmt::print(
+      "annals case=append_batch{}_c{} events_per_s={:.0f} appends_per_s={:.0f} p50_ms={:.3f} "
+      "p90_ms={:.3f} p99_ms={:.3f} p999_ms={:.3f} max_ms={:.3f} events_per_fsync={:.1f} "
+      "occ_conflict={} durability={}\n",
+      o.batch, o.writers, static_cast<double>(events.load()) / elapsed, appends / elapsed,
+      Percentile(all, 0.5), Percentile(all, 0.9), Percentile(all, 0.99), Percentile(all, 0.999),
+      Percentile(all, 1.0),
+      stats.fsyncs ? static_cast<double>(stats.events_appended) / static_cast<double>(stats.fsyncs)
+                   : 0.0,
+      conflicts_detected.load() == static_cast<uint64_t>(o.writers) ? "detected" : "MISSED",
+      o.no_sync ? "unsafe-no-sync" : "fsync");
+  engine.reset();
+  if (!o.keep) std::filesystem::remove_all(o.dir);
+  return 0;
+}
+
+// Fills the store with `events` events over `streams` streams, in 100-event appends.
+void Fill(Engine& engine, uint64_t events, uint64_t streams) {
+  const uint64_t per_append = std::min<uint64_t>(100, std::max<uint64_t>(1, events / streams));
+  std::vector<std::thread> threads;
+  const int kThreads = 8;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (uint64_t i = static_cast<uint64_t>(t); i * per_append < events; i += kThreads) {
+        const uint64_t stream = i % streams;
+        const uint64_t revision = (i / streams) * per_append;
+        AppendRequest r =
+            MakeAppend(fmt::format("visit-{}", stream), revision, static_cast<int>(per_append));
+        auto result = engine.Append(r);
+        if (!result.ok()) {
+          fmt::print(stderr, "fill: {}\n", result.status().ToString());
+          std::exit(1);
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
+int RunReadAll(const Options& o) {
+  std::filesystem::remove_all(o.dir);
+  auto engine = Open(o);
+  Fill(*engine, o.events, std::max<uint64_t>(1, o.events / kEventsPerStream));
+  for (int pass = 0; pass < 2; ++pass) {  // the first pass warms the page cache
+    const auto t0 = Clock::now();
+    ReadAllRequest r;
+    r.max_count = 1000;
+    uint64_t n = 0;
+    while (true) {
+      auto page = engine->ReadAll(r);
+      if (!page.ok()) {
+        fmt::print(stderr, "read: {}\n", page.status().ToString());
+        return 1;
+      }
+      n += page->events.size();
+      if (page->end_of_log) break;
+      r.from = page->next;
+    }
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (pass == 1) {
+      fmt::print("annals case=read_all_pages1000 events={} events_per_s={:.0f}\n", n, n / s);
+    }
+  }
+  engine.reset();
+  if (!o.keep) std::filesystem::remove_all(o.dir);
+  return 0;
+}
+
+int RunReadStream(const Options& o) {
+  std::filesystem::remove_all(o.dir);
+  auto engine = Open(o);
+  for (uint64_t r = 0; r < o.events; r += 100) {
+    auto a = engine->Append(
+        MakeAppend("visit-1", r, static_cast<int>(std::min<uint64_t>(100, o.events - r))));
+    if (!a.ok()) return 1;
+  }
+  Fill(*engine, 100000, 10000);  // other streams interleaved in the log and index
+  uint64_t n = 0;
+  const auto t0 = Clock::now();
+  while (std::chrono::duration<double>(Clock::now() - t0).count() < o.seconds) {
+    ReadStreamRequest r;
+    r.stream = "visit-1";
+    r.max_count = o.events;
+    auto read = engine->ReadStream(r);
+    if (!read.ok() || read->events.size() != o.events) return 1;
+    n += read->events.size();
+  }
+  const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  fmt::print("annals case=read_stream_{} events_per_s={:.0f}\n", o.events, n / s);
+  engine.reset();
+  if (!o.keep) std::filesystem::remove_all(o.dir);
+  return 0;
+}
+
+int RunRecovery(const Options& o) {
+  std::filesystem::remove_all(o.dir);
+  const auto fill0 = Clock::now();
+  {
+    auto engine = Open(o);
+    Fill(*engine, o.events, o.streams);
+  }
+  const double fill_s = std::chrono::duration<double>(Clock::now() - fill0).count();
+  auto timed_open = [&](const char* label) {
+    // In a child, so its RSS is the store's alone.
+    pid_t pid = fork();
+    if (pid == 0) {
+      const auto t0 = Clock::now();
+      auto engine = Open(o);
+      const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+      ReadStreamRequest r;
+      r.stream = "visit-1";
+      const bool readable = engine->ReadStream(r).ok();
+      fmt::print(
+          "annals case=recovery_{} events={} streams={} ready_s={:.2f} rss_mib={:.0f} "
+          "replayed={} readable={}\n",
+          label, o.events, o.streams, s, RssBytes() / 1048576.0, engine->Stats().recovered_records,
+          readable);
+      std::fflush(stdout);
+      if (std::string(label) == "after_clean_stop") return;  // destructor: clean close
+      // Append a little more and die without closing: what SIGKILL leaves behind.
+      for (int i = 0; i < 10000; ++i) {
+        (void)engine->Append(MakeAppend(fmt::format("late-{}", i), 0, 10));
+      }
+      kill(getpid(), SIGKILL);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+  };
+  fmt::print("# filled {} events in {} streams in {:.1f} s\n", o.events, o.streams, fill_s);
+  timed_open("after_clean_stop");
+  timed_open("killed_writer");  // this one is SIGKILLed after appending
+  timed_open("after_sigkill");
+  if (!o.keep) std::filesystem::remove_all(o.dir);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"annals engine benchmark"};
+  Options o;
+  app.require_subcommand(1);
+  for (auto* sub : {app.add_subcommand("append", "appends from N writers"),
+                    app.add_subcommand("read-all", "reads $all in pages of 1000"),
+                    app.add_subcommand("read-stream", "reads one stream"),
+                    app.add_subcommand("recovery", "open time after a clean stop and a SIGKILL")}) {
+    sub->add_option("--dir", o.dir, "data directory (deleted first)");
+    sub->add_option("--writers", o.writers, "concurrent writers");
+    sub->add_option("--batch", o.batch, "events per append");
+    sub->add_option("--seconds", o.seconds, "duration");
+    sub->add_option("--events", o.events, "events to load");
+    sub->add_option("--streams", o.streams, "streams to load");
+    sub->add_flag("--unsafe-no-sync", o.no_sync, "do not fdatasync (weaker durability)");
+    sub->add_flag("--keep", o.keep, "keep the data directory");
+  }
+  CLI11_PARSE(app, argc, argv);
+  const std::string name = app.get_subcommands()[0]->get_name();
+  if (name == "append") return RunAppend(o);
+  if (name == "read-all") return RunReadAll(o);
+  if (name == "read-stream") return RunReadStream(o);
+  return RunRecovery(o);
+}
