@@ -1,0 +1,320 @@
+#include "cli/cli_common.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <exception>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include "core/json_writer.h"
+
+namespace annals::cli {
+
+int ExitCodeFor(StatusCode code) {
+  // The one table from status codes to exit codes; docs/cli.md repeats it.
+  switch (code) {
+    case StatusCode::kOk:
+      return kExitOk;
+    case StatusCode::kInvalidArgument:
+      return kExitUsage;
+    case StatusCode::kWrongExpectedRevision:
+      return kExitWrongRevision;
+    case StatusCode::kNotFound:
+      return kExitNotFound;
+    case StatusCode::kStreamDeleted:
+      return kExitDeleted;
+    case StatusCode::kIdempotencyConflict:
+      return kExitIdempotency;
+    case StatusCode::kTooLarge:
+      return kExitTooLarge;
+    case StatusCode::kCorruption:
+      return kExitCorruption;
+    case StatusCode::kUnavailable:
+      return kExitUnavailable;
+    case StatusCode::kIoError:
+      return kExitIoError;
+    case StatusCode::kUnauthenticated:
+    case StatusCode::kPermissionDenied:
+    case StatusCode::kInternal:
+      return kExitOther;
+  }
+  return kExitOther;
+}
+
+namespace {
+
+// One line, whatever the message holds: a multi-line message would break `annals ... 2>&1 |
+// grep` style handling and the "one line per error" promise of docs/cli.md.
+std::string OneLine(std::string_view text) {
+  std::string out(text);
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  for (char& c : out) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return out;
+}
+
+}  // namespace
+
+void Fail(const Status& status) {
+  std::cout.flush();  // what was printed before the failure comes first
+  std::cerr << "annals: " << StatusCodeName(status.code()) << ": " << OneLine(status.message())
+            << std::endl;
+  throw CommandFailed{status.ok() ? kExitOther : ExitCodeFor(status.code())};
+}
+
+void FailUsage(std::string_view message) {
+  std::cout.flush();
+  std::cerr << "annals: usage: " << OneLine(message) << std::endl;
+  throw CommandFailed{kExitUsage};
+}
+
+int Run(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CommandFailed& failed) {
+    return failed.exit_code;
+  } catch (const CLI::ParseError& e) {
+    // --help and --version are "errors" with exit code 0; CLI11 prints them.
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+    std::cerr << "annals: usage: " << OneLine(e.what()) << " (see annals --help)" << std::endl;
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    std::cerr << "annals: internal: " << OneLine(e.what()) << std::endl;
+    return kExitOther;
+  }
+  std::cout.flush();
+  if (!std::cout) {
+    // A closed pipe or a full disk: the output is incomplete, which a script must learn.
+    std::cerr << "annals: io_error: cannot write to standard output" << std::endl;
+    return kExitIoError;
+  }
+  return kExitOk;
+}
+
+void AddEngineFlags(CLI::App* command, EngineFlags* flags) {
+  command->add_option("--data-dir", flags->data_dir, "Data directory (created when missing)")
+      ->capture_default_str();
+  command
+      ->add_option("--durability", flags->durability,
+                   "fsync: an acknowledged append is on disk; unsafe-no-sync: in the OS page "
+                   "cache only (development)")
+      ->check(CLI::IsMember({"fsync", "unsafe-no-sync"}))
+      ->capture_default_str();
+  command
+      ->add_option("--corruption-policy", flags->corruption_policy,
+                   "Damage before the end of the log: fail (refuse to open) or truncate "
+                   "(quarantine the segment and cut the log before the damage; events after it "
+                   "are lost)")
+      ->check(CLI::IsMember({"fail", "truncate"}))
+      ->capture_default_str();
+}
+
+EngineOptions ToEngineOptions(const EngineFlags& flags) {
+  EngineOptions options;
+  options.data_dir = flags.data_dir;
+  options.durability =
+      flags.durability == "unsafe-no-sync" ? Durability::kUnsafeNoSync : Durability::kFsync;
+  options.corruption_policy = flags.corruption_policy == "truncate"
+                                  ? CorruptionPolicy::kTruncateAndQuarantine
+                                  : CorruptionPolicy::kFail;
+  // One short-lived process: a small cache is plenty and starts faster.
+  options.index_cache_bytes = 16ull << 20;
+  return options;
+}
+
+std::unique_ptr<Engine> OpenEngineOrFail(const EngineFlags& flags) {
+  Result<std::unique_ptr<Engine>> engine = OpenEngine(ToEngineOptions(flags));
+  if (!engine.ok()) Fail(engine.status());
+  return std::move(engine).value();
+}
+
+std::string ReadInputArg(const std::string& arg, std::string_view option) {
+  if (arg == "-") {
+    std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+    if (std::cin.bad()) {
+      Fail(Status(StatusCode::kIoError, fmt::format("{}: cannot read standard input", option)));
+    }
+    return text;
+  }
+  if (arg.empty() || arg[0] != '@') return arg;
+  const std::string path = arg.substr(1);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    Fail(Status(StatusCode::kInvalidArgument,
+                fmt::format("{}: cannot open {}: {}", option, path, std::strerror(errno))));
+  }
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  if (in.bad()) {
+    Fail(Status(StatusCode::kIoError,
+                fmt::format("{}: cannot read {}: {}", option, path, std::strerror(errno))));
+  }
+  return std::move(contents).str();
+}
+
+std::string FormatRfc3339(Timestamp t) {
+  // Floor division, so times before 1970 still get a fraction in [0, 1 s).
+  int64_t micros = t.ticks / 10 - (t.ticks % 10 < 0 ? 1 : 0);
+  int64_t seconds = micros / 1000000;
+  int64_t fraction = micros % 1000000;
+  if (fraction < 0) {
+    fraction += 1000000;
+    seconds -= 1;
+  }
+  std::time_t time = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  ::gmtime_r(&time, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, fraction);
+}
+
+std::string Base64Encode(std::string_view bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    uint32_t n = static_cast<uint8_t>(bytes[i]) << 16 | static_cast<uint8_t>(bytes[i + 1]) << 8 |
+                 static_cast<uint8_t>(bytes[i + 2]);
+    out.push_back(kAlphabet[n >> 18]);
+    out.push_back(kAlphabet[(n >> 12) & 63]);
+    out.push_back(kAlphabet[(n >> 6) & 63]);
+    out.push_back(kAlphabet[n & 63]);
+  }
+  if (size_t rest = bytes.size() - i; rest > 0) {
+    uint32_t n = static_cast<uint8_t>(bytes[i]) << 16;
+    if (rest == 2) n |= static_cast<uint8_t>(bytes[i + 1]) << 8;
+    out.push_back(kAlphabet[n >> 18]);
+    out.push_back(kAlphabet[(n >> 12) & 63]);
+    out.push_back(rest == 2 ? kAlphabet[(n >> 6) & 63] : '=');
+    out.push_back('=');
+  }
+  return out;
+}
+
+std::string_view DurabilityName(Durability durability) {
+  switch (durability) {
+    case Durability::kFsync:
+      return "fsync";
+    case Durability::kUnsafeNoSync:
+      return "unsafe-no-sync";
+  }
+  return "unknown";
+}
+
+std::string_view StreamStateName(StreamState state) {
+  switch (state) {
+    case StreamState::kActive:
+      return "active";
+    case StreamState::kSoftDeleted:
+      return "softDeleted";
+    case StreamState::kTombstoned:
+      return "tombstoned";
+  }
+  return "unknown";
+}
+
+std::string EventJson(const RecordedEvent& e) {
+  JsonWriter w;
+  w.Reserve(e.data.size() + e.metadata.size() + 256);
+  w.BeginObject();
+  w.Key("id");
+  w.String(e.id.ToString());
+  w.Key("stream");
+  w.String(e.stream);
+  w.Key("type");
+  w.String(e.type);
+  w.Key("revision");
+  w.Uint(e.revision.value);
+  w.Key("position");
+  w.Uint(e.position.value);
+  w.Key("created");
+  w.String(FormatRfc3339(e.created));
+  w.Key("contentType");
+  w.String(e.content_type);
+  w.Key("data");
+  if (!e.IsJson()) {
+    w.String(Base64Encode(e.data));
+  } else if (e.data.empty()) {
+    w.Null();
+  } else {
+    // Validated as JSON on append, so copied byte for byte.
+    w.Raw(e.data);
+  }
+  w.Key("metadata");
+  if (e.metadata.empty()) {
+    w.Null();
+  } else {
+    w.Raw(e.metadata);
+  }
+  w.EndObject();
+  return w.Take();
+}
+
+std::string StreamInfoJson(const StreamInfo& info) {
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("name");
+  w.String(info.name);
+  w.Key("state");
+  w.String(StreamStateName(info.state));
+  w.Key("lastRevision");
+  if (info.last_revision) {
+    w.Uint(info.last_revision->value);
+  } else {
+    w.Null();
+  }
+  w.Key("eventCount");
+  w.Uint(info.event_count);
+  const bool any = info.event_count > 0;
+  w.Key("lastPosition");
+  any ? w.Uint(info.last_position.value) : w.Null();
+  w.Key("created");
+  any ? w.String(FormatRfc3339(info.created)) : w.Null();
+  w.Key("lastUpdated");
+  any ? w.String(FormatRfc3339(info.last_updated)) : w.Null();
+  w.EndObject();
+  return w.Take();
+}
+
+std::string DataPreview(const RecordedEvent& event, size_t max_chars) {
+  if (!event.IsJson()) {
+    return fmt::format("<{} bytes {}>", event.data.size(), event.content_type);
+  }
+  std::string out;
+  out.reserve(std::min(event.data.size(), max_chars) + 3);
+  bool truncated = false;
+  for (char c : event.data) {
+    if (out.size() >= max_chars) {
+      truncated = true;
+      break;
+    }
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      // JSON whitespace (pretty-printed data) would break the row; collapse it.
+      if (!out.empty() && out.back() != ' ') out.push_back(' ');
+      continue;
+    }
+    out.push_back(c);
+  }
+  if (truncated) {
+    // Step back to the start of a UTF-8 sequence so the cut never splits a character.
+    size_t cut = out.size();
+    while (cut > 0 && (static_cast<unsigned char>(out[cut - 1]) & 0xc0) == 0x80) --cut;
+    if (cut > 0 && static_cast<unsigned char>(out[cut - 1]) >= 0xc0) --cut;
+    out.resize(cut);
+    out += "...";
+  }
+  return out;
+}
+
+}  // namespace annals::cli

@@ -1,0 +1,94 @@
+// What every `annals` subcommand shares: the data-directory options and opening the engine,
+// the error line and exit code of each failure, and the text forms of events and streams.
+//
+// A command reports a failure by calling Fail(): it prints one line to stderr,
+//   annals: <kind>: <message>
+// and ends the command with the kind's exit code (docs/cli.md lists them). Run() turns that,
+// and every CLI11 parse error, into main's return value.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "annals/engine.h"
+#include "annals/event_store.h"
+#include "annals/status.h"
+#include "annals/types.h"
+
+namespace annals::cli {
+
+// Exit codes, one per kind of failure a caller (a script) would react to differently.
+// Documented in docs/cli.md; they are an external interface: never renumber.
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitOther = 1,          // internal errors and anything not listed below
+  kExitUsage = 2,          // bad command line or invalid input (name, id, JSON, number)
+  kExitWrongRevision = 3,  // --expected-revision did not match the stream
+  kExitNotFound = 4,       // no such stream
+  kExitDeleted = 5,        // the stream is tombstoned
+  kExitIdempotency = 6,    // the event id was already used differently
+  kExitTooLarge = 7,       // an event or an append over its size limit
+  kExitCorruption = 8,     // damaged data (checksum or consistency), including at open
+  kExitUnavailable = 9,    // the data directory is in use by another process, or shutting down
+  kExitIoError = 10,       // the operating system refused a read, write or sync
+};
+
+// The exit code for a failure of this kind (kOk maps to 0).
+int ExitCodeFor(StatusCode code);
+
+// Thrown by Fail and FailUsage once the error line is printed; Run() returns its code.
+struct CommandFailed {
+  int exit_code;
+};
+
+// Prints `annals: <StatusCodeName>: <message>` to stderr and ends the command.
+[[noreturn]] void Fail(const Status& status);
+// Prints `annals: usage: <message>` to stderr and ends the command with kExitUsage.
+[[noreturn]] void FailUsage(std::string_view message);
+
+// Parses the command line and runs the chosen subcommand's callback. Returns the exit code:
+// 0, the code of a Fail(), kExitUsage for a parse error (after printing it), 0 for --help.
+int Run(CLI::App& app, int argc, char** argv);
+
+// --data-dir, --durability and --corruption-policy, shared by every command that opens a
+// data directory.
+struct EngineFlags {
+  std::string data_dir = "./data";
+  std::string durability = "fsync";
+  std::string corruption_policy = "fail";
+};
+void AddEngineFlags(CLI::App* command, EngineFlags* flags);
+EngineOptions ToEngineOptions(const EngineFlags& flags);
+// Opens the data directory; Fail()s when it cannot (locked, damaged, unreadable).
+std::unique_ptr<Engine> OpenEngineOrFail(const EngineFlags& flags);
+
+// The text of an option that takes data: the argument itself, `-` for standard input, or
+// `@path` for a file's contents. Fail()s when the file cannot be read.
+std::string ReadInputArg(const std::string& arg, std::string_view option);
+
+// "2026-11-27T07:32:00.123456Z": RFC 3339, UTC, always six fractional digits.
+std::string FormatRfc3339(Timestamp t);
+// Standard base64 (RFC 4648 section 4) with padding.
+std::string Base64Encode(std::string_view bytes);
+std::string_view DurabilityName(Durability durability);
+// "active", "softDeleted", "tombstoned" (as the HTTP API spells them).
+std::string_view StreamStateName(StreamState state);
+
+// One event as a JSON object (no newline): {"id","stream","type","revision","position",
+// "created","contentType","data","metadata"}. JSON data is inline (null when empty), other
+// content types are a base64 string; metadata is inline, null when empty.
+std::string EventJson(const RecordedEvent& event);
+// One stream as a JSON object: {"name","state","lastRevision","eventCount","lastPosition",
+// "created","lastUpdated"}; the last four are null for a stream that never had an event.
+std::string StreamInfoJson(const StreamInfo& info);
+
+// A one-line preview of an event's data for tables: compact JSON text cut to `max_chars`
+// (never inside a UTF-8 sequence), control characters shown as spaces; other content types
+// as "<N bytes content/type>".
+std::string DataPreview(const RecordedEvent& event, size_t max_chars);
+
+}  // namespace annals::cli

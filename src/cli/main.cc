@@ -1,0 +1,23 @@
+// `annals`: the command-line entry point. Every subcommand lives in its own file and is
+// registered here by one Add*Command call (cli/commands.h, cli/serve_command.h).
+#include <CLI/CLI.hpp>
+
+#include "cli/cli_common.h"
+#include "cli/commands.h"
+#include "cli/serve_command.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Annals: an event store", "annals"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Print the help of every subcommand");
+
+  annals::cli::AddServeCommand(app);
+  annals::cli::AddAppendCommand(app);
+  annals::cli::AddReadCommand(app);
+  annals::cli::AddStreamsCommand(app);
+  annals::cli::AddVerifyCommand(app);
+  annals::cli::AddStatsCommand(app);
+
+  // Parse errors exit with 2, a failed command with its kind's code (docs/cli.md).
+  return annals::cli::Run(app, argc, argv);
+}

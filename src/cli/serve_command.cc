@@ -1,0 +1,381 @@
+#include "cli/serve_command.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <toml++/toml.h>
+
+#include "annals/engine.h"
+#include "annals/event_store.h"
+#include "api/http/encoding.h"
+#include "api/http/metrics.h"
+#include "api/http/router.h"
+#include "api/http/server.h"
+#include "memory/memory_store.h"
+
+namespace annals::cli {
+
+namespace {
+
+// One configuration option: a flag, a key in the TOML file, an environment variable. Values
+// apply in that order of precedence: flag > environment > file > default. docs/configuration.md
+// documents each one; keep the two in step.
+struct OptionSpec {
+  const char* flag;
+  const char* key;
+  const char* env;
+  const char* def;
+  const char* help;
+  bool is_switch = false;
+};
+
+constexpr OptionSpec kOptions[] = {
+    {"--data-dir", "data_dir", "ANNALS_DATA_DIR", "./data",
+     "Data directory of the embedded engine (created when missing)"},
+    {"--store", "store", "ANNALS_STORE", "engine",
+     "Backend: engine (durable, on --data-dir) or memory (lost at exit; tests)"},
+    {"--durability", "durability", "ANNALS_DURABILITY", "fsync",
+     "fsync: acknowledged appends are on disk; unsafe-no-sync: in the page cache only"},
+    {"--http", "http.listen", "ANNALS_HTTP", "127.0.0.1:2113",
+     "Address to listen on, host:port or [v6]:port (port 0: any free port)"},
+    {"--io-threads", "http.io_threads", "ANNALS_IO_THREADS", "0",
+     "I/O threads, one io_context each (0: one per core)"},
+    {"--blocking-threads", "http.blocking_threads", "ANNALS_BLOCKING_THREADS", "2",
+     "Threads for metadata writes and deletes"},
+    {"--max-connections", "http.max_connections", "ANNALS_MAX_CONNECTIONS", "10000",
+     "Open connections at most; more are answered 503 and closed"},
+    {"--max-header-bytes", "http.max_header_bytes", "ANNALS_MAX_HEADER_BYTES", "16384",
+     "Request line and headers at most (431 beyond)"},
+    {"--max-body-bytes", "http.max_body_bytes", "ANNALS_MAX_BODY_BYTES", "100663296",
+     "Request body at most (413 beyond)"},
+    {"--read-timeout-ms", "http.read_timeout_ms", "ANNALS_READ_TIMEOUT_MS", "30000",
+     "Time to receive one whole request (408 beyond)"},
+    {"--idle-timeout-ms", "http.idle_timeout_ms", "ANNALS_IDLE_TIMEOUT_MS", "60000",
+     "Keep-alive wait for the next request before closing"},
+    {"--write-timeout-ms", "http.write_timeout_ms", "ANNALS_WRITE_TIMEOUT_MS", "30000",
+     "Time to send one response or SSE chunk before the connection is cut"},
+    {"--shutdown-timeout-ms", "http.shutdown_timeout_ms", "ANNALS_SHUTDOWN_TIMEOUT_MS", "15000",
+     "On SIGTERM, how long requests in flight may take before connections are cut"},
+    {"--default-page-size", "http.default_page_size", "ANNALS_DEFAULT_PAGE_SIZE", "100",
+     "Events or streams per read when `limit` is not given"},
+    {"--max-page-size", "http.max_page_size", "ANNALS_MAX_PAGE_SIZE", "10000",
+     "Largest `limit` a read may ask for"},
+    {"--sse-heartbeat-ms", "sse.heartbeat_ms", "ANNALS_SSE_HEARTBEAT_MS", "15000",
+     "Interval of the SSE heartbeat comment when no event is sent"},
+    {"--sse-max-buffer-bytes", "sse.max_buffer_bytes", "ANNALS_SSE_MAX_BUFFER_BYTES", "4194304",
+     "Per-subscriber buffer; a live subscriber that overflows it is disconnected"},
+    {"--sse-batch-events", "sse.batch_events", "ANNALS_SSE_BATCH_EVENTS", "100",
+     "Events per store read for a subscriber"},
+    {"--tls-cert", "tls.cert_file", "ANNALS_TLS_CERT", "",
+     "PEM certificate chain; with --tls-key, serve HTTPS only"},
+    {"--tls-key", "tls.key_file", "ANNALS_TLS_KEY", "", "PEM private key"},
+    {"--insecure", "auth.insecure", "ANNALS_INSECURE", "false",
+     "Allow listening beyond loopback without authentication", true},
+    {"--max-event-bytes", "limits.max_event_bytes", "ANNALS_MAX_EVENT_BYTES", "16777216",
+     "Data + metadata of one event at most (413 beyond)"},
+    {"--max-append-bytes", "limits.max_append_bytes", "ANNALS_MAX_APPEND_BYTES", "67108864",
+     "All events of one append at most (413 beyond)"},
+    {"--log-level", "log.level", "ANNALS_LOG_LEVEL", "info",
+     "trace, debug, info, warn, error or off"},
+};
+
+using Values = std::map<std::string, std::string>;  // key -> value
+
+void CollectTomlKeys(const toml::table& table, const std::string& prefix,
+                     std::vector<std::string>* keys) {
+  for (const auto& [k, v] : table) {
+    const std::string path = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    if (const toml::table* sub = v.as_table()) {
+      CollectTomlKeys(*sub, path, keys);
+    } else {
+      keys->push_back(path);
+    }
+  }
+}
+
+// Applies the TOML file at `path`; an error names the file and the problem.
+std::string ApplyTomlFile(const std::string& path, Values* values) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return "config file " + path + ": " + std::string(e.description());
+  }
+  std::vector<std::string> keys;
+  CollectTomlKeys(table, "", &keys);
+  for (const std::string& key : keys) {
+    const OptionSpec* spec = nullptr;
+    for (const OptionSpec& o : kOptions) {
+      if (key == o.key) spec = &o;
+    }
+    if (spec == nullptr) return "config file " + path + ": unknown key '" + key + "'";
+    const toml::node_view<toml::node> node = table.at_path(key);
+    if (auto s = node.value<std::string>(); s && node.is_string()) {
+      (*values)[key] = *s;
+    } else if (node.is_integer()) {
+      const int64_t i = *node.value<int64_t>();
+      if (i < 0) return "config file " + path + ": '" + key + "' must not be negative";
+      (*values)[key] = std::to_string(i);
+    } else if (node.is_boolean()) {
+      (*values)[key] = *node.value<bool>() ? "true" : "false";
+    } else {
+      return "config file " + path + ": '" + key + "' must be a string, an integer or a boolean";
+    }
+  }
+  return {};
+}
+
+std::string Require(const Values& v, const char* key) { return v.at(key); }
+
+bool ParseU64Option(const Values& v, const char* key, uint64_t* out, std::string* error) {
+  auto n = http::ParseU64(v.at(key));
+  if (!n) {
+    *error = std::string(key) + " must be a non-negative integer, not '" + v.at(key) + "'";
+    return false;
+  }
+  *out = *n;
+  return true;
+}
+
+bool ParseBoolOption(const Values& v, const char* key, bool* out, std::string* error) {
+  const std::string& s = v.at(key);
+  if (s == "true" || s == "1" || s == "yes") {
+    *out = true;
+  } else if (s == "false" || s == "0" || s == "no" || s.empty()) {
+    *out = false;
+  } else {
+    *error = std::string(key) + " must be true or false, not '" + s + "'";
+    return false;
+  }
+  return true;
+}
+
+bool IsLoopback(const std::string& listen) {
+  return listen.rfind("127.", 0) == 0 || listen.rfind("localhost:", 0) == 0 ||
+         listen.rfind("[::1]:", 0) == 0;
+}
+
+struct ServeFlags {
+  std::string config;
+  bool print_config = false;
+  std::map<std::string, std::string> flag_values;  // key -> value, for flags given
+  std::map<std::string, CLI::Option*> options;     // key -> CLI option
+  std::map<std::string, bool> switches;
+};
+
+int RunServe(ServeFlags& flags) {
+  // 1. Defaults, 2. file, 3. environment, 4. flags.
+  Values values;
+  for (const OptionSpec& o : kOptions) values[o.key] = o.def;
+  std::string config_path = flags.config;
+  if (config_path.empty()) {
+    if (const char* env = std::getenv("ANNALS_CONFIG")) config_path = env;
+  }
+  if (!config_path.empty()) {
+    if (std::string err = ApplyTomlFile(config_path, &values); !err.empty()) {
+      std::fprintf(stderr, "annals serve: %s\n", err.c_str());
+      return 2;
+    }
+  }
+  for (const OptionSpec& o : kOptions) {
+    if (const char* env = std::getenv(o.env)) values[o.key] = env;
+  }
+  for (const OptionSpec& o : kOptions) {
+    CLI::Option* opt = flags.options.at(o.key);
+    if (opt->count() == 0) continue;
+    values[o.key] = o.is_switch ? (flags.switches[o.key] ? "true" : "false")
+                                : flags.flag_values[o.key];
+  }
+  if (flags.print_config) {
+    for (const OptionSpec& o : kOptions) {
+      std::printf("%s = \"%s\"\n", o.key, values[o.key].c_str());
+    }
+    return 0;
+  }
+
+  std::string error;
+  http::ServerOptions server;
+  http::RouterOptions router_options;
+  uint64_t u = 0;
+  bool insecure = false;
+  auto ms = [](uint64_t v) { return std::chrono::milliseconds(v); };
+  bool ok = true;
+  server.listen = Require(values, "http.listen");
+  ok = ok && ParseU64Option(values, "http.io_threads", &u, &error);
+  server.io_threads = static_cast<unsigned>(u);
+  ok = ok && ParseU64Option(values, "http.blocking_threads", &u, &error);
+  server.blocking_threads = static_cast<unsigned>(u);
+  ok = ok && ParseU64Option(values, "http.max_connections", &server.max_connections, &error);
+  ok = ok && ParseU64Option(values, "http.max_header_bytes", &u, &error);
+  server.max_header_bytes = static_cast<uint32_t>(std::min<uint64_t>(u, 1u << 30));
+  ok = ok && ParseU64Option(values, "http.max_body_bytes", &server.max_body_bytes, &error);
+  ok = ok && ParseU64Option(values, "http.read_timeout_ms", &u, &error);
+  server.read_timeout = ms(u);
+  ok = ok && ParseU64Option(values, "http.idle_timeout_ms", &u, &error);
+  server.idle_timeout = ms(u);
+  ok = ok && ParseU64Option(values, "http.write_timeout_ms", &u, &error);
+  server.write_timeout = ms(u);
+  ok = ok && ParseU64Option(values, "http.shutdown_timeout_ms", &u, &error);
+  server.shutdown_timeout = ms(u);
+  ok = ok && ParseU64Option(values, "http.default_page_size", &router_options.default_page_size,
+                            &error);
+  ok = ok && ParseU64Option(values, "http.max_page_size", &router_options.max_page_size, &error);
+  ok = ok && ParseU64Option(values, "sse.heartbeat_ms", &u, &error);
+  server.sse_heartbeat = ms(std::max<uint64_t>(u, 10));
+  ok = ok && ParseU64Option(values, "sse.max_buffer_bytes", &server.sse_max_buffer_bytes, &error);
+  ok = ok && ParseU64Option(values, "sse.batch_events", &server.sse_batch_events, &error);
+  ok = ok && ParseBoolOption(values, "auth.insecure", &insecure, &error);
+  server.tls_cert_file = Require(values, "tls.cert_file");
+  server.tls_key_file = Require(values, "tls.key_file");
+  Limits limits;
+  ok = ok && ParseU64Option(values, "limits.max_event_bytes", &limits.max_event_bytes, &error);
+  ok = ok && ParseU64Option(values, "limits.max_append_bytes", &limits.max_append_bytes, &error);
+  if (ok && (router_options.default_page_size == 0 ||
+             router_options.default_page_size > router_options.max_page_size)) {
+    error = "http.default_page_size must be between 1 and http.max_page_size";
+    ok = false;
+  }
+  if (!ok) {
+    std::fprintf(stderr, "annals serve: %s\n", error.c_str());
+    return 2;
+  }
+  const std::string level = Require(values, "log.level");
+  // Logs go to stderr; stdout carries only the "listening on" line.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("annals"));
+  spdlog::set_level(spdlog::level::from_str(level));
+
+  // Refuse to expose an unauthenticated server by accident.
+  const bool auth_enabled = false;
+  if (!IsLoopback(server.listen) && !auth_enabled && !insecure) {
+    std::fprintf(stderr,
+                 "annals serve: %s is beyond loopback and authentication is off: configure "
+                 "users (--users-file) or pass --insecure\n",
+                 server.listen.c_str());
+    return 2;
+  }
+
+  // The store.
+  const std::string store_kind = Require(values, "store");
+  const std::string durability = Require(values, "durability");
+  if (durability != "fsync" && durability != "unsafe-no-sync") {
+    std::fprintf(stderr, "annals serve: durability must be fsync or unsafe-no-sync\n");
+    return 2;
+  }
+  std::unique_ptr<EventStore> store;
+  Engine* engine = nullptr;
+  if (store_kind == "memory") {
+    store = NewMemoryStore(limits);
+    router_options.store_kind = "memory";
+    router_options.durability = "none";
+  } else if (store_kind == "engine") {
+#ifdef ANNALS_HAVE_ENGINE
+    EngineOptions eo;
+    eo.data_dir = Require(values, "data_dir");
+    eo.limits = limits;
+    eo.durability = durability == "fsync" ? Durability::kFsync : Durability::kUnsafeNoSync;
+    auto opened = OpenEngine(eo);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "annals serve: cannot open %s: %s\n", eo.data_dir.c_str(),
+                   opened.status().ToString().c_str());
+      return 1;
+    }
+    engine = opened->get();
+    store = std::move(*opened);
+    router_options.store_kind = "engine";
+    router_options.durability = durability;
+#else
+    std::fprintf(stderr, "annals serve: this build has no embedded engine; use --store memory\n");
+    return 2;
+#endif
+  } else {
+    std::fprintf(stderr, "annals serve: store must be engine or memory, not '%s'\n",
+                 store_kind.c_str());
+    return 2;
+  }
+  router_options.tls = !server.tls_cert_file.empty();
+  router_options.auth = auth_enabled;
+
+  // Signals are taken by one thread with sigwait; every other thread blocks them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);  // internal: wakes the signal thread at exit
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  http::Metrics metrics;
+  http::Router router(store.get(), engine, &metrics, nullptr, router_options);
+  http::Server http_server(&router, &metrics, store.get(), server, nullptr);
+  if (Status s = http_server.Start(); !s.ok()) {
+    std::fprintf(stderr, "annals serve: %s\n", s.message().c_str());
+    return 1;
+  }
+  const std::string scheme = router_options.tls ? "https" : "http";
+  std::printf("annals: listening on %s://%s (store: %s, durability: %s)\n", scheme.c_str(),
+              http_server.BoundAddress().c_str(), router_options.store_kind.c_str(),
+              router_options.durability.c_str());
+  std::fflush(stdout);
+
+  std::atomic<bool> done{false};
+  std::thread signal_thread([&] {
+    int stops = 0;
+    while (true) {
+      int sig = 0;
+      if (sigwait(&signals, &sig) != 0) continue;
+      if (done.load()) return;
+      if (sig == SIGUSR1) continue;
+      if (++stops == 1) {
+        spdlog::info("annals: signal {}: stopping", sig);
+        http_server.Stop();
+      } else {
+        spdlog::warn("annals: second signal: exiting at once");
+        std::_Exit(1);
+      }
+    }
+  });
+  http_server.Run();
+  done.store(true);
+  pthread_kill(signal_thread.native_handle(), SIGUSR1);
+  signal_thread.join();
+  // Closing the engine finishes its queued appends and syncs.
+  if (engine != nullptr) engine->Close();
+  store.reset();
+  spdlog::info("annals: stopped");
+  return 0;
+}
+
+}  // namespace
+
+void AddServeCommand(CLI::App& app) {
+  auto flags = std::make_shared<ServeFlags>();
+  CLI::App* sub = app.add_subcommand("serve", "Serve the HTTP/JSON API (REST + Server-Sent Events)");
+  sub->add_option("--config", flags->config, "TOML configuration file (env ANNALS_CONFIG)");
+  sub->add_flag("--print-config", flags->print_config,
+                "Print the effective configuration and exit");
+  for (const OptionSpec& o : kOptions) {
+    const std::string help = std::string(o.help) + " [default: " + o.def + "; env " + o.env +
+                             "; file " + o.key + "]";
+    if (o.is_switch) {
+      flags->options[o.key] = sub->add_flag(o.flag, flags->switches[o.key], help);
+    } else {
+      flags->options[o.key] = sub->add_option(o.flag, flags->flag_values[o.key], help);
+    }
+  }
+  sub->callback([flags] {
+    const int rc = RunServe(*flags);
+    if (rc != 0) throw CLI::RuntimeError(rc);
+  });
+}
+
+}  // namespace annals::cli
