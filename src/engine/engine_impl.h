@@ -22,6 +22,7 @@
 #include "engine/data_dir.h"
 #include "engine/index/index.h"
 #include "engine/index/index_applier.h"
+#include "engine/log/background_sync.h"
 #include "engine/log/record.h"
 #include "engine/log/segments.h"
 
@@ -81,6 +82,9 @@ class EngineImpl final : public Engine {
   Result<AppendResult> ProcessDelete(Request& request);
   // Encodes one atomic commit, rolling to a new segment first when it would not fit.
   Result<uint64_t> WriteCommit(std::vector<PendingRecord>& records);
+  // Writes the buffer to its segment (no sync); sets *segment when there was anything to write.
+  Status WriteBuffer(std::shared_ptr<log::SegmentFile>* segment);
+  // Writes and syncs the buffer.
   Status FlushBuffer();
   Status RollSegment();
   // Starts zero-filling the segment after `segment` in the background.
@@ -106,6 +110,7 @@ class EngineImpl final : public Engine {
   uint64_t queued_bytes_ = 0;
   bool stopping_ = false;
   std::thread writer_;
+  log::BackgroundSync sync_;
   std::thread preparer_;         // zero-fills the next segment file off the write path
   uint64_t prepared_after_ = 0;  // 1 + the segment whose successor was last prepared
   std::once_flag close_once_;

@@ -145,11 +145,22 @@ void EngineImpl::CommitBatch(std::vector<Request>& batch) {
     results.push_back(failed_.ok() ? Process(request) : failed_);
   }
   Status written = failed_;
-  if (written.ok()) written = FlushBuffer();
+  std::shared_ptr<log::SegmentFile> segment;
+  if (written.ok()) written = WriteBuffer(&segment);
+  const bool syncing = written.ok() && segment && options_.durability == Durability::kFsync;
+  if (syncing) sync_.Start(segment);
   if (written.ok()) {
+    // The index batch is written while the disk syncs the log. Should the process die before
+    // the sync completes, the index is only in memory; should the machine die and a memtable
+    // flush have raced ahead, recovery finds the index past the log's end and rebuilds it.
     rocksdb::WriteBatch index_batch;
     applier_->Finish(cursor_, &index_batch);
     written = index_->Write(&index_batch);
+  }
+  if (syncing) {
+    Status synced = sync_.Wait();
+    fsyncs_.fetch_add(1, std::memory_order_relaxed);
+    if (!synced.ok()) written = synced;
   }
   if (!written.ok()) {
     // After a failed write or fsync nobody knows what reached the disk (a retried fsync can
@@ -373,16 +384,22 @@ Result<uint64_t> EngineImpl::WriteCommit(std::vector<PendingRecord>& records) {
   return position;
 }
 
-Status EngineImpl::FlushBuffer() {
+Status EngineImpl::WriteBuffer(std::shared_ptr<log::SegmentFile>* segment) {
   if (buffer_.empty()) return Status::Ok();
-  auto segment = segments_->Get(segments_->SegmentOf(write_start_));
-  ANNALS_RETURN_IF_ERROR(segment->Write(segments_->OffsetOf(write_start_), buffer_));
-  if (options_.durability == Durability::kFsync) {
+  *segment = segments_->Get(segments_->SegmentOf(write_start_));
+  ANNALS_RETURN_IF_ERROR((*segment)->Write(segments_->OffsetOf(write_start_), buffer_));
+  buffer_.clear();
+  write_start_ = cursor_;
+  return Status::Ok();
+}
+
+Status EngineImpl::FlushBuffer() {
+  std::shared_ptr<log::SegmentFile> segment;
+  ANNALS_RETURN_IF_ERROR(WriteBuffer(&segment));
+  if (segment && options_.durability == Durability::kFsync) {
     ANNALS_RETURN_IF_ERROR(segment->Sync());
     fsyncs_.fetch_add(1, std::memory_order_relaxed);
   }
-  buffer_.clear();
-  write_start_ = cursor_;
   return Status::Ok();
 }
 
