@@ -165,7 +165,7 @@ int RunAppend(const Options& o) {
 }
 
 // Fills the store with `events` events over `streams` streams, in 100-event appends.
-void Fill(Engine& engine, uint64_t events, uint64_t streams) {
+void Fill(Engine& engine, uint64_t events, uint64_t streams, const char* prefix = "visit") {
   const uint64_t per_append = std::min<uint64_t>(100, std::max<uint64_t>(1, events / streams));
   std::vector<std::thread> threads;
   const int kThreads = 8;
@@ -224,7 +224,7 @@ int RunReadStream(const Options& o) {
         MakeAppend("visit-1", r, static_cast<int>(std::min<uint64_t>(100, o.events - r))));
     if (!a.ok()) return 1;
   }
-  Fill(*engine, 100000, 10000);  // other streams interleaved in the log and index
+  Fill(*engine, 100000, 10000, "other");  // other streams interleaved in the log and index
   uint64_t n = 0;
   const auto t0 = Clock::now();
   while (std::chrono::duration<double>(Clock::now() - t0).count() < o.seconds) {

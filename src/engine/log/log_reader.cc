@@ -30,19 +30,27 @@ Status ReadEventAt(const SegmentSet& segments, uint64_t position, std::string* b
   const uint64_t offset = segments.OffsetOf(position);
   if (offset < kSegmentHeaderBytes) return BadRecord(false, position, "inside a segment header");
   const uint64_t room = segments.segment_bytes() - offset;
-  size_t n = static_cast<size_t>(std::min<uint64_t>(kFirstReadBytes, room));
-  buffer->resize(n);
-  ANNALS_RETURN_IF_ERROR(segments.ReadAt(position, n, buffer->data()));
+  // Mapped segments are decoded in place; otherwise one read usually holds the whole record.
+  const char* record = segments.ViewAt(position, kRecordHeaderBytes);
+  const bool copied = record == nullptr;
+  size_t n = kRecordHeaderBytes;
+  if (copied) {
+    n = static_cast<size_t>(std::min<uint64_t>(kFirstReadBytes, room));
+    buffer->resize(n);
+    ANNALS_RETURN_IF_ERROR(segments.ReadAt(position, n, buffer->data()));
+    record = buffer->data();
+  }
   RecordHeader h;
-  HeaderCheck check = DecodeHeader(buffer->data(), position, &h);
+  HeaderCheck check = DecodeHeader(record, position, &h);
   if (check != HeaderCheck::kOk) return BadRecord(false, position, HeaderCheckName(check));
   if (h.type != RecordType::kEvent) return BadRecord(false, position, "not an event record");
   if (h.RecordBytes() > room) return BadRecord(false, position, "runs past its segment");
-  if (h.RecordBytes() > n) {
+  if (copied && h.RecordBytes() > n) {
     buffer->resize(h.RecordBytes());
     ANNALS_RETURN_IF_ERROR(segments.ReadAt(position + n, h.RecordBytes() - n, buffer->data() + n));
+    record = buffer->data();
   }
-  if (!DecodeEventRecord(h, buffer->data(), &out->event)) {
+  if (!DecodeEventRecord(h, record, &out->event)) {
     return BadRecord(false, position, "body checksum or trailer mismatch");
   }
   out->header = h;
@@ -59,10 +67,21 @@ ForwardScanner::ForwardScanner(const SegmentSet& segments, uint64_t from, uint64
 }
 
 Status ForwardScanner::Fill(uint64_t position, size_t want) {
-  const uint64_t have_end = buffer_start_ + buffer_.size();
-  if (position >= buffer_start_ && position + want <= have_end) return Status::Ok();
+  if (window_ != nullptr && position >= window_start_ &&
+      position + want <= window_start_ + window_size_) {
+    return Status::Ok();
+  }
   const uint64_t segment_room = segments_.segment_bytes() - segments_.OffsetOf(position);
   if (want > segment_room) return BadRecord(first_, position, "runs past its segment");
+  const uint64_t segment = segments_.SegmentOf(position);
+  if (segment_ == nullptr || segment_->id() != segment) segment_ = segments_.Get(segment);
+  if (segment_ != nullptr && segment_->mapped() != nullptr) {
+    // The whole mapped segment is the window: nothing to copy.
+    window_ = segment_->mapped();
+    window_start_ = segments_.BaseOf(segment);
+    window_size_ = segment_->size();
+    return Status::Ok();
+  }
   // Grow the chunk as a scan goes on: a short read stays cheap, a long one makes few syscalls.
   const size_t chunk = buffer_.empty()
                            ? kMinChunkBytes
@@ -70,8 +89,11 @@ Status ForwardScanner::Fill(uint64_t position, size_t want) {
   uint64_t n = std::max<uint64_t>(want, std::min<uint64_t>(chunk, limit_ - position));
   n = std::min(n, segment_room);
   buffer_.resize(static_cast<size_t>(n));
-  buffer_start_ = position;
-  return segments_.ReadAt(position, buffer_.size(), buffer_.data());
+  ANNALS_RETURN_IF_ERROR(segments_.ReadAt(position, buffer_.size(), buffer_.data()));
+  window_ = buffer_.data();
+  window_start_ = position;
+  window_size_ = buffer_.size();
+  return Status::Ok();
 }
 
 Result<bool> ForwardScanner::Next(LogEvent* out) {
@@ -83,12 +105,12 @@ Result<bool> ForwardScanner::Next(LogEvent* out) {
       continue;
     }
     ANNALS_RETURN_IF_ERROR(Fill(position_, kRecordHeaderBytes));
-    const char* at = buffer_.data() + (position_ - buffer_start_);
+    const char* at = window_ + (position_ - window_start_);
     RecordHeader h;
     HeaderCheck check = DecodeHeader(at, position_, &h);
     if (check != HeaderCheck::kOk) return BadRecord(first_, position_, HeaderCheckName(check));
     ANNALS_RETURN_IF_ERROR(Fill(position_, h.RecordBytes()));
-    at = buffer_.data() + (position_ - buffer_start_);
+    at = window_ + (position_ - window_start_);
     if (h.type == RecordType::kSegmentEnd) {
       if (!TrailerMatches(h, at)) return BadRecord(first_, position_, "trailer mismatch");
       position_ = segments_.FirstRecordOf(segments_.SegmentOf(position_) + 1);

@@ -48,8 +48,11 @@ class ForwardScanner {
   uint64_t position_;
   uint64_t limit_;
   bool first_ = true;
-  std::string buffer_;
-  uint64_t buffer_start_ = 0;  // logical position of buffer_[0]
+  std::string buffer_;                    // copied bytes, when the segment is not mapped
+  std::shared_ptr<SegmentFile> segment_;  // the segment being read
+  const char* window_ = nullptr;          // the bytes being parsed: the mapping or buffer_
+  uint64_t window_start_ = 0;             // logical position of window_[0]
+  uint64_t window_size_ = 0;
 };
 
 // Walks event records backwards from `from` (exclusive; a record boundary or the head).

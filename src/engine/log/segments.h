@@ -37,8 +37,12 @@ class SegmentFile {
   // Parses "<20 digits>.seg"; false for any other name.
   static bool ParseFileName(std::string_view name, uint64_t* id);
 
-  // Reads exactly n bytes at offset (thread-safe; pread).
+  // Reads exactly n bytes at offset (thread-safe; from the mapping, else pread).
   Status Read(uint64_t offset, size_t n, char* dst) const;
+  // The whole file mapped read-only, or nullptr when mapping failed. Readers decode records in
+  // place through it; bytes below the committed head never change, and segment files are
+  // never shrunk, so the mapping stays valid for the file's life.
+  const char* mapped() const { return map_; }
   // Writes all bytes at offset (single writer).
   Status Write(uint64_t offset, std::string_view bytes);
   Status Sync();
@@ -53,7 +57,10 @@ class SegmentFile {
  private:
   SegmentFile(int fd, std::string path, uint64_t id, uint64_t size, uint64_t previous_end)
       : fd_(fd), path_(std::move(path)), id_(id), size_(size), previous_end_(previous_end) {}
+  void Map();
+
   int fd_;
+  const char* map_ = nullptr;
   std::string path_;
   uint64_t id_;
   uint64_t size_;
@@ -100,6 +107,9 @@ class SegmentSet {
 
   // Reads n bytes at a logical position (must not cross a segment boundary).
   Status ReadAt(uint64_t position, size_t n, char* dst) const;
+  // Points at n bytes at a logical position inside a mapped segment, without copying; nullptr
+  // when the segment is not mapped (then use ReadAt).
+  const char* ViewAt(uint64_t position, size_t n) const;
 
  private:
   std::string dir_;
