@@ -174,8 +174,8 @@ void Fill(Engine& engine, uint64_t events, uint64_t streams, const char* prefix 
       for (uint64_t i = static_cast<uint64_t>(t); i * per_append < events; i += kThreads) {
         const uint64_t stream = i % streams;
         const uint64_t revision = (i / streams) * per_append;
-        AppendRequest r =
-            MakeAppend(fmt::format("visit-{}", stream), revision, static_cast<int>(per_append));
+        AppendRequest r = MakeAppend(fmt::format("{}-{}", prefix, stream), revision,
+                                     static_cast<int>(per_append));
         auto result = engine.Append(r);
         if (!result.ok()) {
           fmt::print(stderr, "fill: {}\n", result.status().ToString());
