@@ -21,6 +21,9 @@ struct AppendRequest {
   std::string stream;
   ExpectedRevision expected = ExpectedRevision::Any();
   std::vector<ProposedEvent> events;  // 1..N, appended atomically and in order
+  // Lets the append target a `$` system stream. Set only by Annals' own components (delivery
+  // checkpoints and parked messages); API layers never set it from a client's request.
+  bool system_writer = false;
 };
 
 struct AppendResult {

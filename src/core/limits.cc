@@ -114,7 +114,10 @@ Status ValidateEventType(std::string_view type, const Limits& limits) {
 // Cheap checks first, over every event, and the total size before any JSON is parsed: a
 // request over the limits is refused without reading its payloads.
 Status ValidateAppend(const AppendRequest& request, const Limits& limits) {
-  ANNALS_RETURN_IF_ERROR(ValidateStreamName(request.stream, limits));
+  ANNALS_RETURN_IF_ERROR(ValidateStreamName(request.stream, limits, request.system_writer));
+  if (request.stream.starts_with("$$")) {
+    return Invalid("stream: '$$' metadata streams are written only through stream metadata");
+  }
   const std::vector<ProposedEvent>& events = request.events;
   if (events.empty()) return Invalid("events: must contain at least one event");
   if (events.size() > limits.max_events_per_append) {
