@@ -126,6 +126,7 @@ Result<ReadStreamResult> EngineImpl::ReadStream(const ReadStreamRequest& request
   if (!stream.has_events || stream.SoftDeleted()) return StreamNotFound(request.stream);
 
   ReadStreamResult result;
+  result.events.reserve(std::min<uint64_t>(request.max_count, 4096));
   result.last_revision = Revision{stream.last_revision};
   const Visible visible = VisibleRange(stream);
   if (visible.empty()) return result;
@@ -184,6 +185,7 @@ Result<ReadAllResult> EngineImpl::ReadAllByScan(const ReadAllRequest& request, u
   auto matcher = Matcher::Compile(request.filter);
   if (!matcher.ok()) return matcher.status();
   ReadAllResult result;
+  result.events.reserve(std::min<uint64_t>(request.max_count, 4096));
   uint64_t examined = 0;
   log::LogEvent event;
   auto collect = [&](auto& scanner) -> Status {
