@@ -400,43 +400,56 @@ TEST_P(ConformanceTest, Filter_CriteriaCombineWithAnd) {
 
 // ---- ReadAll: max_scan checkpoints. ----
 
+// Filters of every kind that match nothing in BuildMixedLog's log.
+std::vector<EventFilter> NonMatchingFilters() {
+  return {{.event_types = {"NoSuchType"}},   {.type_regex = "^NoSuchType$"},
+          {.stream_prefixes = {"nowhere-"}}, {.category = "nowhere"},
+          {.type_prefixes = {"NoSuch"}},     {.category = "order", .event_types = {"ItemAdded"}}};
+}
+
+// A backend may answer some filters from an index without examining the records they skip,
+// so these loops require progress and an end, not a number of calls.
 TEST_P(ConformanceTest, MaxScan_NonMatchingFilterCheckpointsForwardsToTheHead) {
   BuildMixedLog(store());
   const size_t records = ReadAllEvents(store()).size();
-  ReadAllRequest request{.filter = {.event_types = {"NoSuchType"}}, .max_scan = 2};
-  int calls = 0;
-  for (;; ++calls) {
-    ASSERT_LT(calls, static_cast<int>(records) * 4 + 4) << "no end_of_log";
-    ASSERT_OK_AND_ASSIGN(ReadAllResult page, store().ReadAll(request));
-    EXPECT_TRUE(page.events.empty());
-    EXPECT_GE(page.next, request.from) << "next went backwards";
-    if (page.end_of_log) {
-      EXPECT_EQ(page.next, store().Head());
-      break;
+  const std::vector<EventFilter> filters = NonMatchingFilters();
+  for (size_t f = 0; f < filters.size(); ++f) {
+    SCOPED_TRACE("filter " + std::to_string(f));
+    ReadAllRequest request{.filter = filters[f], .max_scan = 2};
+    for (int calls = 0;; ++calls) {
+      ASSERT_LT(calls, static_cast<int>(records) * 4 + 4) << "no end_of_log";
+      ASSERT_OK_AND_ASSIGN(ReadAllResult page, store().ReadAll(request));
+      EXPECT_TRUE(page.events.empty());
+      EXPECT_GE(page.next, request.from) << "next went backwards";
+      if (page.end_of_log) {
+        EXPECT_EQ(page.next, store().Head());
+        break;
+      }
+      ASSERT_GT(page.next, request.from) << "no progress";
+      request.from = page.next;
     }
-    ASSERT_GT(page.next, request.from) << "no progress";
-    request.from = page.next;
   }
-  EXPECT_GE(calls, 2) << "max_scan 2 over " << records << " events stopped early only once";
 }
 
 TEST_P(ConformanceTest, MaxScan_NonMatchingFilterCheckpointsBackwardsToTheStart) {
   BuildMixedLog(store());
   const size_t records = ReadAllEvents(store()).size();
-  ReadAllRequest request{.from = Position::End(),
-                         .direction = Direction::kBackwards,
-                         .filter = {.stream_prefixes = {"nowhere-"}},
-                         .max_scan = 3};
-  int calls = 0;
-  for (;; ++calls) {
-    ASSERT_LT(calls, static_cast<int>(records) * 4 + 4) << "no end_of_log";
-    ASSERT_OK_AND_ASSIGN(ReadAllResult page, store().ReadAll(request));
-    EXPECT_TRUE(page.events.empty());
-    if (page.end_of_log) break;
-    ASSERT_LT(page.next, request.from) << "no progress backwards";
-    request.from = page.next;
+  const std::vector<EventFilter> filters = NonMatchingFilters();
+  for (size_t f = 0; f < filters.size(); ++f) {
+    SCOPED_TRACE("filter " + std::to_string(f));
+    ReadAllRequest request{.from = Position::End(),
+                           .direction = Direction::kBackwards,
+                           .filter = filters[f],
+                           .max_scan = 3};
+    for (int calls = 0;; ++calls) {
+      ASSERT_LT(calls, static_cast<int>(records) * 4 + 4) << "no end_of_log";
+      ASSERT_OK_AND_ASSIGN(ReadAllResult page, store().ReadAll(request));
+      EXPECT_TRUE(page.events.empty());
+      if (page.end_of_log) break;
+      ASSERT_LT(page.next, request.from) << "no progress backwards";
+      request.from = page.next;
+    }
   }
-  EXPECT_GE(calls, 2);
 }
 
 TEST_P(ConformanceTest, MaxScan_BoundsTheEventsOfOneCall) {
