@@ -85,6 +85,7 @@ Status EngineImpl::Start() {
   cursor_ = recovered->end;
   write_start_ = cursor_;
   head_.store(cursor_, std::memory_order_release);
+  PublishView(cursor_);
   // Timestamps continue from the last event's, so `created` never goes backwards.
   log::BackwardScanner last(*segments_, cursor_);
   log::LogEvent event;

@@ -94,8 +94,9 @@ class EngineImpl final : public Engine {
 
   // ---- reads (reads.cc) ----
   Result<ReadAllResult> ReadAllByScan(const ReadAllRequest& request, uint64_t head);
-  Result<ReadAllResult> ReadAllByPostings(const ReadAllRequest& request, uint64_t head, char prefix,
-                                          const std::string& name);
+  struct ReadView;
+  Result<ReadAllResult> ReadAllByPostings(const ReadAllRequest& request, const ReadView& view,
+                                          char prefix, const std::string& name);
 
   EngineOptions options_;
   std::unique_ptr<DataDir> dir_;
@@ -121,6 +122,19 @@ class EngineImpl final : public Engine {
   uint64_t cursor_ = 0;       // logical position where the next record goes
   int64_t last_ticks_ = 0;
   Status failed_;  // set after an I/O error: the writer refuses everything after it
+
+  // What readers see: the head and the index as of that head, published together, so a read
+  // never sees index entries of a batch whose log bytes are not yet synced.
+  struct ReadView {
+    uint64_t head = 0;
+    const rocksdb::Snapshot* snapshot = nullptr;
+  };
+  std::shared_ptr<const ReadView> CurrentView() const {
+    return view_.load(std::memory_order_acquire);
+  }
+  void PublishView(uint64_t head);
+  // Declared after index_, so it is destroyed (releasing its snapshot) before the index.
+  std::atomic<std::shared_ptr<const ReadView>> view_;
 
   // Committed head and its watchers.
   std::atomic<uint64_t> head_{0};

@@ -117,8 +117,9 @@ Result<ReadStreamResult> EngineImpl::ReadStream(const ReadStreamRequest& request
   if (request.max_count == 0) {
     return Status(StatusCode::kInvalidArgument, "maxCount: must be at least 1");
   }
-  const uint64_t head = head_.load(std::memory_order_acquire);
-  auto loaded = index_->GetStream(request.stream);
+  const auto view = CurrentView();
+  const uint64_t head = view->head;
+  auto loaded = index_->GetStream(request.stream, view->snapshot);
   if (!loaded.ok()) return loaded.status();
   if (!loaded->has_value()) return StreamNotFound(request.stream);
   const StreamRecord& stream = **loaded;
@@ -143,8 +144,9 @@ Result<ReadStreamResult> EngineImpl::ReadStream(const ReadStreamRequest& request
   const std::string upper = index::RevisionKey(stream.id, forwards ? visible.high : from) + '\0';
   Status status;
   std::optional<uint64_t> last_examined;
-  ANNALS_RETURN_IF_ERROR(
-      index_->Scan(lower, upper, !forwards, [&](std::string_view key, std::string_view value) {
+  ANNALS_RETURN_IF_ERROR(index_->Scan(
+      lower, upper, !forwards,
+      [&](std::string_view key, std::string_view value) {
         const uint64_t position = DecodeFixed64(value.data());
         if (position >= head) return !forwards;  // committed later than this read began
         if (result.events.size() >= request.max_count) return false;
@@ -157,7 +159,8 @@ Result<ReadStreamResult> EngineImpl::ReadStream(const ReadStreamRequest& request
         }
         result.events.push_back(event.event.Materialize(Position{position}));
         return true;
-      }));
+      },
+      view->snapshot));
   ANNALS_RETURN_IF_ERROR(status);
   if (last_examined) {
     if (forwards && *last_examined < visible.high) result.next = Revision{*last_examined + 1};
@@ -170,15 +173,15 @@ Result<ReadAllResult> EngineImpl::ReadAll(const ReadAllRequest& request) {
   if (request.max_count == 0) {
     return Status(StatusCode::kInvalidArgument, "maxCount: must be at least 1");
   }
-  const uint64_t head = head_.load(std::memory_order_acquire);
+  const auto view = CurrentView();
   const EventFilter& f = request.filter;
   if (!f.category.empty()) {
-    return ReadAllByPostings(request, head, index::kCategoryPrefix, f.category);
+    return ReadAllByPostings(request, *view, index::kCategoryPrefix, f.category);
   }
   if (f.event_types.size() == 1) {
-    return ReadAllByPostings(request, head, index::kTypePrefix, f.event_types[0]);
+    return ReadAllByPostings(request, *view, index::kTypePrefix, f.event_types[0]);
   }
-  return ReadAllByScan(request, head);
+  return ReadAllByScan(request, view->head);
 }
 
 Result<ReadAllResult> EngineImpl::ReadAllByScan(const ReadAllRequest& request, uint64_t head) {
@@ -219,8 +222,10 @@ Result<ReadAllResult> EngineImpl::ReadAllByScan(const ReadAllRequest& request, u
   return result;
 }
 
-Result<ReadAllResult> EngineImpl::ReadAllByPostings(const ReadAllRequest& request, uint64_t head,
-                                                    char prefix, const std::string& name) {
+Result<ReadAllResult> EngineImpl::ReadAllByPostings(const ReadAllRequest& request,
+                                                    const ReadView& view, char prefix,
+                                                    const std::string& name) {
+  const uint64_t head = view.head;
   auto matcher = Matcher::Compile(request.filter);
   if (!matcher.ok()) return matcher.status();
   if (name.find('\0') != std::string::npos) {
@@ -237,8 +242,9 @@ Result<ReadAllResult> EngineImpl::ReadAllByPostings(const ReadAllRequest& reques
   result.next = Position{forwards ? head : 0};
   uint64_t examined = 0;
   Status status;
-  ANNALS_RETURN_IF_ERROR(
-      index_->Scan(lower, upper, !forwards, [&](std::string_view key, std::string_view) {
+  ANNALS_RETURN_IF_ERROR(index_->Scan(
+      lower, upper, !forwards,
+      [&](std::string_view key, std::string_view) {
         const uint64_t position = index::PostingPosition(key);
         if (position >= head) {
           if (forwards) return false;  // committed after this read began: the end for now
@@ -257,7 +263,8 @@ Result<ReadAllResult> EngineImpl::ReadAllByPostings(const ReadAllRequest& reques
           result.events.push_back(event.event.Materialize(Position{position}));
         }
         return true;
-      }));
+      },
+      view.snapshot));
   ANNALS_RETURN_IF_ERROR(status);
   if (forwards && result.end_of_log) result.next = Position{head};
   return result;
@@ -265,7 +272,7 @@ Result<ReadAllResult> EngineImpl::ReadAllByPostings(const ReadAllRequest& reques
 
 Result<StreamInfo> EngineImpl::GetStreamInfo(const std::string& name) {
   ANNALS_RETURN_IF_ERROR(ValidateStreamName(name, options_.limits, true));
-  auto loaded = index_->GetStream(name);
+  auto loaded = index_->GetStream(name, CurrentView()->snapshot);
   if (!loaded.ok()) return loaded.status();
   if (!loaded->has_value() || (!(*loaded)->has_events && !(*loaded)->tombstoned)) {
     return StreamNotFound(name);
@@ -274,6 +281,7 @@ Result<StreamInfo> EngineImpl::GetStreamInfo(const std::string& name) {
 }
 
 Result<ListStreamsResult> EngineImpl::ListStreams(const ListStreamsRequest& request) {
+  const auto view = CurrentView();
   if (request.limit == 0) return Status(StatusCode::kInvalidArgument, "limit: must be at least 1");
   const std::string prefix_key = index::StreamKey(request.prefix);
   std::string lower = prefix_key;
@@ -283,8 +291,9 @@ Result<ListStreamsResult> EngineImpl::ListStreams(const ListStreamsRequest& requ
   const std::string upper = index::PrefixEnd(prefix_key);
   ListStreamsResult result;
   Status status;
-  ANNALS_RETURN_IF_ERROR(
-      index_->Scan(lower, upper, false, [&](std::string_view key, std::string_view value) {
+  ANNALS_RETURN_IF_ERROR(index_->Scan(
+      lower, upper, false,
+      [&](std::string_view key, std::string_view value) {
         const std::string_view name = key.substr(1);
         if (IsSystemName(name) && !request.include_system) return true;
         StreamRecord s;
@@ -296,7 +305,8 @@ Result<ListStreamsResult> EngineImpl::ListStreams(const ListStreamsRequest& requ
         if (!s.has_events && !s.tombstoned) return true;  // only metadata so far
         result.streams.push_back(ToStreamInfo(name, s));
         return result.streams.size() < request.limit;
-      }));
+      },
+      view->snapshot));
   ANNALS_RETURN_IF_ERROR(status);
   if (result.streams.size() == request.limit) result.next_after = result.streams.back().name;
   return result;
@@ -304,7 +314,8 @@ Result<ListStreamsResult> EngineImpl::ListStreams(const ListStreamsRequest& requ
 
 Result<StreamMetadataResult> EngineImpl::GetStreamMetadata(const std::string& name) {
   ANNALS_RETURN_IF_ERROR(ValidateStreamName(name, options_.limits));
-  auto loaded = index_->GetStream(name);
+  const auto view = CurrentView();
+  auto loaded = index_->GetStream(name, view->snapshot);
   if (!loaded.ok()) return loaded.status();
   StreamMetadataResult result;
   if (!loaded->has_value()) return result;

@@ -441,7 +441,19 @@ Timestamp EngineImpl::NextTimestamp() {
   return Timestamp{last_ticks_};
 }
 
+void EngineImpl::PublishView(uint64_t head) {
+  rocksdb::DB* db = index_->db();
+  const rocksdb::Snapshot* snapshot = db->GetSnapshot();
+  view_.store(std::shared_ptr<const ReadView>(new ReadView{head, snapshot},
+                                              [db](const ReadView* view) {
+                                                db->ReleaseSnapshot(view->snapshot);
+                                                delete view;
+                                              }),
+              std::memory_order_release);
+}
+
 void EngineImpl::PublishHead(uint64_t head) {
+  PublishView(head);
   std::vector<CommitCallback> ready;
   {
     std::lock_guard lock(head_mu_);

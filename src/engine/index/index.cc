@@ -49,9 +49,12 @@ Status Index::Destroy(const std::string& path) {
   return FromRocks(rocksdb::DestroyDB(path, rocksdb::Options()), "destroy " + path);
 }
 
-Result<std::optional<StreamRecord>> Index::GetStream(std::string_view name) const {
+Result<std::optional<StreamRecord>> Index::GetStream(std::string_view name,
+                                                     const rocksdb::Snapshot* snapshot) const {
   std::string value;
-  auto s = db_->Get(rocksdb::ReadOptions(), StreamKey(name), &value);
+  rocksdb::ReadOptions options;
+  options.snapshot = snapshot;
+  auto s = db_->Get(options, StreamKey(name), &value);
   if (s.IsNotFound()) return std::optional<StreamRecord>();
   if (!s.ok()) return FromRocks(s, "read stream");
   StreamRecord record;
@@ -96,8 +99,10 @@ Status Index::Flush() {
 }
 
 Status Index::Scan(std::string_view start, std::string_view end, bool reverse,
-                   const std::function<bool(std::string_view, std::string_view)>& visit) const {
+                   const std::function<bool(std::string_view, std::string_view)>& visit,
+                   const rocksdb::Snapshot* snapshot) const {
   rocksdb::ReadOptions options;
+  options.snapshot = snapshot;
   rocksdb::Slice lower(start.data(), start.size());
   rocksdb::Slice upper(end.data(), end.size());
   options.iterate_lower_bound = &lower;

@@ -29,7 +29,9 @@ class Index {
   // Deletes an index directory, for a rebuild from the log.
   static Status Destroy(const std::string& path);
 
-  Result<std::optional<StreamRecord>> GetStream(std::string_view name) const;
+  // Reads see the index as of `snapshot` (nullptr: now).
+  Result<std::optional<StreamRecord>> GetStream(std::string_view name,
+                                                const rocksdb::Snapshot* snapshot = nullptr) const;
   Result<std::optional<EventIdEntry>> GetEventId(const Uuid& id) const;
   Result<uint64_t> GetMeta(std::string_view key) const;  // 0 when absent
 
@@ -41,7 +43,8 @@ class Index {
   // Calls `visit(key, value)` for keys in [start, end) ascending (or descending from just below
   // `end` when `reverse`), until it returns false.
   Status Scan(std::string_view start, std::string_view end, bool reverse,
-              const std::function<bool(std::string_view, std::string_view)>& visit) const;
+              const std::function<bool(std::string_view, std::string_view)>& visit,
+              const rocksdb::Snapshot* snapshot = nullptr) const;
 
   rocksdb::DB* db() { return db_.get(); }
 
