@@ -174,6 +174,9 @@ struct LoopTotals {
   uint64_t truncated_bytes = 0;
   uint64_t recovered_records = 0;
   uint64_t idempotent_retries = 0;
+  int rounds_with_roll = 0;  // the segment count grew during the round (a kill may hit a roll)
+  uint64_t segments_before = UINT64_MAX;  // unknown (a new directory)
+  double check_seconds = 0;
 };
 
 // An event as `$all` showed it.
@@ -200,6 +203,10 @@ void CheckDirectory(const std::string& data_dir, const std::vector<JournalAppend
   std::unique_ptr<Engine> engine = std::move(opened).value();
   const EngineStats stats = engine->Stats();
   totals->max_segments = std::max(totals->max_segments, stats.segments);
+  if (totals->segments_before != UINT64_MAX && stats.segments > totals->segments_before) {
+    ++totals->rounds_with_roll;
+  }
+  totals->segments_before = stats.segments;
   totals->truncated_bytes += stats.truncated_bytes;
   totals->recovered_records += stats.recovered_records;
 
@@ -375,8 +382,10 @@ void RunCrashLoop(const LoopConfig& config) {
     SCOPED_TRACE("round " + std::to_string(round) + " in " + root);
     if (round % config.rounds_per_dir == 0) {
       const std::string epoch = root + "/dir-" + std::to_string(round / config.rounds_per_dir);
-      if (!data_dir.empty())
+      if (!data_dir.empty()) {
         std::filesystem::remove_all(std::filesystem::path(data_dir).parent_path());
+      }
+      totals.segments_before = UINT64_MAX;
       std::filesystem::create_directories(epoch);
       data_dir = epoch + "/data";
       journal_path = epoch + "/journal";
@@ -420,7 +429,9 @@ void RunCrashLoop(const LoopConfig& config) {
     if (std::filesystem::exists(journal_path)) {
       std::filesystem::resize_file(journal_path, valid);
     }
+    const auto check_began = Clock::now();
     CheckDirectory(data_dir, journal, round, config.retries_per_round, rng, &totals);
+    totals.check_seconds += std::chrono::duration<double>(Clock::now() - check_began).count();
     if (::testing::Test::HasFailure()) {
       std::printf("crash loop FAILED: ANNALS_SEED=%llu round %d, directory kept: %s\n",
                   static_cast<unsigned long long>(seed), round, root.c_str());
@@ -429,10 +440,11 @@ void RunCrashLoop(const LoopConfig& config) {
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
   std::printf(
-      "crash loop: %d kills (%d during open/recovery) in %.1f s; %llu acknowledged appends "
-      "journaled in the last directory, %llu events checked over all rounds, %llu idempotent "
-      "retries, up to %llu segments, %llu torn bytes cut, %llu records replayed\n",
-      totals.kills, totals.early_kills, seconds,
+      "crash loop: %d kills (%d during open/recovery, %d in rounds that rolled a segment) in "
+      "%.1f s (%.1f s checking); %llu acknowledged appends journaled in the last directory, %llu "
+      "events checked over all rounds, %llu idempotent retries, up to %llu segments, %llu torn "
+      "bytes cut, %llu records replayed\n",
+      totals.kills, totals.early_kills, totals.rounds_with_roll, seconds, totals.check_seconds,
       static_cast<unsigned long long>(totals.journaled_appends),
       static_cast<unsigned long long>(totals.events_checked),
       static_cast<unsigned long long>(totals.idempotent_retries),
