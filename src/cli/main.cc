@@ -5,6 +5,7 @@
 #include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "cli/serve_command.h"
+#include "cli/user_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"Annals: an event store", "annals"};
@@ -12,6 +13,7 @@ int main(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "Print the help of every subcommand");
 
   annals::cli::AddServeCommand(app);
+  annals::cli::AddUserCommand(app);
   annals::cli::AddAppendCommand(app);
   annals::cli::AddReadCommand(app);
   annals::cli::AddStreamsCommand(app);

@@ -5,6 +5,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <toml++/toml.h>
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
@@ -13,7 +14,6 @@
 #include <memory>
 #include <string>
 #include <thread>
-#include <toml++/toml.h>
 
 #include "annals/engine.h"
 #include "annals/event_store.h"
@@ -21,6 +21,7 @@
 #include "api/http/metrics.h"
 #include "api/http/router.h"
 #include "api/http/server.h"
+#include "api/http/users.h"
 #include "memory/memory_store.h"
 
 namespace annals::cli {
@@ -79,6 +80,8 @@ constexpr OptionSpec kOptions[] = {
     {"--tls-cert", "tls.cert_file", "ANNALS_TLS_CERT", "",
      "PEM certificate chain; with --tls-key, serve HTTPS only"},
     {"--tls-key", "tls.key_file", "ANNALS_TLS_KEY", "", "PEM private key"},
+    {"--users-file", "auth.users_file", "ANNALS_USERS_FILE", "",
+     "Users and API keys (annals user ...); set: every request but /health needs credentials"},
     {"--insecure", "auth.insecure", "ANNALS_INSECURE", "false",
      "Allow listening beyond loopback without authentication", true},
     {"--max-event-bytes", "limits.max_event_bytes", "ANNALS_MAX_EVENT_BYTES", "16777216",
@@ -94,7 +97,8 @@ using Values = std::map<std::string, std::string>;  // key -> value
 void CollectTomlKeys(const toml::table& table, const std::string& prefix,
                      std::vector<std::string>* keys) {
   for (const auto& [k, v] : table) {
-    const std::string path = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    const std::string path =
+        prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
     if (const toml::table* sub = v.as_table()) {
       CollectTomlKeys(*sub, path, keys);
     } else {
@@ -193,8 +197,8 @@ int RunServe(ServeFlags& flags) {
   for (const OptionSpec& o : kOptions) {
     CLI::Option* opt = flags.options.at(o.key);
     if (opt->count() == 0) continue;
-    values[o.key] = o.is_switch ? (flags.switches[o.key] ? "true" : "false")
-                                : flags.flag_values[o.key];
+    values[o.key] =
+        o.is_switch ? (flags.switches[o.key] ? "true" : "false") : flags.flag_values[o.key];
   }
   if (flags.print_config) {
     for (const OptionSpec& o : kOptions) {
@@ -227,8 +231,8 @@ int RunServe(ServeFlags& flags) {
   server.write_timeout = ms(u);
   ok = ok && ParseU64Option(values, "http.shutdown_timeout_ms", &u, &error);
   server.shutdown_timeout = ms(u);
-  ok = ok && ParseU64Option(values, "http.default_page_size", &router_options.default_page_size,
-                            &error);
+  ok = ok &&
+       ParseU64Option(values, "http.default_page_size", &router_options.default_page_size, &error);
   ok = ok && ParseU64Option(values, "http.max_page_size", &router_options.max_page_size, &error);
   ok = ok && ParseU64Option(values, "sse.heartbeat_ms", &u, &error);
   server.sse_heartbeat = ms(std::max<uint64_t>(u, 10));
@@ -254,8 +258,24 @@ int RunServe(ServeFlags& flags) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("annals"));
   spdlog::set_level(spdlog::level::from_str(level));
 
+  // Authentication, when a users file is configured.
+  const std::string users_file = Require(values, "auth.users_file");
+  std::unique_ptr<http::AccountAuth> auth;
+  if (!users_file.empty()) {
+    auto users = http::UsersFile::Load(users_file);
+    if (!users.ok()) {
+      std::fprintf(stderr, "annals serve: %s\n", users.status().message().c_str());
+      return 2;
+    }
+    if (users->accounts.empty()) {
+      std::fprintf(stderr, "annals serve: %s has no users: add one with `annals user add`\n",
+                   users_file.c_str());
+      return 2;
+    }
+    auth = std::make_unique<http::AccountAuth>(std::move(*users));
+  }
   // Refuse to expose an unauthenticated server by accident.
-  const bool auth_enabled = false;
+  const bool auth_enabled = auth != nullptr;
   if (!IsLoopback(server.listen) && !auth_enabled && !insecure) {
     std::fprintf(stderr,
                  "annals serve: %s is beyond loopback and authentication is off: configure "
@@ -315,8 +335,8 @@ int RunServe(ServeFlags& flags) {
   std::signal(SIGPIPE, SIG_IGN);
 
   http::Metrics metrics;
-  http::Router router(store.get(), engine, &metrics, nullptr, router_options);
-  http::Server http_server(&router, &metrics, store.get(), server, nullptr);
+  http::Router router(store.get(), engine, &metrics, auth.get(), router_options);
+  http::Server http_server(&router, &metrics, store.get(), server, auth.get());
   if (Status s = http_server.Start(); !s.ok()) {
     std::fprintf(stderr, "annals serve: %s\n", s.message().c_str());
     return 1;
@@ -359,13 +379,14 @@ int RunServe(ServeFlags& flags) {
 
 void AddServeCommand(CLI::App& app) {
   auto flags = std::make_shared<ServeFlags>();
-  CLI::App* sub = app.add_subcommand("serve", "Serve the HTTP/JSON API (REST + Server-Sent Events)");
+  CLI::App* sub =
+      app.add_subcommand("serve", "Serve the HTTP/JSON API (REST + Server-Sent Events)");
   sub->add_option("--config", flags->config, "TOML configuration file (env ANNALS_CONFIG)");
   sub->add_flag("--print-config", flags->print_config,
                 "Print the effective configuration and exit");
   for (const OptionSpec& o : kOptions) {
-    const std::string help = std::string(o.help) + " [default: " + o.def + "; env " + o.env +
-                             "; file " + o.key + "]";
+    const std::string help =
+        std::string(o.help) + " [default: " + o.def + "; env " + o.env + "; file " + o.key + "]";
     if (o.is_switch) {
       flags->options[o.key] = sub->add_flag(o.flag, flags->switches[o.key], help);
     } else {

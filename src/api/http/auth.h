@@ -23,8 +23,7 @@ class Authorizer {
   virtual ~Authorizer() = default;
   // Ok, kUnauthenticated (anonymous caller where credentials are required) or
   // kPermissionDenied. `stream` is empty for operations on $all, the catalog or the server.
-  virtual Status Check(const Principal& principal, Operation op,
-                       std::string_view stream) const = 0;
+  virtual Status Check(const Principal& principal, Operation op, std::string_view stream) const = 0;
 };
 
 }  // namespace annals::http

@@ -15,6 +15,9 @@ class Authenticator {
   // principal (the Authorizer decides what anonymous callers may do). Credentials that do not
   // check out: kUnauthenticated.
   virtual Result<Principal> Authenticate(std::string_view authorization) const = 0;
+  // False when Authenticate may take long (a password hash check): the server then runs it on
+  // its blocking pool instead of an I/O thread.
+  virtual bool IsCheap(std::string_view authorization) const { return true; }
 };
 
 }  // namespace annals::http

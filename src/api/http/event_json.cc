@@ -41,9 +41,12 @@ std::string EventJson(const RecordedEvent& event) {
 
 std::string_view StreamStateName(StreamState state) {
   switch (state) {
-    case StreamState::kActive: return "active";
-    case StreamState::kSoftDeleted: return "softDeleted";
-    case StreamState::kTombstoned: return "tombstoned";
+    case StreamState::kActive:
+      return "active";
+    case StreamState::kSoftDeleted:
+      return "softDeleted";
+    case StreamState::kTombstoned:
+      return "tombstoned";
   }
   return "unknown";
 }

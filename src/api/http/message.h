@@ -19,8 +19,8 @@ struct Principal {
 
 // The parts of an HTTP request the router reads. The session copies the few headers it needs.
 struct Request {
-  std::string method;   // upper case: GET, POST, PUT, DELETE, HEAD, ...
-  std::string target;   // origin-form: path and optional query, still percent-encoded
+  std::string method;  // upper case: GET, POST, PUT, DELETE, HEAD, ...
+  std::string target;  // origin-form: path and optional query, still percent-encoded
   std::string content_type;
   std::string accept;
   std::string expected_revision;  // the Annals-Expected-Revision header, empty when absent

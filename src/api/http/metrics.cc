@@ -11,8 +11,9 @@ namespace annals::http {
 namespace {
 
 constexpr std::array<std::string_view, static_cast<size_t>(Route::kCount)> kRouteLabels = {
-    "unmatched",          "/health/live", "/health/ready", "/info",      "/metrics",
-    "/problems/{kind}",   "/streams",     "/streams/{stream}", "/streams/{stream}/metadata",
+    "unmatched", "/health/live",      "/health/ready",
+    "/info",     "/metrics",          "/problems/{kind}",
+    "/streams",  "/streams/{stream}", "/streams/{stream}/metadata",
     "/all",
 };
 constexpr std::array<std::string_view, static_cast<size_t>(Method::kCount)> kMethodLabels = {
@@ -24,14 +25,13 @@ void AppendF(std::string* out, const char* fmt, auto... args) {
   if (n > 0) out->append(buf, std::min(static_cast<size_t>(n), sizeof(buf) - 1));
 }
 
-void Header(std::string* out, std::string_view name, std::string_view type,
-            std::string_view help) {
+void Header(std::string* out, std::string_view name, std::string_view type, std::string_view help) {
   out->append("# HELP ").append(name).append(" ").append(help).append("\n");
   out->append("# TYPE ").append(name).append(" ").append(type).append("\n");
 }
 
-void Scalar(std::string* out, std::string_view name, std::string_view type,
-            std::string_view help, uint64_t value) {
+void Scalar(std::string* out, std::string_view name, std::string_view type, std::string_view help,
+            uint64_t value) {
   Header(out, name, type, help);
   out->append(name);
   AppendF(out, " %" PRIu64 "\n", value);

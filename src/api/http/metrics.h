@@ -41,9 +41,8 @@ Method MethodOf(std::string_view method);
 // A latency histogram with fixed buckets (seconds), Prometheus-style cumulative on output.
 class Histogram {
  public:
-  static constexpr std::array<double, 14> kBounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                                                     0.005,  0.01,    0.025,  0.05,  0.1,
-                                                     0.25,   0.5,     1.0,    2.5};
+  static constexpr std::array<double, 14> kBounds = {
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5};
   void Observe(std::chrono::nanoseconds d);
   void Render(std::string* out, std::string_view name, std::string_view help) const;
 
@@ -61,8 +60,8 @@ struct SseClientState {
 class Metrics {
  public:
   void CountRequest(Route route, Method method, unsigned status);
-  void ObserveAppend(std::chrono::nanoseconds latency, uint64_t events, uint64_t bytes,
-                     bool ok, bool idempotent);
+  void ObserveAppend(std::chrono::nanoseconds latency, uint64_t events, uint64_t bytes, bool ok,
+                     bool idempotent);
   void ConnectionOpened() { connections_.fetch_add(1, std::memory_order_relaxed); }
   void ConnectionClosed() { connections_.fetch_sub(1, std::memory_order_relaxed); }
   void ConnectionRejected() { connections_rejected_.fetch_add(1, std::memory_order_relaxed); }

@@ -19,8 +19,7 @@ constexpr std::array<ProblemInfo, 19> kProblems = {{
      "An event, an append or the request body is over its size limit."},
     {ProblemKind::kNotFound, 404, "not-found", "Stream not found",
      "The stream has no events: it never existed or it was soft-deleted."},
-    {ProblemKind::kWrongExpectedRevision, 409, "wrong-expected-revision",
-     "Wrong expected revision",
+    {ProblemKind::kWrongExpectedRevision, 409, "wrong-expected-revision", "Wrong expected revision",
      "The optimistic concurrency check failed: `expectedRevision` is what the request "
      "expected, `actualRevision` the stream's last revision (null when it has no events). "
      "Read the stream again, decide again, retry."},
@@ -44,8 +43,8 @@ constexpr std::array<ProblemInfo, 19> kProblems = {{
      "Nothing is served at this path."},
     {ProblemKind::kMethodNotAllowed, 405, "method-not-allowed", "Method not allowed",
      "The path exists but not with this method; the `Allow` header lists the methods."},
-    {ProblemKind::kUnsupportedMediaType, 415, "unsupported-media-type",
-     "Unsupported media type", "Request bodies must be `application/json`."},
+    {ProblemKind::kUnsupportedMediaType, 415, "unsupported-media-type", "Unsupported media type",
+     "Request bodies must be `application/json`."},
     {ProblemKind::kHeaderTooLarge, 431, "header-too-large", "Request header fields too large",
      "The request line and headers are over the server's limit."},
     {ProblemKind::kMalformedRequest, 400, "malformed-request", "Malformed HTTP request",
@@ -70,26 +69,36 @@ std::span<const ProblemInfo> AllProblems() { return kProblems; }
 
 ProblemKind KindOf(StatusCode code) {
   switch (code) {
-    case StatusCode::kInvalidArgument: return ProblemKind::kInvalidArgument;
-    case StatusCode::kTooLarge: return ProblemKind::kTooLarge;
-    case StatusCode::kNotFound: return ProblemKind::kNotFound;
-    case StatusCode::kWrongExpectedRevision: return ProblemKind::kWrongExpectedRevision;
-    case StatusCode::kIdempotencyConflict: return ProblemKind::kIdempotencyConflict;
-    case StatusCode::kStreamDeleted: return ProblemKind::kStreamDeleted;
-    case StatusCode::kUnauthenticated: return ProblemKind::kUnauthenticated;
-    case StatusCode::kPermissionDenied: return ProblemKind::kPermissionDenied;
-    case StatusCode::kUnavailable: return ProblemKind::kUnavailable;
-    case StatusCode::kCorruption: return ProblemKind::kCorruption;
-    case StatusCode::kIoError: return ProblemKind::kIoError;
+    case StatusCode::kInvalidArgument:
+      return ProblemKind::kInvalidArgument;
+    case StatusCode::kTooLarge:
+      return ProblemKind::kTooLarge;
+    case StatusCode::kNotFound:
+      return ProblemKind::kNotFound;
+    case StatusCode::kWrongExpectedRevision:
+      return ProblemKind::kWrongExpectedRevision;
+    case StatusCode::kIdempotencyConflict:
+      return ProblemKind::kIdempotencyConflict;
+    case StatusCode::kStreamDeleted:
+      return ProblemKind::kStreamDeleted;
+    case StatusCode::kUnauthenticated:
+      return ProblemKind::kUnauthenticated;
+    case StatusCode::kPermissionDenied:
+      return ProblemKind::kPermissionDenied;
+    case StatusCode::kUnavailable:
+      return ProblemKind::kUnavailable;
+    case StatusCode::kCorruption:
+      return ProblemKind::kCorruption;
+    case StatusCode::kIoError:
+      return ProblemKind::kIoError;
     case StatusCode::kOk:
-    case StatusCode::kInternal: break;
+    case StatusCode::kInternal:
+      break;
   }
   return ProblemKind::kInternal;
 }
 
-std::string TypeUri(ProblemKind kind) {
-  return "/problems/" + std::string(InfoOf(kind).slug);
-}
+std::string TypeUri(ProblemKind kind) { return "/problems/" + std::string(InfoOf(kind).slug); }
 
 Problem ProblemFromStatus(const Status& status, std::string instance) {
   Problem p;

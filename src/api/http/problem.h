@@ -55,8 +55,8 @@ std::string TypeUri(ProblemKind kind);
 struct Problem {
   ProblemKind kind = ProblemKind::kInternal;
   std::string detail;
-  std::string instance;  // the request path, when known
-  std::string field;     // the request member or parameter at fault, when known
+  std::string instance;                      // the request path, when known
+  std::string field;                         // the request member or parameter at fault, when known
   std::optional<RevisionConflict> conflict;  // kWrongExpectedRevision
 };
 

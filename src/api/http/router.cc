@@ -8,9 +8,9 @@
 #include "api/http/auth.h"
 #include "api/http/encoding.h"
 #include "api/http/event_json.h"
-#include "core/json_writer.h"
 #include "api/http/json_fields.h"
 #include "api/http/problem.h"
+#include "core/json_writer.h"
 #include "core/stream_metadata_codec.h"
 
 namespace annals::http {
@@ -101,9 +101,8 @@ std::optional<bool> ParseBool(std::string_view v) {
 
 bool IsJsonMediaType(std::string_view content_type) {
   const std::string m = MediaTypeOf(content_type);
-  return m == "application/json" ||
-         (m.size() > 5 && m.compare(m.size() - 5, 5, "+json") == 0 &&
-          m.compare(0, 12, "application/") == 0);
+  return m == "application/json" || (m.size() > 5 && m.compare(m.size() - 5, 5, "+json") == 0 &&
+                                     m.compare(0, 12, "application/") == 0);
 }
 
 bool WantsEventStream(std::string_view accept) {
@@ -131,8 +130,8 @@ simdjson::simdjson_result<od::document> ParseBody(std::string& body) {
 }
 
 std::string_view TrimJson(std::string_view s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' ||
-                        s.back() == '\t')) {
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t')) {
     s.remove_suffix(1);
   }
   return s;
@@ -379,7 +378,7 @@ Routed Router::Dispatch(Request& req) const {
       return Fail(Route::kStream, ProblemKind::kNoSuchRoute, "the stream name is empty", path);
     }
     if (segs.size() == 2) {
-      const Operation op = get          ? Operation::kRead
+      const Operation op = get           ? Operation::kRead
                            : m == "POST" ? Operation::kWrite
                                          : Operation::kDelete;
       if (get || m == "POST" || m == "DELETE") {
@@ -395,8 +394,7 @@ Routed Router::Dispatch(Request& req) const {
       return MetadataRoute(req, *stream, query);
     }
   }
-  return Fail(Route::kUnmatched, ProblemKind::kNoSuchRoute, "nothing is served at this path",
-              path);
+  return Fail(Route::kUnmatched, ProblemKind::kNoSuchRoute, "nothing is served at this path", path);
 }
 
 Response Router::Info() const {
@@ -408,8 +406,8 @@ Response Router::Info() const {
   Field(w, "durability", options_.durability);
   w.Key("features");
   w.BeginArray();
-  for (std::string_view f : {"streams", "all", "sse", "metadata", "delete", "idempotency",
-                             "problem+json", "metrics"}) {
+  for (std::string_view f :
+       {"streams", "all", "sse", "metadata", "delete", "idempotency", "problem+json", "metrics"}) {
     w.String(f);
   }
   if (options_.auth) w.String("auth");
@@ -677,6 +675,7 @@ Routed Router::AppendRoute(Request& req, std::string stream, std::string_view qu
   if (body_expected && expected && !(*body_expected == *expected)) {
     return fail({"expectedRevision", "disagrees with the Annals-Expected-Revision header"});
   }
+  call.events = call.request.events.size();
   call.request.expected = body_expected.value_or(expected.value_or(ExpectedRevision::Any()));
   call.started = std::chrono::steady_clock::now();
   return Routed{kRoute, std::move(call)};
@@ -684,9 +683,8 @@ Routed Router::AppendRoute(Request& req, std::string stream, std::string_view qu
 
 Response Router::FinishAppend(const AppendCall& call, const Result<AppendResult>& result) const {
   if (metrics_ != nullptr) {
-    metrics_->ObserveAppend(std::chrono::steady_clock::now() - call.started,
-                            call.request.events.size(), call.bytes, result.ok(),
-                            result.ok() && result->idempotent);
+    metrics_->ObserveAppend(std::chrono::steady_clock::now() - call.started, call.events,
+                            call.bytes, result.ok(), result.ok() && result->idempotent);
   }
   if (!result.ok()) return ProblemResponse(ProblemFromStatus(result.status(), call.instance));
   JsonWriter w;
@@ -696,8 +694,7 @@ Response Router::FinishAppend(const AppendCall& call, const Result<AppendResult>
   FieldUint(w, "position", result->position.value);
   w.EndObject();
   Response r = JsonResponse(result->idempotent ? 200 : 201, w.Take());
-  r.AddHeader("Location", "/streams/" + PercentEncodeSegment(call.request.stream) +
-                              "?from=" + std::to_string(result->first_revision.value));
+  r.AddHeader("Location", call.instance + "?from=" + std::to_string(result->first_revision.value));
   return r;
 }
 
@@ -734,8 +731,7 @@ Routed Router::AllRoute(Request& req, std::string_view query) const {
 
   if (WantsEventStream(req.accept)) {
     if (direction == Direction::kBackwards) {
-      return QueryFail(kRoute, ParseError{"direction", "a subscription reads forwards only"},
-                       path);
+      return QueryFail(kRoute, ParseError{"direction", "a subscription reads forwards only"}, path);
     }
     SseCall call;
     call.spec.all = true;
@@ -746,8 +742,8 @@ Routed Router::AllRoute(Request& req, std::string_view query) const {
     if (req.has_last_event_id) {
       auto id = ParseU64(req.last_event_id);
       if (!id) {
-        return Fail(kRoute, ProblemKind::kInvalidArgument, "Last-Event-ID must be a position",
-                    path, "Last-Event-ID");
+        return Fail(kRoute, ProblemKind::kInvalidArgument, "Last-Event-ID must be a position", path,
+                    "Last-Event-ID");
       }
       call.spec.from = *id;
       call.spec.after_from = true;
@@ -820,8 +816,7 @@ Routed Router::StreamsRoute(Request& req, std::string_view query) const {
   return Answer(kRoute, JsonResponse(200, w.Take()));
 }
 
-Routed Router::MetadataRoute(Request& req, std::string_view stream,
-                             std::string_view query) const {
+Routed Router::MetadataRoute(Request& req, std::string_view stream, std::string_view query) const {
   const std::string_view path = std::string_view(req.target).substr(0, req.target.find('?'));
   constexpr Route kRoute = Route::kStreamMetadata;
   const std::string_view m = req.method;

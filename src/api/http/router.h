@@ -43,8 +43,9 @@ struct RouterOptions {
 
 struct AppendCall {
   AppendRequest request;
-  std::string instance;
-  uint64_t bytes = 0;  // data + metadata of all events, for the metrics
+  std::string instance;  // the request path, /streams/{stream} as sent
+  uint64_t events = 0;   // for the metrics: the request may be moved out before FinishAppend
+  uint64_t bytes = 0;    // data + metadata of all events
   std::chrono::steady_clock::time_point started;
 };
 
@@ -71,6 +72,7 @@ class Router {
 
   // May pad `request.body` in place for the JSON parser.
   Routed Dispatch(Request& request) const;
+  // Reads `call` for its instance and counts only: `call.request` may have been moved out.
   Response FinishAppend(const AppendCall& call, const Result<AppendResult>& result) const;
 
   // /health/ready answers 503 once the server is stopping.

@@ -139,6 +139,7 @@ struct Server::Impl {
   std::mutex stop_mu;
   std::condition_variable stop_cv;
   bool drained = false;  // guarded by stop_mu
+  std::thread watchdog;  // started by Stop(), joined by ~Server
 
   asio::awaitable<void> Accept();
   template <class Stream>
@@ -151,8 +152,7 @@ struct Server::Impl {
                                          unsigned version);
   asio::awaitable<Result<AppendResult>> Append(AppendRequest request);
   template <class Stream>
-  asio::awaitable<unsigned> ServeSse(Stream& stream, Conn& conn, SseSpec spec,
-                                     unsigned version);
+  asio::awaitable<unsigned> ServeSse(Stream& stream, Conn& conn, SseSpec spec, unsigned version);
   asio::awaitable<void> SseProduce(SseState& s, SseCursor& cursor, bool caught_up,
                                    SseClientState& client);
   template <class Stream>
@@ -174,6 +174,12 @@ Server::Server(Router* router, Metrics* metrics, EventStore* store, ServerOption
 
 Server::~Server() {
   Stop();
+  {
+    std::lock_guard lock(impl_->stop_mu);
+    impl_->drained = true;
+  }
+  impl_->stop_cv.notify_all();
+  if (impl_->watchdog.joinable()) impl_->watchdog.join();
   if (impl_->blocking_pool) impl_->blocking_pool->join();
 }
 
@@ -191,8 +197,8 @@ Status Server::Start() {
     boost::system::error_code ec;
     s.tls.emplace(ssl::context::tls_server);
     s.tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                       ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                       ssl::context::single_dh_use);
     s.tls->use_certificate_chain_file(s.options.tls_cert_file, ec);
     if (ec) {
       return Status(StatusCode::kInvalidArgument,
@@ -267,13 +273,13 @@ void Server::Stop() {
     asio::post(*s.contexts[i], [&s, i] { s.guards[i].reset(); });
   }
   // A watchdog: connections that do not finish in time are cut.
-  std::thread([&s] {
+  s.watchdog = std::thread([&s] {
     std::unique_lock lock(s.stop_mu);
     if (!s.stop_cv.wait_for(lock, s.options.shutdown_timeout, [&] { return s.drained; })) {
       spdlog::warn("http: shutdown timeout: closing the remaining connections");
       for (auto& c : s.contexts) c->stop();
     }
-  }).detach();
+  });
 }
 
 asio::awaitable<void> Server::Impl::Accept() {
@@ -308,8 +314,8 @@ asio::awaitable<void> Server::Impl::Accept() {
                              conn, true),
                      on_done);
     } else {
-      asio::co_spawn(target, Session(beast::tcp_stream(tcp::socket(std::move(socket))), conn, false),
-                     on_done);
+      asio::co_spawn(
+          target, Session(beast::tcp_stream(tcp::socket(std::move(socket))), conn, false), on_done);
     }
   }
 }
@@ -415,8 +421,7 @@ asio::awaitable<void> Server::Impl::Session(Stream stream, std::shared_ptr<Conn>
     conn->phase = Conn::Phase::kBusy;
     if (!ec && !parser.is_done()) {
       if (beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
-        bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_,
-                                                parser.get().version()};
+        bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, parser.get().version()};
         beast::get_lowest_layer(stream).expires_after(options.write_timeout);
         auto [wec, wn] = co_await bhttp::async_write(stream, cont, kNoThrow);
         if (wec) break;
@@ -435,16 +440,16 @@ asio::awaitable<void> Server::Impl::Session(Stream stream, std::shared_ptr<Conn>
         }
       } else if (ec == bhttp::error::header_limit) {
         metrics->MalformedRequest();
-        co_await RejectConnection(stream, ProblemKind::kHeaderTooLarge,
-                                  "the request header is over " +
-                                      std::to_string(options.max_header_bytes) + " bytes",
-                                  version);
+        co_await RejectConnection(
+            stream, ProblemKind::kHeaderTooLarge,
+            "the request header is over " + std::to_string(options.max_header_bytes) + " bytes",
+            version);
       } else if (ec == bhttp::error::body_limit) {
         metrics->MalformedRequest();
-        co_await RejectConnection(stream, ProblemKind::kTooLarge,
-                                  "the request body is over " +
-                                      std::to_string(options.max_body_bytes) + " bytes",
-                                  version);
+        co_await RejectConnection(
+            stream, ProblemKind::kTooLarge,
+            "the request body is over " + std::to_string(options.max_body_bytes) + " bytes",
+            version);
       } else if (ec == bhttp::error::partial_message) {
         metrics->MalformedRequest();  // the client hung up mid-request
       } else if (ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category()) {
@@ -475,14 +480,26 @@ asio::awaitable<void> Server::Impl::Session(Stream stream, std::shared_ptr<Conn>
     Routed routed;
     std::optional<Response> auth_failure;
     if (authenticator != nullptr) {
-      auto principal = authenticator->Authenticate(std::string_view(msg[bhttp::field::authorization]));
+      const std::string authorization(msg[bhttp::field::authorization]);
+      std::optional<Result<Principal>> checked;
+      if (authenticator->IsCheap(authorization)) {
+        checked.emplace(authenticator->Authenticate(authorization));
+      } else {
+        // A password hash check takes tens of milliseconds: not on an I/O thread.
+        auto ex = co_await asio::this_coro::executor;
+        co_await asio::post(*blocking_pool, asio::use_awaitable);
+        checked.emplace(authenticator->Authenticate(authorization));
+        co_await asio::post(ex, asio::use_awaitable);
+      }
+      Result<Principal>& principal = *checked;
       if (principal.ok()) {
         req.principal = std::move(*principal);
       } else {
         metrics->AuthDenied(true);
         spdlog::warn("http: denied {} {}: {}", req.method, req.target,
                      principal.status().message());
-        Problem p = ProblemFromStatus(principal.status(), req.target.substr(0, req.target.find('?')));
+        Problem p =
+            ProblemFromStatus(principal.status(), req.target.substr(0, req.target.find('?')));
         auth_failure = ProblemResponse(p);
         auth_failure->AddHeader("WWW-Authenticate", "Basic realm=\"annals\", charset=\"UTF-8\"");
       }
@@ -498,12 +515,7 @@ asio::awaitable<void> Server::Impl::Session(Stream stream, std::shared_ptr<Conn>
       response = std::move(*r);
     } else if (auto* call = std::get_if<AppendCall>(&routed.action)) {
       auto result = co_await Append(std::move(call->request));
-      // FinishAppend reads the request only for its stream name and event count.
-      AppendCall done;
-      done.instance = std::move(call->instance);
-      done.bytes = call->bytes;
-      done.started = call->started;
-      response = router->FinishAppend(done, result);
+      response = router->FinishAppend(*call, result);
     } else if (auto* blocking = std::get_if<BlockingCall>(&routed.action)) {
       auto ex = co_await asio::this_coro::executor;
       co_await asio::post(*blocking_pool, asio::use_awaitable);
@@ -516,12 +528,10 @@ asio::awaitable<void> Server::Impl::Session(Stream stream, std::shared_ptr<Conn>
       break;
     }
     if (response.status >= 500) {
-      spdlog::error("http: {} {} -> {} {}", req.method, req.target, response.status,
-                    response.body);
+      spdlog::error("http: {} {} -> {} {}", req.method, req.target, response.status, response.body);
     } else if (response.status == 401 || response.status == 403) {
       spdlog::warn("http: denied {} {} ({}): {}", req.method, req.target,
-                   req.principal.name.empty() ? "anonymous" : req.principal.name,
-                   response.status);
+                   req.principal.name.empty() ? "anonymous" : req.principal.name, response.status);
     }
     if (conn->stop_requested || stopping.load(std::memory_order_relaxed)) keep_alive = false;
     const unsigned status = response.status;

@@ -32,8 +32,8 @@ struct ServerOptions {
   unsigned io_threads = 0;                // 0: one per core
   unsigned blocking_threads = 2;          // for metadata writes and deletes
   uint64_t max_connections = 10000;
-  uint32_t max_header_bytes = 16 << 10;   // request line and headers
-  uint64_t max_body_bytes = 96ull << 20;  // a 64 MiB append in base64 fits
+  uint32_t max_header_bytes = 16 << 10;            // request line and headers
+  uint64_t max_body_bytes = 96ull << 20;           // a 64 MiB append in base64 fits
   std::chrono::milliseconds read_timeout{30000};   // to receive one whole request
   std::chrono::milliseconds idle_timeout{60000};   // keep-alive wait for the next request
   std::chrono::milliseconds write_timeout{30000};  // to send one response or SSE chunk

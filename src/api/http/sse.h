@@ -20,15 +20,15 @@
 namespace annals::http {
 
 struct SseSpec {
-  bool all = false;    // true: $all (with `filter`); false: the stream `stream`
+  bool all = false;  // true: $all (with `filter`); false: the stream `stream`
   std::string stream;
   EventFilter filter;
   // Where to start. Stream: the first revision to send; $all: the first position to send
   // (inclusive). nullopt: from the beginning.
   std::optional<uint64_t> from;
-  bool from_end = false;      // only events committed after the subscription starts
-  bool after_from = false;    // $all with Last-Event-ID: skip the event at `from` itself
-  std::string instance;       // the request path, for problem documents
+  bool from_end = false;    // only events committed after the subscription starts
+  bool after_from = false;  // $all with Last-Event-ID: skip the event at `from` itself
+  std::string instance;     // the request path, for problem documents
 };
 
 class SseCursor {
@@ -38,7 +38,7 @@ class SseCursor {
 
   struct Batch {
     uint64_t events = 0;
-    bool caught_up = false;  // the read reached the head: wait for WatchPosition() to move
+    bool caught_up = false;      // the read reached the head: wait for WatchPosition() to move
     uint64_t last_position = 0;  // position of the last event framed, when events > 0
   };
 
