@@ -346,7 +346,9 @@ class MemoryStore final : public EventStore {
   Result<AppendResult> AppendLocked(const AppendRequest& request) {
     // 1-2. Validation, system streams, reserved types.
     ANNALS_RETURN_IF_ERROR(ValidateAppend(request, limits_));
-    if (IsSystemName(request.stream)) {
+    // Only Annals' own components write `$` streams, and `$$<stream>` only through metadata.
+    if (IsSystemName(request.stream) &&
+        (!request.system_writer || request.stream.starts_with("$$"))) {
       return InvalidArgument("cannot append to system stream '" + request.stream + "'");
     }
     for (const ProposedEvent& event : request.events) {

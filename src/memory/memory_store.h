@@ -10,6 +10,8 @@
 //   next event will get, 100 * (n + 1). Callers must treat positions as opaque.
 // - A stream is soft-deleted when it has events and its current metadata has `$tb` ==
 //   kSoftDeletedTruncateBefore (KurrentDB's rule), whoever wrote that metadata.
+// - `$` streams other than `$$<stream>` (written by AppendRequest::system_writer) have no
+//   metadata, are never soft-deleted and read without visibility rules.
 // - ReadStream, GetStreamInfo accept `$` names (e.g. `$$<stream>`, read without visibility
 //   rules); SetStreamMetadata and DeleteStream refuse them with kInvalidArgument.
 // - ReadAll with max_count or max_scan 0, and ListStreams with limit 0, are kInvalidArgument, as

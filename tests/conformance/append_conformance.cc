@@ -138,6 +138,37 @@ TEST_P(ConformanceTest, AppendValidation_SystemStreamsRefuseUserAppends) {
   EXPECT_TRUE(ReadAllEvents(store()).empty());
 }
 
+TEST_P(ConformanceTest, AppendValidation_SystemWriterMayAppendToSystemStreams) {
+  AppendRequest checkpoint = Req("$checkpoints-1", Evs(2, "Checkpoint"));
+  checkpoint.system_writer = true;
+  ASSERT_OK_AND_ASSIGN(AppendResult first, store().Append(checkpoint));
+  EXPECT_EQ(first.first_revision, Revision{0});
+  EXPECT_EQ(first.last_revision, Revision{1});
+  checkpoint.expected = ExpectedRevision::Exact(Revision{1});
+  ASSERT_OK_AND_ASSIGN(AppendResult second, store().Append(checkpoint));
+  EXPECT_EQ(second.first_revision, Revision{2});
+  EXPECT_TRUE(
+      IsConflict(store().Append(checkpoint), ExpectedRevision::Exact(Revision{1}), Revision{3}));
+  ASSERT_OK_AND_ASSIGN(ReadStreamResult read, store().ReadStream({.stream = "$checkpoints-1"}));
+  EXPECT_THAT(Revisions(read.events), ElementsAre(0, 1, 2, 3));
+  EXPECT_EQ(ReadAllEvents(store()).size(), 4u);
+  EXPECT_TRUE(
+      ReadAllPaged(store(), Direction::kForwards, 1000, {.exclude_system_events = true}).empty());
+  ASSERT_OK_AND_ASSIGN(ListStreamsResult system, store().ListStreams({.include_system = true}));
+  EXPECT_THAT(Names(system.streams), ElementsAre("$checkpoints-1"));
+  ASSERT_OK_AND_ASSIGN(ListStreamsResult users, store().ListStreams({}));
+  EXPECT_THAT(users.streams, ::testing::IsEmpty());
+
+  // Not the metadata streams, and not reserved types, even for Annals' own components.
+  AppendRequest metadata = Req("$$order-1", Evs(1));
+  metadata.system_writer = true;
+  EXPECT_CODE(store().Append(metadata), kInvalidArgument);
+  AppendRequest reserved = Req("$checkpoints-1", {Ev("$custom", 0)});
+  reserved.system_writer = true;
+  EXPECT_CODE(store().Append(reserved), kInvalidArgument);
+  EXPECT_EQ(ReadAllEvents(store()).size(), 4u);
+}
+
 TEST_P(ConformanceTest, AppendValidation_ReservedEventTypesAreRefused) {
   EXPECT_CODE(store().Append(Req("order-1", {Ev("$metadata", 0)})), kInvalidArgument);
   EXPECT_CODE(store().Append(Req("order-1", {Ev("$streamDeleted", 0)})), kInvalidArgument);
