@@ -172,8 +172,8 @@ std::string FormatRfc3339(Timestamp t) {
   std::time_t time = static_cast<std::time_t>(seconds);
   std::tm tm{};
   ::gmtime_r(&time, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, fraction);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, fraction);
 }
 
 std::string Base64Encode(std::string_view bytes) {
@@ -223,6 +223,25 @@ std::string_view StreamStateName(StreamState state) {
   return "unknown";
 }
 
+namespace {
+
+// Stored JSON is copied as it came, but JSON Lines needs one line per event. In valid JSON a
+// line break can only be insignificant whitespace (strings cannot hold raw control
+// characters), so turning it into a space keeps the value and the bytes' meaning.
+void RawOneLine(JsonWriter& w, std::string_view json) {
+  if (json.find_first_of("\r\n") == std::string_view::npos) {
+    w.Raw(json);
+    return;
+  }
+  std::string line(json);
+  for (char& c : line) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  w.Raw(line);
+}
+
+}  // namespace
+
 std::string EventJson(const RecordedEvent& e) {
   JsonWriter w;
   w.Reserve(e.data.size() + e.metadata.size() + 256);
@@ -247,14 +266,14 @@ std::string EventJson(const RecordedEvent& e) {
   } else if (e.data.empty()) {
     w.Null();
   } else {
-    // Validated as JSON on append, so copied byte for byte.
-    w.Raw(e.data);
+    // Validated as JSON on append, so copied byte for byte (but for line breaks).
+    RawOneLine(w, e.data);
   }
   w.Key("metadata");
   if (e.metadata.empty()) {
     w.Null();
   } else {
-    w.Raw(e.metadata);
+    RawOneLine(w, e.metadata);
   }
   w.EndObject();
   return w.Take();
@@ -293,17 +312,21 @@ std::string DataPreview(const RecordedEvent& event, size_t max_chars) {
   std::string out;
   out.reserve(std::min(event.data.size(), max_chars) + 3);
   bool truncated = false;
+  // Line breaks and the indentation after them (pretty-printed JSON) become one space.
+  bool pending_space = false;
   for (char c : event.data) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      pending_space = true;
+      continue;
+    }
+    if (pending_space && c == ' ') continue;
     if (out.size() >= max_chars) {
       truncated = true;
       break;
     }
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) {
-      // JSON whitespace (pretty-printed data) would break the row; collapse it.
-      if (!out.empty() && out.back() != ' ') out.push_back(' ');
-      continue;
-    }
+    if (pending_space && !out.empty()) out.push_back(' ');
+    pending_space = false;
     out.push_back(c);
   }
   if (truncated) {

@@ -33,9 +33,9 @@ std::string Quote(std::string_view text) {
 // options, so the message names the option instead.
 Status InTermsOfOptions(const Status& status) {
   static constexpr std::pair<std::string_view, std::string_view> kFields[] = {
-      {"events[0].type", "--type"},         {"events[0].content_type", "--content-type"},
-      {"events[0].data", "--data"},         {"events[0].metadata", "--metadata"},
-      {"events[0].id", "--id"},             {"events[0]", "event"},
+      {"events[0].type", "--type"}, {"events[0].content_type", "--content-type"},
+      {"events[0].data", "--data"}, {"events[0].metadata", "--metadata"},
+      {"events[0].id", "--id"},     {"events[0]", "event"},
       {"stream", "--stream"},
   };
   const std::string& message = status.message();
@@ -98,8 +98,7 @@ Result<std::optional<Revision>> ParseStreamFromArg(std::string_view text) {
   if (text == "end") return std::optional<Revision>();
   Result<uint64_t> revision = ParseUint64Arg(text, "--from");
   if (!revision.ok()) {
-    return Invalid(
-        fmt::format("--from: {} is not start, end or a stream revision", Quote(text)));
+    return Invalid(fmt::format("--from: {} is not start, end or a stream revision", Quote(text)));
   }
   return std::optional<Revision>(Revision{*revision});
 }

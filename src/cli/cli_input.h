@@ -42,8 +42,8 @@ struct AppendArgs {
   std::string type;
   std::string content_type = std::string(kContentTypeJson);
   std::string data;
-  std::string metadata;           // empty: none
-  std::string id;                 // empty: a random UUID is generated
+  std::string metadata;          // empty: none
+  std::string id;                // empty: a random UUID is generated
   std::string expected = "any";  // --expected-revision
 };
 

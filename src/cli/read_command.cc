@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cli/cli_common.h"
@@ -60,8 +61,8 @@ class EventPrinter {
   bool header_printed_ = false;
 };
 
-void ReadOneStream(Engine& engine, const ReadOptions& options, uint64_t limit,
-                   EventPrinter& printer) {
+// The first request of a stream read; its options are checked before the engine opens.
+ReadStreamRequest StreamRequest(const ReadOptions& options) {
   ReadStreamRequest request;
   request.stream = options.stream;
   request.direction = options.backwards ? Direction::kBackwards : Direction::kForwards;
@@ -72,6 +73,14 @@ void ReadOneStream(Engine& engine, const ReadOptions& options, uint64_t limit,
   } else if (!options.backwards) {
     request.from = Revision{0};
   }
+  // A typo should not create a data directory: validate the name first.
+  Status valid = ValidateStreamName(options.stream, Limits(), /*allow_system=*/true);
+  if (!valid.ok()) Fail(Status(valid.code(), "--" + valid.message()));
+  return request;
+}
+
+void ReadOneStream(Engine& engine, ReadStreamRequest request, uint64_t limit,
+                   EventPrinter& printer) {
   uint64_t remaining = limit;
   while (remaining > 0) {
     request.max_count = std::min(remaining, kPageEvents);
@@ -86,8 +95,8 @@ void ReadOneStream(Engine& engine, const ReadOptions& options, uint64_t limit,
   }
 }
 
-void ReadAllEvents(Engine& engine, const ReadOptions& options, uint64_t limit,
-                   EventPrinter& printer) {
+// The first request of an $all read; its options are checked before the engine opens.
+ReadAllRequest AllRequest(const ReadOptions& options) {
   ReadAllRequest request;
   request.direction = options.backwards ? Direction::kBackwards : Direction::kForwards;
   request.from = options.backwards ? Position::End() : Position::Start();
@@ -102,6 +111,10 @@ void ReadAllEvents(Engine& engine, const ReadOptions& options, uint64_t limit,
   request.filter.type_prefixes = options.type_prefixes;
   request.filter.type_regex = options.type_regex;
   request.filter.exclude_system_events = options.exclude_system;
+  return request;
+}
+
+void ReadAllEvents(Engine& engine, ReadAllRequest request, uint64_t limit, EventPrinter& printer) {
   uint64_t remaining = limit;
   while (remaining > 0) {
     request.max_count = std::min(remaining, kPageEvents);
@@ -135,18 +148,15 @@ void RunRead(const ReadOptions& options) {
     if (!parsed.ok()) Fail(parsed.status());
     limit = *parsed;
   }
-  // Validate the stream name before opening: a typo should not create a data directory.
-  if (!options.all) {
-    Status valid = ValidateStreamName(options.stream, Limits(), /*allow_system=*/true);
-    if (!valid.ok()) Fail(Status(valid.code(), "--" + valid.message()));
-  }
-
-  std::unique_ptr<Engine> engine = OpenEngineOrFail(options.engine);
   EventPrinter printer(options.json);
   if (options.all) {
-    ReadAllEvents(*engine, options, limit, printer);
+    ReadAllRequest request = AllRequest(options);
+    std::unique_ptr<Engine> engine = OpenEngineOrFail(options.engine);
+    ReadAllEvents(*engine, std::move(request), limit, printer);
   } else {
-    ReadOneStream(*engine, options, limit, printer);
+    ReadStreamRequest request = StreamRequest(options);
+    std::unique_ptr<Engine> engine = OpenEngineOrFail(options.engine);
+    ReadOneStream(*engine, std::move(request), limit, printer);
   }
 }
 

@@ -110,8 +110,8 @@ void RunStats(const StatsOptions& options) {
 
 void AddStatsCommand(CLI::App& app) {
   auto options = std::make_shared<StatsOptions>();
-  CLI::App* command = app.add_subcommand(
-      "stats", "Engine counters, durability mode and data directory size");
+  CLI::App* command =
+      app.add_subcommand("stats", "Engine counters, durability mode and data directory size");
   AddEngineFlags(command, &options->engine);
   command->add_flag("--json", options->json, "Print one JSON object");
   command->callback([options] { RunStats(*options); });

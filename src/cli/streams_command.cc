@@ -35,11 +35,11 @@ void PrintStream(const StreamInfo& info, bool json, bool* header_printed) {
     *header_printed = true;
   }
   const bool any = info.event_count > 0;
-  std::cout << fmt::format(
-      "{:<32}  {:<11}  {:>13}  {:>10}  {:>13}  {}\n", info.name, StreamStateName(info.state),
-      info.last_revision ? std::to_string(info.last_revision->value) : "-", info.event_count,
-      any ? std::to_string(info.last_position.value) : "-",
-      any ? FormatRfc3339(info.last_updated) : "-");
+  std::cout << fmt::format("{:<32}  {:<11}  {:>13}  {:>10}  {:>13}  {}\n", info.name,
+                           StreamStateName(info.state),
+                           info.last_revision ? std::to_string(info.last_revision->value) : "-",
+                           info.event_count, any ? std::to_string(info.last_position.value) : "-",
+                           any ? FormatRfc3339(info.last_updated) : "-");
 }
 
 void RunStreams(const StreamsOptions& options) {
