@@ -1146,8 +1146,12 @@ void RunSuite(const SuiteConfig& suite) {
     for (const auto& [name, n] : outcome.relaxed) relaxed[name] += n;
     if (outcome.failed) {
       ++failures;
-      if (failures <= 10) ADD_FAILURE() << outcome.report;
-      if (failures == 10) std::printf("(further divergences are counted, not printed)\n");
+      if (failures <= 10) {
+        ADD_FAILURE() << outcome.report;
+      } else {
+        // Only the first line (seed, sequence, op) of the others.
+        std::printf("%s\n", outcome.report.substr(0, outcome.report.find('\n')).c_str());
+      }
     }
   }
   const double seconds =
