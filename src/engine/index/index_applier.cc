@@ -1,5 +1,7 @@
 #include "engine/index/index_applier.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "core/binary.h"
@@ -25,6 +27,10 @@ Status IndexApplier::Init() {
   if (!next.ok()) return next.status();
   next_stream_id_ = std::max<uint64_t>(1, *next);
   return Status::Ok();
+}
+
+void IndexApplier::Put(std::string key, std::string value) {
+  puts_.emplace_back(std::move(key), std::move(value));
 }
 
 void IndexApplier::Touch(Entry& entry, const std::string& name) {
@@ -60,10 +66,10 @@ Status IndexApplier::Apply(const log::EventView& e, uint64_t position) {
   dirty_.insert(std::string(e.stream));
   if (stream.id == 0) stream.id = next_stream_id_++;
 
-  batch_.Put(PostingKey(kCategoryPrefix, CategoryOf(e.stream), position), "");
-  batch_.Put(PostingKey(kTypePrefix, e.type, position), "");
+  Put(PostingKey(kCategoryPrefix, CategoryOf(e.stream), position), "");
+  Put(PostingKey(kTypePrefix, e.type, position), "");
   const EventIdEntry id_entry{stream.id, e.revision.value, position};
-  batch_.Put(EventIdKey(e.id), EncodeEventIdEntry(id_entry));
+  Put(EventIdKey(e.id), EncodeEventIdEntry(id_entry));
   batch_ids_[IdBytes(e.id)] = id_entry;
   ++records_in_batch_;
 
@@ -73,7 +79,7 @@ Status IndexApplier::Apply(const log::EventView& e, uint64_t position) {
     return Status::Ok();
   }
 
-  batch_.Put(RevisionKey(stream.id, e.revision.value), Fixed64(position));
+  Put(RevisionKey(stream.id, e.revision.value), Fixed64(position));
   if (!stream.has_events) stream.created_ticks = e.created.ticks;
   stream.has_events = true;
   stream.last_revision = e.revision.value;
@@ -104,12 +110,21 @@ Status IndexApplier::Apply(const log::EventView& e, uint64_t position) {
 
 void IndexApplier::Finish(uint64_t applied, rocksdb::WriteBatch* out) {
   for (const std::string& name : dirty_) {
-    batch_.Put(StreamKey(name), EncodeStreamRecord(cache_.at(name).record));
+    Put(StreamKey(name), EncodeStreamRecord(cache_.at(name).record));
   }
-  batch_.Put(kAppliedKey, Fixed64(applied));
-  batch_.Put(kNextStreamIdKey, Fixed64(next_stream_id_));
-  std::swap(*out, batch_);
-  batch_.Clear();
+  Put(std::string(kAppliedKey), Fixed64(applied));
+  Put(std::string(kNextStreamIdKey), Fixed64(next_stream_id_));
+  // In key order: each memtable insert then starts from where the previous one ended, instead
+  // of searching the skip list from the top (the puts of one event span five key ranges).
+  std::stable_sort(puts_.begin(), puts_.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  out->Clear();
+  for (size_t i = 0; i < puts_.size(); ++i) {
+    // Of several puts to one key (a stream touched twice), the last wins.
+    if (i + 1 < puts_.size() && puts_[i + 1].first == puts_[i].first) continue;
+    out->Put(puts_[i].first, puts_[i].second);
+  }
+  puts_.clear();
   dirty_.clear();
   batch_ids_.clear();
   records_in_batch_ = 0;
@@ -128,7 +143,7 @@ void IndexApplier::Abort() {
       cache_.erase(it);
     }
   }
-  batch_.Clear();
+  puts_.clear();
   dirty_.clear();
   batch_ids_.clear();
   records_in_batch_ = 0;

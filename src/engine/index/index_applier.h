@@ -12,6 +12,8 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
+#include <vector>
 
 #include <rocksdb/write_batch.h>
 
@@ -50,6 +52,7 @@ class IndexApplier {
     std::list<std::string>::iterator lru;
   };
   void Touch(Entry& entry, const std::string& name);
+  void Put(std::string key, std::string value);
 
   Index* index_;
   uint64_t capacity_;
@@ -58,7 +61,7 @@ class IndexApplier {
   std::list<std::string> lru_;  // front: most recently used
   std::unordered_set<std::string> dirty_;
   std::unordered_map<std::string, EventIdEntry> batch_ids_;  // 16-byte id -> entry
-  rocksdb::WriteBatch batch_;
+  std::vector<std::pair<std::string, std::string>> puts_;    // this batch's index changes
   uint64_t records_in_batch_ = 0;
 };
 
