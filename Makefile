@@ -5,6 +5,10 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 DATA_DIR ?= ./data
 CTEST_ARGS ?=
+# Cache compilations across checkouts (CI builds a fresh clone): paths below the tree are
+# hashed relative to it, and the build directory is not part of the hash.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := true
 
 .PHONY: all deps build asan run test test-quick test-slow bench format clean
 
