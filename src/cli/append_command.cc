@@ -40,7 +40,7 @@ void RunAppend(const AppendOptions& options) {
   Result<AppendRequest> request = BuildAppendRequest(args, EngineOptions().limits);
   if (!request.ok()) Fail(request.status());
 
-  std::unique_ptr<Engine> engine = OpenEngineOrFail(options.engine);
+  std::unique_ptr<Engine> engine = OpenEngineOrFail(options.engine, OpenMode::kCreateIfMissing);
   Result<AppendResult> result = engine->Append(*request);
   if (!result.ok()) Fail(result.status());
   engine->Close();

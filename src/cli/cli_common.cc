@@ -8,10 +8,12 @@
 #include <cstring>
 #include <ctime>
 #include <exception>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <sstream>
+#include <system_error>
 
 #include "core/json_writer.h"
 
@@ -130,7 +132,13 @@ EngineOptions ToEngineOptions(const EngineFlags& flags) {
   return options;
 }
 
-std::unique_ptr<Engine> OpenEngineOrFail(const EngineFlags& flags) {
+std::unique_ptr<Engine> OpenEngineOrFail(const EngineFlags& flags, OpenMode mode) {
+  std::error_code ec;
+  if (mode == OpenMode::kMustExist && !std::filesystem::exists(flags.data_dir, ec) && !ec) {
+    Fail(Status(
+        StatusCode::kNotFound,
+        fmt::format("data directory {} does not exist (append creates one)", flags.data_dir)));
+  }
   Result<std::unique_ptr<Engine>> engine = OpenEngine(ToEngineOptions(flags));
   if (!engine.ok()) Fail(engine.status());
   return std::move(engine).value();

@@ -63,8 +63,13 @@ struct EngineFlags {
 };
 void AddEngineFlags(CLI::App* command, EngineFlags* flags);
 EngineOptions ToEngineOptions(const EngineFlags& flags);
-// Opens the data directory; Fail()s when it cannot (locked, damaged, unreadable).
-std::unique_ptr<Engine> OpenEngineOrFail(const EngineFlags& flags);
+// Whether opening may create a missing data directory: only `append` writes, so a mistyped
+// --data-dir given to a reading command is reported (kNotFound) instead of becoming a new,
+// empty store.
+enum class OpenMode : uint8_t { kCreateIfMissing, kMustExist };
+// Opens the data directory; Fail()s when it cannot (missing, locked, damaged, unreadable).
+std::unique_ptr<Engine> OpenEngineOrFail(const EngineFlags& flags,
+                                         OpenMode mode = OpenMode::kMustExist);
 
 // The text of an option that takes data: the argument itself, `-` for standard input, or
 // `@path` for a file's contents. Fail()s when the file cannot be read.

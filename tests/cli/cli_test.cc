@@ -162,6 +162,17 @@ TEST_F(CliTest, BadNumbersAreInvalidArguments) {
   EXPECT_FALSE(std::filesystem::exists(data()));
 }
 
+TEST_F(CliTest, ReadingCommandsDoNotCreateADataDirectory) {
+  for (std::string command : {"read", "streams", "verify", "stats"}) {
+    std::vector<std::string> args;
+    if (command == "read") args = {"--all"};
+    CliResult r = Annals(command, args);
+    EXPECT_EQ(r.exit_code, kNotFound) << command << ": " << r;
+    EXPECT_THAT(r.err, StartsWith("annals: not_found: data directory ")) << r;
+  }
+  EXPECT_FALSE(std::filesystem::exists(data()));
+}
+
 // ---- append ----
 
 TEST_F(CliTest, AppendPrintsRevisionsAndPosition) {
