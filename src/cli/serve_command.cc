@@ -22,6 +22,7 @@
 #include "api/http/router.h"
 #include "api/http/server.h"
 #include "api/http/users.h"
+#include "cli/cli_common.h"
 #include "memory/memory_store.h"
 
 namespace annals::cli {
@@ -178,6 +179,14 @@ struct ServeFlags {
 };
 
 int RunServe(ServeFlags& flags) {
+  // Signals are taken by one thread with sigwait (below); every other thread, including those
+  // the store starts when it opens, must block them, so the mask is set before anything starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);  // internal: wakes the signal thread at exit
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   // 1. Defaults, 2. file, 3. environment, 4. flags.
   Values values;
   for (const OptionSpec& o : kOptions) values[o.key] = o.def;
@@ -325,13 +334,6 @@ int RunServe(ServeFlags& flags) {
   router_options.tls = !server.tls_cert_file.empty();
   router_options.auth = auth_enabled;
 
-  // Signals are taken by one thread with sigwait; every other thread blocks them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGUSR1);  // internal: wakes the signal thread at exit
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
   http::Metrics metrics;
@@ -395,7 +397,7 @@ void AddServeCommand(CLI::App& app) {
   }
   sub->callback([flags] {
     const int rc = RunServe(*flags);
-    if (rc != 0) throw CLI::RuntimeError(rc);
+    if (rc != 0) throw CommandFailed{rc};  // cli::Run returns it as the exit code
   });
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "api/http/users.h"
+#include "cli/cli_common.h"
 
 namespace annals::cli {
 
@@ -24,7 +25,7 @@ struct UserFlags {
 
 [[noreturn]] void Fail(const std::string& message, int code = 1) {
   std::fprintf(stderr, "annals user: %s\n", message.c_str());
-  throw CLI::RuntimeError(code);
+  throw CommandFailed{code};
 }
 
 http::UsersFile LoadOrFail(const std::string& path) {

@@ -124,12 +124,14 @@ TEST_F(MalformedHttpTest, TruncatedRequestThenHangUp) {
   }
 }
 
-TEST_F(MalformedHttpTest, SlowRequestGets408) {
+TEST_F(MalformedHttpTest, SlowRequestIsCutAtTheReadTimeout) {
   RawConn c(server_->address());
   c.Send("POST /streams/x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{");
-  const std::string r = c.Read(3s);
-  EXPECT_EQ(StatusLine(r), "HTTP/1.1 408 Request Timeout") << r;
+  const auto start = std::chrono::steady_clock::now();
+  const std::string r = c.Read(5s);
   EXPECT_TRUE(c.eof());
+  EXPECT_TRUE(r.empty()) << r;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
 }
 
 TEST_F(MalformedHttpTest, IdleKeepAliveConnectionIsClosed) {

@@ -433,11 +433,8 @@ asio::awaitable<void> Server::Impl::Session(Stream stream, std::shared_ptr<Conn>
       if (IsQuietClose(ec)) break;
       const unsigned version = parser.is_header_done() ? parser.get().version() : 11;
       if (ec == beast::error::timeout) {
-        // Idle keep-alive connections just close; a request cut short is told why.
-        if (parser.got_some() || buffer.size() > 0) {
-          co_await RejectConnection(stream, ProblemKind::kRequestTimeout,
-                                    "the request was not received in time", version);
-        }
+        // tcp_stream closed the socket when the timer fired: nothing can be sent any more.
+        spdlog::debug("http: read timeout ({} bytes of a request received)", buffer.size());
       } else if (ec == bhttp::error::header_limit) {
         metrics->MalformedRequest();
         co_await RejectConnection(
