@@ -26,22 +26,6 @@ using namespace testing;
 constexpr int kStreams = 10;
 constexpr char kGroup[] = "crash";
 
-std::unique_ptr<Engine> OpenAt(const std::string& dir) {
-  EngineOptions o;
-  o.data_dir = dir + "/data";
-  o.durability = Durability::kUnsafeNoSync;  // a process crash keeps the page cache
-  o.segment_bytes = 8 << 20;
-  o.index_cache_bytes = 8 << 20;
-  o.limits.max_event_bytes = 1 << 20;
-  o.limits.max_append_bytes = 4 << 20;
-  auto e = OpenEngine(o);
-  if (!e.ok()) {
-    std::fprintf(stderr, "open: %s\n", e.status().ToString().c_str());
-    return nullptr;
-  }
-  return std::move(*e);
-}
-
 GroupDefinition Definition() {
   GroupDefinition d;
   d.name = kGroup;
@@ -86,7 +70,7 @@ void Consume(Group& g, int fd, int run, const std::string& name, uint32_t seed,
 }
 
 [[noreturn]] void Child(const std::string& dir, int run, uint32_t seed) {
-  auto store = OpenAt(dir);
+  auto store = OpenTestEngine(dir);
   if (!store) ::_exit(3);
   auto svc = DeliveryService::Open(store.get());
   if (!svc.ok()) ::_exit(4);
@@ -149,7 +133,7 @@ TEST(DeliveryCrash, SigkillMidStreamLosesNothingAndKeepsStreamOrder) {
     ASSERT_TRUE(WIFSIGNALED(status)) << "child exited early with " << WEXITSTATUS(status);
   }
   // The last run, in this process: drain everything the store holds.
-  auto store = OpenAt(dir);
+  auto store = OpenTestEngine(dir);
   ASSERT_TRUE(store);
   std::map<std::string, uint64_t> committed;  // stream -> event count
   {

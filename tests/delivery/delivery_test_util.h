@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -33,6 +34,24 @@ inline std::string TempDir(const std::string& tag) {
   return base.string();
 }
 
+// The engine the delivery tests use: small segments and limits, no fsync (a process crash keeps
+// the page cache, which is what the SIGKILL tests need). Null (and a message) on failure.
+inline std::unique_ptr<Engine> OpenTestEngine(const std::string& dir) {
+  EngineOptions o;
+  o.data_dir = dir + "/data";
+  o.durability = Durability::kUnsafeNoSync;
+  o.segment_bytes = 8 << 20;
+  o.index_cache_bytes = 8 << 20;
+  o.limits.max_event_bytes = 1 << 20;
+  o.limits.max_append_bytes = 4 << 20;
+  auto e = OpenEngine(o);
+  if (!e.ok()) {
+    std::fprintf(stderr, "open %s: %s\n", dir.c_str(), e.status().ToString().c_str());
+    return nullptr;
+  }
+  return std::move(*e);
+}
+
 // A store that survives a "restart" of Annals: the memory model stays, the engine reopens.
 class TestStore {
  public:
@@ -52,16 +71,8 @@ class TestStore {
   void Reopen() {
     if (!engine_) return;
     store_.reset();
-    EngineOptions o;
-    o.data_dir = dir_ + "/data";
-    o.durability = Durability::kUnsafeNoSync;
-    o.segment_bytes = 8 << 20;
-    o.limits.max_event_bytes = 1 << 20;
-    o.limits.max_append_bytes = 4 << 20;
-    o.index_cache_bytes = 8 << 20;
-    auto e = OpenEngine(o);
-    ASSERT_TRUE(e.ok()) << e.status().ToString();
-    store_ = std::move(*e);
+    store_ = OpenTestEngine(dir_);
+    ASSERT_TRUE(store_ != nullptr);
   }
   bool engine() const { return engine_; }
 
