@@ -355,9 +355,10 @@ TEST_F(HttpApiTest, AllWithFiltersAndPaging) {
   for (int i = 0; i < 10; ++i) {
     auto page = Http("GET", Url("/all?category=" + cat + "&limit=2&from=" + from));
     ASSERT_EQ(page.status, 200);
-    for (const auto& e : page.json()["events"]) positions.push_back(e["position"]);
-    from = std::to_string(page.json()["nextPosition"].get<uint64_t>());
-    if (page.json()["endOfLog"]) break;
+    const Json pj = page.json();  // named: a range-for over a temporary's member dangles
+    for (const auto& e : pj["events"]) positions.push_back(e["position"]);
+    from = std::to_string(pj["nextPosition"].get<uint64_t>());
+    if (pj["endOfLog"]) break;
   }
   ASSERT_EQ(positions.size(), 4u);
   EXPECT_TRUE(std::is_sorted(positions.begin(), positions.end()));
@@ -375,8 +376,9 @@ TEST_F(HttpApiTest, StreamCatalog) {
   }
   auto page = Http("GET", Url("/streams?prefix=" + p + "&limit=2"));
   ASSERT_EQ(page.status, 200) << page.body;
-  ASSERT_EQ(page.json()["streams"].size(), 2u);
-  const Json& s0 = page.json()["streams"][0];
+  const Json pj = page.json();
+  ASSERT_EQ(pj["streams"].size(), 2u);
+  const Json& s0 = pj["streams"][0];
   EXPECT_EQ(s0["name"], p + "-0");
   EXPECT_EQ(s0["state"], "active");
   EXPECT_EQ(s0["lastRevision"], 0);
