@@ -173,6 +173,9 @@ Result<ReadAllResult> EngineImpl::ReadAll(const ReadAllRequest& request) {
   if (request.max_count == 0) {
     return Status(StatusCode::kInvalidArgument, "maxCount: must be at least 1");
   }
+  if (request.max_scan == 0) {
+    return Status(StatusCode::kInvalidArgument, "maxScan: must be at least 1");
+  }
   const auto view = CurrentView();
   const EventFilter& f = request.filter;
   if (!f.category.empty()) {
@@ -217,7 +220,13 @@ Result<ReadAllResult> EngineImpl::ReadAllByScan(const ReadAllRequest& request, u
   } else {
     log::BackwardScanner scanner(*segments_, std::min(request.from.value, head));
     ANNALS_RETURN_IF_ERROR(collect(scanner));
-    result.next = Position{result.end_of_log ? 0 : scanner.position()};
+    // A page that filled up exactly at the first record also ends the log; its `next` stays
+    // that record's position, like any full page's.
+    const bool exhausted = result.end_of_log;
+    if (scanner.position() <= segments_->FirstRecordOf(segments_->FirstId())) {
+      result.end_of_log = true;
+    }
+    result.next = Position{exhausted ? 0 : scanner.position()};
   }
   return result;
 }
@@ -266,7 +275,7 @@ Result<ReadAllResult> EngineImpl::ReadAllByPostings(const ReadAllRequest& reques
       },
       view.snapshot));
   ANNALS_RETURN_IF_ERROR(status);
-  if (forwards && result.end_of_log) result.next = Position{head};
+  if (result.end_of_log) result.next = Position{forwards ? head : 0};
   return result;
 }
 

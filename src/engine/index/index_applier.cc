@@ -76,6 +76,8 @@ Status IndexApplier::Apply(const log::EventView& e, uint64_t position) {
   if (e.type == kTombstoneEventType && e.revision.value == kTombstoneRevision) {
     stream.tombstoned = true;
     stream.last_position = position;
+    if (!stream.has_events) stream.created_ticks = e.created.ticks;
+    stream.updated_ticks = e.created.ticks;
     return Status::Ok();
   }
 

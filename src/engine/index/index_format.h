@@ -54,8 +54,9 @@ struct StreamRecord {
   std::optional<Revision> LastRevision() const {
     return has_events ? std::optional<Revision>(Revision{last_revision}) : std::nullopt;
   }
+  // KurrentDB's rule: a stream with events whose `$tb` is the soft-delete marker.
   bool SoftDeleted() const {
-    return metadata.truncate_before &&
+    return has_events && metadata.truncate_before &&
            metadata.truncate_before->value == kSoftDeletedTruncateBefore;
   }
 };
