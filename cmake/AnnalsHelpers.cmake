@@ -29,16 +29,18 @@ function(annals_cc_test)
 endfunction()
 
 # libFuzzer target (clang builds only); registered as a short CTest run over its corpus:
-#   annals_fuzz_target(NAME x SRCS ... DEPS ... [CORPUS dir] [RUNS n] [MAX_TOTAL_TIME s])
-# In a sanitizer build the DEPS libraries of our own are compiled with coverage instrumentation
-# as well, so list the library that holds the code under test directly (not only through a
-# transitive dependency).
+#   annals_fuzz_target(NAME x SRCS ... DEPS ... [INSTRUMENT libs...] [CORPUS dir] [RUNS n]
+#                      [MAX_TOTAL_TIME s])
+# INSTRUMENT names libraries of ours (among DEPS) that hold the code under test: in a sanitizer
+# build they are compiled with coverage instrumentation too, so libFuzzer is steered by their
+# branches and not only by the target's own file. Opt-in, because it changes how the library
+# compiles for every user (some code, e.g. Boost.Context's, does not assemble with it).
 # CORPUS is the committed seed corpus, only read: inputs the run discovers go to a scratch
 # corpus in the build tree (libFuzzer writes to the first directory given), crash artifacts
 # next to it. The run stops after RUNS inputs (default 20000) or MAX_TOTAL_TIME seconds
 # (default 25), whichever comes first.
 function(annals_fuzz_target)
-  cmake_parse_arguments(A "" "NAME;RUNS;CORPUS;MAX_TOTAL_TIME" "SRCS;DEPS" ${ARGN})
+  cmake_parse_arguments(A "" "NAME;RUNS;CORPUS;MAX_TOTAL_TIME" "SRCS;DEPS;INSTRUMENT" ${ARGN})
   if(NOT ANNALS_FUZZ)
     return()
   endif()
@@ -46,27 +48,17 @@ function(annals_fuzz_target)
   target_compile_options(${A_NAME} PRIVATE -fsanitize=fuzzer)
   target_link_options(${A_NAME} PRIVATE -fsanitize=fuzzer)
   target_link_libraries(${A_NAME} PRIVATE ${A_DEPS})
-  # libFuzzer steers by the coverage of the code under test, which lives in the DEPS libraries:
-  # instrument them too. Their other users (tests, the annals binary) then need the coverage
-  # callbacks, which the sanitizer runtime provides: so only in a sanitizer build (`make asan`).
-  if(NOT ANNALS_SANITIZE)
-    message(STATUS "${A_NAME}: ANNALS_SANITIZE is off, coverage only of the target's own code")
-    set(A_DEPS_TO_INSTRUMENT)
-  else()
-    set(A_DEPS_TO_INSTRUMENT ${A_DEPS})
-  endif()
-  foreach(dep IN LISTS A_DEPS_TO_INSTRUMENT)
-    if(TARGET ${dep})
+  # The instrumented libraries' other users (tests, the annals binary) need the coverage
+  # callbacks, which only the sanitizer runtime provides: so only in a sanitizer build.
+  if(ANNALS_SANITIZE)
+    foreach(dep IN LISTS A_INSTRUMENT)
       get_target_property(real ${dep} ALIASED_TARGET)
       if(NOT real)
         set(real ${dep})
       endif()
-      get_target_property(imported ${real} IMPORTED)
-      if(NOT imported)
-        target_compile_options(${real} PRIVATE -fsanitize=fuzzer-no-link)
-      endif()
-    endif()
-  endforeach()
+      target_compile_options(${real} PRIVATE -fsanitize=fuzzer-no-link)
+    endforeach()
+  endif()
   set_target_properties(${A_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/fuzz)
   if(NOT A_RUNS)
     set(A_RUNS 20000)
