@@ -243,8 +243,7 @@ class Normalizer {
                        r->idempotent ? " idempotent" : "");
   }
 
-  // `lenient_times`: skip the time rules (KnownDivergence::kEngineTombstoneInfoTimes).
-  std::string Info(const Side& s, const StreamInfo& info, bool lenient_times = false) const {
+  std::string Info(const Side& s, const StreamInfo& info) const {
     static const char* kStates[] = {"active", "soft-deleted", "tombstoned"};
     std::string out =
         fmt::format("{{{} {} last={} count={} last_position={}", info.name,
@@ -260,7 +259,6 @@ class Normalizer {
         break;
       }
     }
-    if (lenient_times) return out + "}";
     if (first == nullptr || info.created != first->created) {
       out += fmt::format(" created=ticks:{}(not the first record's)", info.created.ticks);
     }
@@ -319,40 +317,16 @@ enum class KnownDivergence {
   // next = max(from, head) = End; event_store.h says `next` equals the head at the end of a
   // forward read, which the engine does. Relaxed: the model's End reads as the head.
   kModelForwardNextPastHead,
-  // TODO(engine): ReadAll with max_scan 0 is ok in the engine (an empty page, no progress, not
-  // end_of_log: a client paging on it loops for ever); the model answers kInvalidArgument as
-  // for max_count 0. Relaxed: max_scan 0 is not generated.
-  kEngineAcceptsMaxScanZero,
-  // TODO(engine): a backward `$all` scan that stops on max_count/max_scan exactly at the first
-  // record answers end_of_log=false (the forward scan has a fix-up for the same case). Relaxed:
-  // an engine backward page whose next is the start counts as end_of_log.
-  kEngineBackwardEndNotReported,
-  // TODO(engine): a backward `$all` read served by postings (category / one type) that reaches
-  // the start answers next = the last examined posting instead of the start. Relaxed: its
-  // next is not checked when end_of_log.
-  kEngineBackwardPostingEndNext,
-  // TODO(engine): GetStreamInfo/ListStreams of a tombstoned stream: last_position is the
-  // tombstone's but last_updated stays the last event's time; a stream tombstoned without ever
-  // having an event reports created = last_updated = 0 (1970). The model reports the
-  // tombstone's time. Relaxed: those two times are not checked for the engine's tombstoned
-  // streams.
-  kEngineTombstoneInfoTimes,
-  // TODO(spec): SetStreamMetadata with $tb = kSoftDeletedTruncateBefore on a stream that has no
-  // event yet: the engine then treats the stream as soft-deleted (its first append writes a
-  // recreating $metadata with $tb = 0 first); the model does not (the stream is soft-deleted
-  // only once it has events, so its first append is hidden at once). Relaxed: that metadata is
-  // not generated for a stream without events.
-  kSoftDeleteMarkerOnEmptyStream,
+  // Found by this test and fixed in the engine (c9b0151), so checked strictly now: ReadAll
+  // accepted max_scan 0; a backward scan ending exactly at the first record did not say
+  // end_of_log; a backward postings read reaching the start answered next = its last posting;
+  // a tombstoned stream's info kept the last event's time (created = last_updated = 0 when it
+  // never had an event); `$tb` = the soft-delete marker on a stream without events made its
+  // first append write a recreating `$metadata`.
   kCount,
 };
 
-const char* const kDivergenceNames[] = {"posting-read-paging",
-                                        "model-forward-next-past-head",
-                                        "engine-accepts-max-scan-0",
-                                        "engine-backward-end-not-reported",
-                                        "engine-backward-posting-end-next",
-                                        "engine-tombstone-info-times",
-                                        "soft-delete-marker-on-empty-stream"};
+const char* const kDivergenceNames[] = {"posting-read-paging", "model-forward-next-past-head"};
 static_assert(std::size(kDivergenceNames) == static_cast<size_t>(KnownDivergence::kCount));
 
 // ---- the sequence runner --------------------------------------------------------------------
@@ -557,14 +531,7 @@ class SequenceRunner {
 
   void Count(const char* op) { ++outcome_.op_counts[op]; }
 
-  std::string InfoText(const Side& s, const StreamInfo& info) {
-    const std::string strict = normalizer_.Info(s, info);
-    if (&s == &engine_side_ && info.state == StreamState::kTombstoned) {
-      const std::string lenient = normalizer_.Info(s, info, true);
-      if (lenient != strict && Relax(KnownDivergence::kEngineTombstoneInfoTimes)) return lenient;
-    }
-    return strict;
-  }
+  std::string InfoText(const Side& s, const StreamInfo& info) { return normalizer_.Info(s, info); }
 
   // Whether the check named by `d` is relaxed (and, if so, counts that it was needed).
   bool Relax(KnownDivergence d) {
@@ -717,11 +684,7 @@ class SequenceRunner {
   void DoSetMetadata() {
     Count("set-metadata");
     const std::string stream = Chance(3) ? "$sys" : Pick(kStreams);
-    StreamMetadata md = RandomMetadata();
-    if (md.truncate_before && md.truncate_before->value == kSoftDeletedTruncateBefore &&
-        !ModelLast(stream) && Relax(KnownDivergence::kSoftDeleteMarkerOnEmptyStream)) {
-      md.truncate_before = Revision{Roll(5)};
-    }
+    const StreamMetadata md = RandomMetadata();
     const ExpectedRevision expected = PickExpected(ModelMetadataRevision(stream), 30);
     const std::string desc = fmt::format("SetStreamMetadata({} expected={} {})", stream,
                                          ExpectedText(expected), MetadataText(md));
@@ -848,10 +811,6 @@ class SequenceRunner {
         Relax(KnownDivergence::kModelForwardNextPastHead)) {
       next = s.table.head;
     }
-    if (&s == &engine_side_ && request.direction == Direction::kBackwards && !end &&
-        s.table.RankOf(next) == 0 && Relax(KnownDivergence::kEngineBackwardEndNotReported)) {
-      end = true;
-    }
     return fmt::format("{} next={}{}", normalizer_.Events(s, r->events),
                        normalizer_.PositionText(s, next), end ? " end" : "");
   }
@@ -877,10 +836,7 @@ class SequenceRunner {
         Relax(KnownDivergence::kModelForwardNextPastHead)) {
       next = n;
     }
-    if (engine && !forwards && !end_of_log && next == 0 &&
-        Relax(KnownDivergence::kEngineBackwardEndNotReported)) {
-      end_of_log = true;
-    }
+
     if (forwards) {
       if (k > 0 && next <= all_ranks[k - 1]) return "next does not pass the last event";
       if (next < from_rank) return "next goes backwards";
@@ -893,11 +849,7 @@ class SequenceRunner {
       if (next > from_rank) return "next goes forwards";
       if (k < all_ranks.size() && all_ranks[k] >= next) return "next skips a matching event";
       if (end_of_log && k != all_ranks.size()) return "end_of_log before the start";
-      if (end_of_log && next != 0 &&
-          !(engine && ServedByPostings(request.filter) &&
-            Relax(KnownDivergence::kEngineBackwardPostingEndNext))) {
-        return "end_of_log but next is not the start";
-      }
+      if (end_of_log && next != 0) return "end_of_log but next is not the start";
       if (!end_of_log && next == 0) return "next is the start but not end_of_log";
       if (!end_of_log && next >= from_rank) return "no progress without end_of_log";
     }
@@ -925,9 +877,6 @@ class SequenceRunner {
     base.max_count = count < 2 ? 0 : count < 12 ? 1000 : 1 + Roll(8);
     const uint64_t scan = Roll(100);
     base.max_scan = scan < 50 ? 100000 : scan < 51 ? 0 : 1 + Roll(8);
-    if (base.max_scan == 0 && Relax(KnownDivergence::kEngineAcceptsMaxScanZero)) {
-      base.max_scan = 1;
-    }
     base.filter = RandomFilter();
     ReadAllRequest er = base, mr = base;
     er.from = FromFor(engine_side_, from);
