@@ -618,6 +618,13 @@ class SequenceRunner {
         r.events.clear();
       }
     }
+    if (Chance(4)) {
+      // Annals' own components may append to `$` streams (not to `$$` metadata streams).
+      r.system_writer = true;
+      static const std::vector<std::string> kSystemTargets = {"$sys-0", "$sys-1", "$$a-1", "a-1"};
+      r.stream = Pick(kSystemTargets);
+      how += "+system-writer";
+    }
     r.expected = PickExpected(ModelLast(r.stream), 45);
     for (const ProposedEvent& e : r.events) {
       if (e.id) client_ids_.insert(*e.id);
