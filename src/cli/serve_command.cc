@@ -17,12 +17,15 @@
 
 #include "annals/engine.h"
 #include "annals/event_store.h"
+#include "api/http/delivery_routes.h"
 #include "api/http/encoding.h"
 #include "api/http/metrics.h"
 #include "api/http/router.h"
 #include "api/http/server.h"
 #include "api/http/users.h"
 #include "cli/cli_common.h"
+#include "delivery/service.h"
+#include "delivery/webhook.h"
 #include "memory/memory_store.h"
 
 namespace annals::cli {
@@ -336,8 +339,23 @@ int RunServe(ServeFlags& flags) {
 
   std::signal(SIGPIPE, SIG_IGN);
 
+  // Persistent subscriptions and webhooks: cursors over the store (docs/delivery.md).
+  auto delivery_service = delivery::DeliveryService::Open(store.get());
+  if (!delivery_service.ok()) {
+    std::fprintf(stderr, "annals serve: delivery: %s\n",
+                 delivery_service.status().ToString().c_str());
+    return 1;
+  }
+  auto webhooks = delivery::WebhookManager::Start(delivery_service->get());
+  if (!webhooks.ok()) {
+    std::fprintf(stderr, "annals serve: webhooks: %s\n", webhooks.status().ToString().c_str());
+    return 1;
+  }
+  http::DeliveryRoutes delivery_routes(delivery_service->get(), webhooks->get());
+
   http::Metrics metrics;
   http::Router router(store.get(), engine, &metrics, auth.get(), router_options);
+  router.SetDelivery(&delivery_routes);
   http::Server http_server(&router, &metrics, store.get(), server, auth.get());
   if (Status s = http_server.Start(); !s.ok()) {
     std::fprintf(stderr, "annals serve: %s\n", s.message().c_str());
@@ -359,6 +377,9 @@ int RunServe(ServeFlags& flags) {
       if (sig == SIGUSR1) continue;
       if (++stops == 1) {
         spdlog::info("annals: signal {}: stopping", sig);
+        // Long polls are answered (empty) and checkpoints written before the server drains.
+        (*webhooks)->Close();
+        (*delivery_service)->Close();
         http_server.Stop();
       } else {
         spdlog::warn("annals: second signal: exiting at once");
@@ -370,6 +391,8 @@ int RunServe(ServeFlags& flags) {
   done.store(true);
   pthread_kill(signal_thread.native_handle(), SIGUSR1);
   signal_thread.join();
+  webhooks->reset();
+  delivery_service->reset();
   // Closing the engine finishes its queued appends and syncs.
   if (engine != nullptr) engine->Close();
   store.reset();

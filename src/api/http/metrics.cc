@@ -14,7 +14,8 @@ constexpr std::array<std::string_view, static_cast<size_t>(Route::kCount)> kRout
     "unmatched", "/health/live",      "/health/ready",
     "/info",     "/metrics",          "/problems/{kind}",
     "/streams",  "/streams/{stream}", "/streams/{stream}/metadata",
-    "/all",
+    "/all",      "/subscriptions",    "/subscriptions/{group}",
+    "/webhooks", "/webhooks/{name}",
 };
 constexpr std::array<std::string_view, static_cast<size_t>(Method::kCount)> kMethodLabels = {
     "GET", "HEAD", "POST", "PUT", "DELETE", "other"};

@@ -31,6 +31,10 @@ enum class Route : uint8_t {
   kStream,          // /streams/{stream}
   kStreamMetadata,  // /streams/{stream}/metadata
   kAll,             // /all
+  kSubscriptions,   // /subscriptions
+  kSubscription,    // /subscriptions/{group}[/...]
+  kWebhooks,        // /webhooks
+  kWebhook,         // /webhooks/{name}[/...]
   kCount,
 };
 std::string_view RouteLabel(Route route);

@@ -6,6 +6,7 @@
 
 #include "annals/engine.h"
 #include "api/http/auth.h"
+#include "api/http/delivery_routes.h"
 #include "api/http/encoding.h"
 #include "api/http/event_json.h"
 #include "api/http/json_fields.h"
@@ -393,6 +394,11 @@ Routed Router::Dispatch(Request& req) const {
       }
       return MetadataRoute(req, *stream, query);
     }
+  }
+  if (delivery_ != nullptr && DeliveryRoutes::Owns(segs)) {
+    const Operation op = DeliveryRoutes::OperationOf(m, segs);
+    if (auto denied = check(DeliveryRoutes::RouteOf(segs), op, {})) return std::move(*denied);
+    return delivery_->Dispatch(req, segs, query);
   }
   return Fail(Route::kUnmatched, ProblemKind::kNoSuchRoute, "nothing is served at this path", path);
 }

@@ -30,6 +30,7 @@ class Engine;
 namespace annals::http {
 
 class Authorizer;
+class DeliveryRoutes;
 
 struct RouterOptions {
   uint64_t default_page_size = 100;  // `limit` when a read does not say
@@ -57,9 +58,15 @@ struct SseCall {
   SseSpec spec;
 };
 
+// A response that comes later, from another thread (a long poll): the session calls `start`
+// once with a callback that must be called exactly once, from any thread.
+struct AsyncCall {
+  std::function<void(std::function<void(Response)>)> start;
+};
+
 struct Routed {
   Route route = Route::kUnmatched;
-  std::variant<Response, AppendCall, BlockingCall, SseCall> action;
+  std::variant<Response, AppendCall, BlockingCall, SseCall, AsyncCall> action;
 };
 
 class Router {
@@ -74,6 +81,9 @@ class Router {
   Routed Dispatch(Request& request) const;
   // Reads `call` for its instance and counts only: `call.request` may have been moved out.
   Response FinishAppend(const AppendCall& call, const Result<AppendResult>& result) const;
+
+  // Serves /subscriptions and /webhooks (delivery_routes.h); `routes` must outlive the router.
+  void SetDelivery(const DeliveryRoutes* routes) { delivery_ = routes; }
 
   // /health/ready answers 503 once the server is stopping.
   void SetStopping() { stopping_.store(true, std::memory_order_relaxed); }
@@ -92,6 +102,7 @@ class Router {
   Metrics* metrics_;
   const Authorizer* authorizer_;
   RouterOptions options_;
+  const DeliveryRoutes* delivery_ = nullptr;
   std::atomic<bool> stopping_{false};
 };
 

@@ -151,6 +151,7 @@ struct Server::Impl {
   asio::awaitable<void> RejectConnection(Stream& stream, ProblemKind kind, std::string detail,
                                          unsigned version);
   asio::awaitable<Result<AppendResult>> Append(AppendRequest request);
+  asio::awaitable<Response> Await(std::function<void(std::function<void(Response)>)> start);
   template <class Stream>
   asio::awaitable<unsigned> ServeSse(Stream& stream, Conn& conn, SseSpec spec, unsigned version);
   asio::awaitable<void> SseProduce(SseState& s, SseCursor& cursor, bool caught_up,
@@ -366,6 +367,21 @@ asio::awaitable<Result<AppendResult>> Server::Impl::Append(AppendRequest request
       asio::use_awaitable, std::move(request));
 }
 
+// Like Append: the callback may come from any thread; the session resumes on its own.
+asio::awaitable<Response> Server::Impl::Await(
+    std::function<void(std::function<void(Response)>)> start) {
+  auto ex = co_await asio::this_coro::executor;
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Response)>(
+      [ex](auto handler, auto start) {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        auto tracked = asio::prefer(ex, asio::execution::outstanding_work.tracked);
+        start([h, tracked](Response r) {
+          asio::post(tracked, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
+        });
+      },
+      asio::use_awaitable, std::move(start));
+}
+
 template <class Stream>
 asio::awaitable<void> Server::Impl::Session(Stream stream, std::shared_ptr<Conn> conn,
                                             bool tls_stream) {
@@ -518,6 +534,8 @@ asio::awaitable<void> Server::Impl::Session(Stream stream, std::shared_ptr<Conn>
       co_await asio::post(*blocking_pool, asio::use_awaitable);
       response = blocking->run();
       co_await asio::post(ex, asio::use_awaitable);
+    } else if (auto* async = std::get_if<AsyncCall>(&routed.action)) {
+      response = co_await Await(std::move(async->start));
     } else if (auto* sse = std::get_if<SseCall>(&routed.action)) {
       conn->phase = Conn::Phase::kSse;
       const unsigned status = co_await ServeSse(stream, *conn, std::move(sse->spec), version);
