@@ -2,7 +2,7 @@
 //   annals_delivery_bench webhook  [--events N] [--batch B] [--engine DIR]
 //       N events already in the store, one webhook in batch mode to a local receiver
 //       (raw sockets, 200 at once): events/s from creation until the receiver has them all.
-//   annals_delivery_bench latency  [--rate R] [--seconds S] [--engine DIR]
+//   annals_delivery_bench latency  [--rate R] [--seconds S] [--concurrency C] [--engine DIR]
 //       appends one event at a time at R/s; a binary-mode webhook to a local receiver; the
 //       receiver notes when each event arrives: append acknowledged -> received, p50/p99.
 //   annals_delivery_bench group    [--events N] [--consumers C] [--engine DIR]
@@ -280,6 +280,7 @@ int main(int argc, char** argv) {
     c.name = "latency";
     c.url = rx.Url();
     c.filter.filter.category = "visit";
+    c.concurrency = static_cast<uint32_t>(num("--concurrency", 8));
     if (!(*hooks)->Put(c).ok()) return 1;
     std::map<std::string, Clock::time_point> acked;
     const uint64_t total = rate * seconds;

@@ -360,6 +360,7 @@ void WebhookManager::Impl::Run() {
     int running = 0;
     curl_multi_perform(multi, &running);
     int queued = 0;
+    bool completed = false;
     while (CURLMsg* msg = curl_multi_info_read(multi, &queued)) {
       if (msg->msg != CURLMSG_DONE) continue;
       Request* r = nullptr;
@@ -369,8 +370,12 @@ void WebhookManager::Impl::Run() {
       requests.erase(r);
       Complete(r, rc);
       delete r;
+      completed = true;
     }
-    if (!got.empty()) continue;  // new polls may be due at once
+    // A completion frees a request slot and an answer may hold events: poll again at once
+    // rather than sleep in curl_multi_poll (a full hook issues no poll, so no wake-up would
+    // come for the freed slot).
+    if (!got.empty() || completed) continue;
     curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
   }
   // Abandon what is in flight: the events stay unacknowledged and are delivered again.
