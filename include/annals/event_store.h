@@ -141,8 +141,10 @@ class EventStore {
   virtual Position Head() const = 0;
   // Blocks until Head() > after or the timeout passes; returns the head.
   virtual Position WaitForHead(Position after, std::chrono::milliseconds timeout) = 0;
-  // Calls `callback` once, on a store thread, as soon as Head() > after (at once if already).
-  // The callback must be cheap and must not block. Returns an id for CancelHeadWatch.
+  // Calls `callback` once, on a store thread, as soon as Head() > after (at once if already),
+  // or when the store closes (with the unchanged head: nothing will commit again; WaitForHead
+  // likewise returns at once after a close). The callback must be cheap and must not block.
+  // Returns an id for CancelHeadWatch.
   virtual uint64_t WatchHead(Position after, CommitCallback callback) = 0;
   virtual void CancelHeadWatch(uint64_t id) = 0;
 };

@@ -106,6 +106,19 @@ void EngineImpl::Close() {
     queue_cv_.notify_all();
     if (writer_.joinable()) writer_.join();
     if (preparer_.joinable()) preparer_.join();
+    // Nothing commits after this point: release WaitForHead callers at once and tell pending
+    // watches (with the unchanged head) so no subscriber waits on a store that is gone. Later
+    // appends answer kUnavailable.
+    std::vector<CommitCallback> pending;
+    {
+      std::lock_guard lock(head_mu_);
+      head_closed_ = true;
+      for (auto& [after, watch] : watchers_) pending.push_back(std::move(watch.second));
+      watchers_.clear();
+      watcher_after_.clear();
+    }
+    head_cv_.notify_all();
+    for (auto& callback : pending) callback(Head());
     if (index_ == nullptr) return;
     if (failed_.ok()) {
       rocksdb::WriteBatch batch;
@@ -116,8 +129,6 @@ void EngineImpl::Close() {
       if (s.ok()) s = index_->Flush();
       if (!s.ok()) spdlog::error("closing {}: {}", dir_->path(), s.ToString());
     }
-    // Wake anyone still waiting; later appends answer kUnavailable.
-    head_cv_.notify_all();
   });
 }
 
@@ -125,8 +136,9 @@ EngineImpl::~EngineImpl() { Close(); }
 
 Position EngineImpl::WaitForHead(Position after, std::chrono::milliseconds timeout) {
   std::unique_lock lock(head_mu_);
-  head_cv_.wait_for(lock, timeout,
-                    [&] { return head_.load(std::memory_order_acquire) > after.value; });
+  head_cv_.wait_for(lock, timeout, [&] {
+    return head_closed_ || head_.load(std::memory_order_acquire) > after.value;
+  });
   return Head();
 }
 
@@ -135,7 +147,7 @@ uint64_t EngineImpl::WatchHead(Position after, CommitCallback callback) {
   {
     std::lock_guard lock(head_mu_);
     head = head_.load(std::memory_order_acquire);
-    if (head <= after.value) {
+    if (head <= after.value && !head_closed_) {
       const uint64_t id = next_watch_id_++;
       watchers_.emplace(after.value, std::make_pair(id, std::move(callback)));
       watcher_after_[id] = after.value;
@@ -172,6 +184,8 @@ EngineStats EngineImpl::Stats() const {
   s.recovered_records = recovered_records_;
   s.truncated_bytes = truncated_bytes_;
   s.durability = options_.durability;
+  fsync_seconds_.CopyTo(&s.fsync_seconds.buckets, &s.fsync_seconds.sum);
+  group_commit_requests_.CopyTo(&s.group_commit_requests.buckets, &s.group_commit_requests.sum);
   return s;
 }
 

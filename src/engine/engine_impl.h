@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "annals/engine.h"
+#include "core/atomic_buckets.h"
 #include "engine/data_dir.h"
 #include "engine/index/index.h"
 #include "engine/index/index_applier.h"
@@ -143,10 +144,14 @@ class EngineImpl final : public Engine {
   std::multimap<uint64_t, std::pair<uint64_t, CommitCallback>> watchers_;  // after -> (id, cb)
   std::map<uint64_t, uint64_t> watcher_after_;                             // id -> after
   uint64_t next_watch_id_ = 1;
+  bool head_closed_ = false;  // set by Close: nothing will commit again
 
   // Counters.
   std::atomic<uint64_t> events_appended_{0}, bytes_appended_{0}, appends_{0}, group_commits_{0},
       fsyncs_{0};
+  // Written by the writer thread only (relaxed atomics, fixed buckets): read by Stats().
+  AtomicBuckets<kFsyncSecondsBounds.size()> fsync_seconds_;
+  AtomicBuckets<kCommitBatchBounds.size()> group_commit_requests_;
   uint64_t recovered_records_ = 0, truncated_bytes_ = 0;
 };
 

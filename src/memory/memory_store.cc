@@ -197,12 +197,8 @@ class MemoryStore final : public EventStore {
         log_.begin());
     if (request.direction == Direction::kForwards) {
       for (; i < log_.size() && more(); ++i) examine(i);
-      const Position head = HeadLocked();
-      if (scanned > 0) {
-        result.next = i < log_.size() ? log_[i].position : head;
-      } else {
-        result.next = std::max(request.from, head);
-      }
+      // At the end of the log `next` is the head, also for a read from beyond it (End).
+      result.next = i < log_.size() ? log_[i].position : HeadLocked();
       result.end_of_log = i == log_.size();
     } else {
       while (i > 0 && more()) examine(--i);

@@ -661,38 +661,32 @@ TEST_F(EngineConcurrencyTest, ReadersRacingWritersSeeOnlyWholePublishedCommits) 
   EXPECT_EQ(unpublished_infos.load(), 0u) << example;
 }
 
-// Close while WaitForHead waits and a WatchHead is pending: the waiter should return at once
-// (nothing more will commit) and the watch should be told or dropped, not left hanging.
-//
-// TODO(engine): today a waiter sleeps its whole timeout after Close (Close's notify_all wakes
-// it, but WaitForHead's predicate only looks at the head, so it waits again) and a pending
-// WatchHead callback is never called. Printed as a known issue; ANNALS_STRICT=1 makes it fail.
+// Close while WaitForHead waits and a WatchHead is pending: the waiter returns at once (nothing
+// more will commit) and the pending watch is told exactly once, with the unchanged head.
 TEST_F(EngineConcurrencyTest, CloseReleasesHeadWaiters) {
   const Position head = engine_->Head();
   const auto begin = Clock::now();
-  std::atomic<bool> returned{false};
-  std::thread waiter([&] {
-    EXPECT_EQ(engine_->WaitForHead(head, milliseconds(2000)), head);
-    returned = true;
-  });
+  std::thread waiter([&] { EXPECT_EQ(engine_->WaitForHead(head, milliseconds(5000)), head); });
   std::atomic<int> fired{0};
-  engine_->WatchHead(head, [&](Position) { ++fired; });
+  std::atomic<uint64_t> told{~0ull};
+  engine_->WatchHead(head, [&](Position p) {
+    told = p.value;
+    ++fired;
+  });
   std::this_thread::sleep_for(milliseconds(50));
   engine_->Close();
   waiter.join();
   const auto waited = std::chrono::duration_cast<milliseconds>(Clock::now() - begin);
-  const bool released = waited < milliseconds(1000);
-  if (!released) {
-    std::printf(
-        "KNOWN ISSUE (TODO engine): WaitForHead returned %lld ms after it began, %s; the "
-        "pending WatchHead callback %s\n",
-        static_cast<long long>(waited.count()), "its full timeout despite Close",
-        fired.load() ? "ran" : "never ran");
-  }
-  if (std::getenv("ANNALS_STRICT") != nullptr) {
-    EXPECT_TRUE(released) << "WaitForHead sleeps its whole timeout after Close";
-  }
-  EXPECT_LE(fired.load(), 1);
+  EXPECT_LT(waited, milliseconds(2500)) << "WaitForHead slept through Close";
+  EXPECT_EQ(fired.load(), 1);
+  EXPECT_EQ(told.load(), head.value);
+  // After the close: a new watch is told at once, a new wait returns at once.
+  std::atomic<int> late{0};
+  engine_->WatchHead(head, [&](Position) { ++late; });
+  EXPECT_EQ(late.load(), 1);
+  const auto again = Clock::now();
+  EXPECT_EQ(engine_->WaitForHead(head, milliseconds(5000)), head);
+  EXPECT_LT(Clock::now() - again, milliseconds(2500));
 }
 
 // Close while appends are in flight: each answer is ok or kUnavailable, and after a reopen

@@ -313,10 +313,6 @@ enum class KnownDivergence {
   // Compared by checkpoint semantics (same events in the same order, nothing skipped), not page
   // by page. By design, not a bug.
   kPostingReadPaging,
-  // TODO(model): a forward read from beyond the head (e.g. Position::End()) answers
-  // next = max(from, head) = End; event_store.h says `next` equals the head at the end of a
-  // forward read, which the engine does. Relaxed: the model's End reads as the head.
-  kModelForwardNextPastHead,
   // Found by this test and fixed in the engine (c9b0151), so checked strictly now: ReadAll
   // accepted max_scan 0; a backward scan ending exactly at the first record did not say
   // end_of_log; a backward postings read reaching the start answered next = its last posting;
@@ -326,7 +322,7 @@ enum class KnownDivergence {
   kCount,
 };
 
-const char* const kDivergenceNames[] = {"posting-read-paging", "model-forward-next-past-head"};
+const char* const kDivergenceNames[] = {"posting-read-paging"};
 static_assert(std::size(kDivergenceNames) == static_cast<size_t>(KnownDivergence::kCount));
 
 // ---- the sequence runner --------------------------------------------------------------------
@@ -812,14 +808,8 @@ class SequenceRunner {
   std::string AllText(const Side& s, const ReadAllRequest& request,
                       const Result<ReadAllResult>& r) {
     if (!r.ok()) return StatusText(r.status());
-    Position next = r->next;
-    bool end = r->end_of_log;
-    if (&s == &model_side_ && request.direction == Direction::kForwards && next > s.table.head &&
-        Relax(KnownDivergence::kModelForwardNextPastHead)) {
-      next = s.table.head;
-    }
     return fmt::format("{} next={}{}", normalizer_.Events(s, r->events),
-                       normalizer_.PositionText(s, next), end ? " end" : "");
+                       normalizer_.PositionText(s, r->next), r->end_of_log ? " end" : "");
   }
 
   // What any correct page of a `$all` read must satisfy, given the model's unbounded answer to
@@ -836,13 +826,8 @@ class SequenceRunner {
       }
     }
     const size_t k = page.events.size();
-    const bool engine = &s == &engine_side_;
-    size_t next = s.table.RankOf(page.next);
-    bool end_of_log = page.end_of_log;
-    if (!engine && forwards && page.next > s.table.head &&
-        Relax(KnownDivergence::kModelForwardNextPastHead)) {
-      next = n;
-    }
+    const size_t next = s.table.RankOf(page.next);
+    const bool end_of_log = page.end_of_log;
 
     if (forwards) {
       if (k > 0 && next <= all_ranks[k - 1]) return "next does not pass the last event";
