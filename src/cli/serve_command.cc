@@ -17,6 +17,7 @@
 
 #include "annals/engine.h"
 #include "annals/event_store.h"
+#include "api/grpc/grpc_server.h"
 #include "api/http/delivery_routes.h"
 #include "api/http/encoding.h"
 #include "api/http/metrics.h"
@@ -356,6 +357,24 @@ int RunServe(ServeFlags& flags) {
   http::Metrics metrics;
   http::Router router(store.get(), engine, &metrics, auth.get(), router_options);
   router.SetDelivery(&delivery_routes);
+  // KurrentDB's gRPC protocol on the same port: the HTTP acceptor hands over every connection
+  // that opens with the HTTP/2 preface (docs/grpc-api.md).
+  grpcapi::GrpcOptions grpc_options;
+  grpc_options.limits = limits;
+  if (auth) {
+    // With users configured every gRPC call needs credentials (anonymous only in insecure mode).
+    grpc_options.authenticate = [a = auth.get()](const std::string& authorization) -> Status {
+      if (authorization.empty()) return Status(StatusCode::kUnauthenticated, "no credentials");
+      auto principal = a->Authenticate(authorization);
+      return principal.ok() ? Status::Ok() : principal.status();
+    };
+  }
+  grpcapi::GrpcServer grpc_server(store.get(), delivery_service->get(), grpc_options);
+  if (Status s = grpc_server.Start(); !s.ok()) {
+    std::fprintf(stderr, "annals serve: grpc: %s\n", s.message().c_str());
+    return 1;
+  }
+  server.on_http2 = [&grpc_server](int fd) { grpc_server.AdoptConnection(fd); };
   http::Server http_server(&router, &metrics, store.get(), server, auth.get());
   if (Status s = http_server.Start(); !s.ok()) {
     std::fprintf(stderr, "annals serve: %s\n", s.message().c_str());
@@ -380,6 +399,7 @@ int RunServe(ServeFlags& flags) {
         // Long polls are answered (empty) and checkpoints written before the server drains.
         (*webhooks)->Close();
         (*delivery_service)->Close();
+        grpc_server.Stop();  // ends gRPC subscriptions and calls in flight
         http_server.Stop();
       } else {
         spdlog::warn("annals: second signal: exiting at once");
@@ -388,6 +408,7 @@ int RunServe(ServeFlags& flags) {
     }
   });
   http_server.Run();
+  grpc_server.Stop();
   done.store(true);
   pthread_kill(signal_thread.native_handle(), SIGUSR1);
   signal_thread.join();

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
 #include <boost/asio.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -9,6 +10,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+
+#include <cerrno>
 #include <condition_variable>
 #include <list>
 #include <mutex>
@@ -106,6 +109,38 @@ bool IsQuietClose(const boost::system::error_code& ec) {
          ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
          ec == asio::error::broken_pipe || ec == asio::error::bad_descriptor ||
          ec == ssl::error::stream_truncated;
+}
+
+enum class Opening : uint8_t { kHttp1, kHttp2, kClosed };
+
+// Tells HTTP/2 with prior knowledge (its 24-byte connection preface) from HTTP/1.1 by peeking
+// at the first bytes, which stay in the socket for whichever server takes the connection.
+// HTTP/1.1 methods differ from "PRI" within the first two bytes, so one peek usually decides.
+asio::awaitable<Opening> SniffOpening(tcp::socket& socket, std::chrono::milliseconds timeout) {
+  static constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  asio::steady_timer timer(socket.get_executor());
+  for (;;) {
+    char buf[kPreface.size()];
+    const ssize_t n = ::recv(socket.native_handle(), buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0) co_return Opening::kClosed;
+    if (n > 0) {
+      const std::string_view got(buf, static_cast<size_t>(n));
+      if (got != kPreface.substr(0, got.size())) co_return Opening::kHttp1;
+      if (got.size() == kPreface.size()) co_return Opening::kHttp2;
+    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      co_return Opening::kClosed;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) co_return Opening::kClosed;
+    if (n > 0) {
+      // A part of the preface: the rest is on its way (waiting for readability would spin).
+      timer.expires_after(std::chrono::milliseconds(2));
+      co_await timer.async_wait(kNoThrow);
+    } else {
+      timer.expires_at(deadline);
+      co_await (socket.async_wait(tcp::socket::wait_read, kNoThrow) || timer.async_wait(kNoThrow));
+    }
+  }
 }
 
 }  // namespace
@@ -411,6 +446,22 @@ asio::awaitable<void> Server::Impl::Session(Stream stream, std::shared_ptr<Conn>
                               "the server is at its connection limit", 11);
     conn->close();
     co_return;
+  }
+  if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+    // One port for HTTP/1.1 and gRPC: an HTTP/2 connection goes to the gRPC server.
+    if (options.on_http2) {
+      const Opening opening = co_await SniffOpening(socket, options.read_timeout);
+      if (opening == Opening::kClosed) {
+        conn->close();
+        co_return;
+      }
+      if (opening == Opening::kHttp2) {
+        boost::system::error_code ec;
+        const int fd = socket.release(ec);
+        if (!ec) options.on_http2(fd);
+        co_return;
+      }
+    }
   }
   if constexpr (!std::is_same_v<Stream, beast::tcp_stream>) {
     beast::get_lowest_layer(stream).expires_after(options.read_timeout);

@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -44,6 +45,10 @@ struct ServerOptions {
   // TLS: both set, or neither.
   std::string tls_cert_file;
   std::string tls_key_file;
+  // One port for HTTP/1.1 and gRPC (docs/grpc-api.md): when set, a plain-TCP connection that
+  // opens with the HTTP/2 preface (h2c with prior knowledge, what gRPC clients send with
+  // tls=false) is given, socket and all, to this function (the gRPC server) on an I/O thread.
+  std::function<void(int fd)> on_http2;
 };
 
 class Server {

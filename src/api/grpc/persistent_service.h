@@ -1,0 +1,42 @@
+// event_store.client.persistent_subscriptions.PersistentSubscriptions over the consumer
+// groups of the delivery service (docs/grpc-api.md, "Persistent subscriptions").
+#pragma once
+
+#include "api/grpc/service_context.h"
+#include "persistent.grpc.pb.h"
+
+namespace annals::grpcapi {
+
+namespace ppb = ::event_store::client::persistent_subscriptions;
+
+class PersistentService final : public ppb::PersistentSubscriptions::CallbackService {
+ public:
+  explicit PersistentService(const ServiceContext* sc) : sc_(sc) {}
+
+  grpc::ServerUnaryReactor* Create(grpc::CallbackServerContext* ctx, const ppb::CreateReq* req,
+                                   ppb::CreateResp* resp) override;
+  grpc::ServerUnaryReactor* Update(grpc::CallbackServerContext* ctx, const ppb::UpdateReq* req,
+                                   ppb::UpdateResp* resp) override;
+  grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx, const ppb::DeleteReq* req,
+                                   ppb::DeleteResp* resp) override;
+  grpc::ServerBidiReactor<ppb::ReadReq, ppb::ReadResp>* Read(
+      grpc::CallbackServerContext* ctx) override;
+  grpc::ServerUnaryReactor* GetInfo(grpc::CallbackServerContext* ctx, const ppb::GetInfoReq* req,
+                                    ppb::GetInfoResp* resp) override;
+  grpc::ServerUnaryReactor* ReplayParked(grpc::CallbackServerContext* ctx,
+                                         const ppb::ReplayParkedReq* req,
+                                         ppb::ReplayParkedResp* resp) override;
+  grpc::ServerUnaryReactor* List(grpc::CallbackServerContext* ctx, const ppb::ListReq* req,
+                                 ppb::ListResp* resp) override;
+  grpc::ServerUnaryReactor* RestartSubsystem(grpc::CallbackServerContext* ctx,
+                                             const event_store::client::Empty* req,
+                                             event_store::client::Empty* resp) override;
+
+ private:
+  // Runs `work` on a worker (group changes write to the store) and finishes with its status.
+  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx,
+                                std::function<grpc::Status()> work);
+  const ServiceContext* sc_;
+};
+
+}  // namespace annals::grpcapi

@@ -1,0 +1,290 @@
+// The official KurrentDB Node client (@kurrent/kurrentdb-client) against a started
+// `annals serve`: gRPC over the HTTP port (h2c). Appends and subscriptions go through grpc-js,
+// readStream/readAll through the client's Rust bridge (its own HTTP/2 stack), so both are
+// exercised. Run by grpc_node_test.sh (CTest: grpc_node_client).
+"use strict";
+const { test, before, after } = require("node:test");
+const assert = require("node:assert/strict");
+const { randomUUID } = require("node:crypto");
+const {
+  KurrentDBClient, jsonEvent, binaryEvent, ANY, NO_STREAM, STREAM_EXISTS, START, END, FORWARDS,
+  BACKWARDS, streamNameFilter, eventTypeFilter, persistentSubscriptionToStreamSettingsFromDefaults,
+  PARK, RETRY, StreamNotFoundError, StreamDeletedError, WrongExpectedVersionError,
+} = require("@kurrent/kurrentdb-client");
+const { AnnalsServer } = require("./server");
+
+let server;
+let client;
+
+before(async () => {
+  server = new AnnalsServer();
+  await server.start();
+  client = KurrentDBClient.connectionString(server.connectionString());
+});
+
+after(async () => {
+  if (client) await client.dispose();
+  if (server) {
+    await server.stop();
+    server.cleanup();
+  }
+});
+
+const unique = (prefix) => `${prefix}-${randomUUID().slice(0, 8)}`;
+const event = (type, data = {}, id) => jsonEvent({ type, data, ...(id ? { id } : {}) });
+
+async function collect(iterable) {
+  const out = [];
+  for await (const e of iterable) out.push(e);
+  return out;
+}
+
+// Resolves with the first `n` events of a subscription (and the events that came before).
+function take(subscription, n, onEvent = () => {}) {
+  return new Promise((resolve, reject) => {
+    const got = [];
+    subscription.on("data", (e) => {
+      onEvent(e);
+      got.push(e);
+      if (got.length === n) resolve(got);
+    });
+    subscription.on("error", reject);
+  });
+}
+
+test("append with every expected-revision kind", async () => {
+  const s = unique("kinds");
+  const a = await client.appendToStream(s, event("A"), { streamState: NO_STREAM });
+  assert.equal(a.success, true);
+  assert.equal(a.nextExpectedRevision, 0n);
+  assert.equal(a.position.commit, a.position.prepare);
+  const b = await client.appendToStream(s, [event("B"), event("C")], { streamState: 0n });
+  assert.equal(b.nextExpectedRevision, 2n);
+  assert.ok(b.position.commit > a.position.commit);
+  const c = await client.appendToStream(s, event("D"), { streamState: STREAM_EXISTS });
+  assert.equal(c.nextExpectedRevision, 3n);
+  const d = await client.appendToStream(s, event("E"), { streamState: ANY });
+  assert.equal(d.nextExpectedRevision, 4n);
+});
+
+test("wrong expected version", async () => {
+  const s = unique("wev");
+  await client.appendToStream(s, event("A"));
+  await assert.rejects(client.appendToStream(s, event("B"), { streamState: 5n }), (e) => {
+    assert.ok(e instanceof WrongExpectedVersionError, e.message);
+    assert.equal(e.actualState, 0n);
+    assert.equal(e.expectedState, 5n);
+    return true;
+  });
+  await assert.rejects(client.appendToStream(s, event("B"), { streamState: NO_STREAM }),
+                       WrongExpectedVersionError);
+  await assert.rejects(client.appendToStream(unique("none"), event("B"),
+                                             { streamState: STREAM_EXISTS }),
+                       WrongExpectedVersionError);
+});
+
+test("an append repeated with the same event ids gets the same answer", async () => {
+  const s = unique("idem");
+  const events = [event("A", {}, randomUUID()), event("B", {}, randomUUID())];
+  const first = await client.appendToStream(s, events, { streamState: NO_STREAM });
+  const again = await client.appendToStream(s, events, { streamState: NO_STREAM });
+  assert.equal(again.nextExpectedRevision, first.nextExpectedRevision);
+  assert.deepEqual(again.position, first.position);
+  assert.equal((await collect(client.readStream(s))).length, 2);
+});
+
+test("read a stream forwards and backwards (Rust bridge)", async () => {
+  const s = unique("read");
+  const ids = [];
+  for (let i = 0; i < 5; i++) {
+    const id = randomUUID();
+    ids.push(id);
+    await client.appendToStream(s, jsonEvent({ id, type: `T${i}`, data: { i },
+                                                metadata: { by: "test" } }));
+  }
+  const fwd = await collect(client.readStream(s, { fromRevision: START, direction: FORWARDS }));
+  assert.deepEqual(fwd.map((e) => e.event.id), ids);
+  assert.deepEqual(fwd.map((e) => e.event.revision), [0n, 1n, 2n, 3n, 4n]);
+  assert.deepEqual(fwd[2].event.data, { i: 2 });
+  assert.deepEqual(fwd[2].event.metadata, { by: "test" });
+  assert.equal(fwd[2].event.type, "T2");
+  assert.equal(fwd[2].event.streamId, s);
+  assert.equal(fwd[2].event.isJson, true);
+  assert.ok(fwd[2].event.created);
+  const some = await collect(client.readStream(s, { fromRevision: 1n, maxCount: 2 }));
+  assert.deepEqual(some.map((e) => e.event.revision), [1n, 2n]);
+  const back = await collect(client.readStream(s, { fromRevision: END, direction: BACKWARDS,
+                                                    maxCount: 3 }));
+  assert.deepEqual(back.map((e) => e.event.revision), [4n, 3n, 2n]);
+});
+
+test("reading a missing stream and a tombstoned stream", async () => {
+  await assert.rejects(collect(client.readStream(unique("missing"))), StreamNotFoundError);
+  const s = unique("tomb");
+  await client.appendToStream(s, event("A"));
+  await client.tombstoneStream(s);
+  await assert.rejects(collect(client.readStream(s)), StreamDeletedError);
+  await assert.rejects(client.appendToStream(s, event("B")), StreamDeletedError);
+});
+
+test("soft delete: reads say not found, an append recreates the stream", async () => {
+  const s = unique("soft");
+  await client.appendToStream(s, [event("A"), event("B")]);
+  await client.deleteStream(s, { expectedRevision: 1n });
+  await assert.rejects(collect(client.readStream(s)), StreamNotFoundError);
+  const r = await client.appendToStream(s, event("C"));
+  assert.equal(r.nextExpectedRevision, 2n);
+  const events = await collect(client.readStream(s));
+  assert.deepEqual(events.map((e) => e.event.type), ["C"]);
+  await assert.rejects(client.deleteStream(s, { expectedRevision: 7n }), WrongExpectedVersionError);
+});
+
+test("read $all with stream and event type filters", async () => {
+  const prefix = unique("allf");
+  await client.appendToStream(`${prefix}-1`, [event("Alpha"), event("Beta")]);
+  await client.appendToStream(`${prefix}-2`, [event("Alpha")]);
+  const byStream = await collect(client.readAll({
+    filter: streamNameFilter({ prefixes: [prefix] }), maxCount: 100 }));
+  assert.equal(byStream.length, 3);
+  const byType = await collect(client.readAll({
+    filter: eventTypeFilter({ regex: "^Be" }), maxCount: 1000 }));
+  assert.ok(byType.some((e) => e.event.streamId === `${prefix}-1` && e.event.type === "Beta"));
+  assert.ok(byType.every((e) => e.event.type.startsWith("Be")));
+  const back = await collect(client.readAll({ direction: BACKWARDS, fromPosition: END,
+                                              maxCount: 3 }));
+  assert.equal(back.length, 3);
+  assert.ok(back[0].event.position.commit > back[2].event.position.commit);
+});
+
+test("subscribe to a stream: catch-up, caught-up, then live", async () => {
+  const s = unique("sub");
+  await client.appendToStream(s, [event("A"), event("B")]);
+  const sub = client.subscribeToStream(s, { fromRevision: START });
+  let caughtUp = false;
+  const done = take(sub, 4, (e) => {
+    if (e.event.type === "C") assert.equal(caughtUp, true);
+  });
+  await new Promise((resolve) => sub.once("caughtUp", () => { caughtUp = true; resolve(); }));
+  await client.appendToStream(s, [event("C"), event("D")]);
+  const got = await done;
+  assert.deepEqual(got.map((e) => e.event.type), ["A", "B", "C", "D"]);
+  await sub.unsubscribe();
+});
+
+test("subscribe to $all with a filter: events and checkpoints", async () => {
+  const prefix = unique("suball");
+  const checkpoints = [];
+  const sub = client.subscribeToAll({
+    fromPosition: START,
+    filter: streamNameFilter({ prefixes: [prefix], checkpointInterval: 1,
+                               checkpointReached: (_s, p) => { checkpoints.push(p.commit); } }),
+  });
+  const done = take(sub, 3);
+  await client.appendToStream(`${prefix}-a`, [event("X"), event("Y")]);
+  for (let i = 0; i < 40; i++) await client.appendToStream(unique("noise"), event("N"));
+  await client.appendToStream(`${prefix}-b`, event("Z"));
+  const got = await done;
+  assert.deepEqual(got.map((e) => e.event.type), ["X", "Y", "Z"]);
+  assert.ok(checkpoints.length > 0, "no checkpoint was sent");
+  for (let i = 1; i < checkpoints.length; i++) assert.ok(checkpoints[i] >= checkpoints[i - 1]);
+  await sub.unsubscribe();
+});
+
+test("stream metadata through $$stream", async () => {
+  const s = unique("meta");
+  await client.appendToStream(s, [event("A"), event("B"), event("C")]);
+  await client.setStreamMetadata(s, { maxCount: 2, owner: "billing" });
+  const md = await client.getStreamMetadata(s);
+  assert.equal(md.metadata.maxCount, 2);
+  assert.equal(md.metadata.owner, "billing");
+  const events = await collect(client.readStream(s));
+  assert.deepEqual(events.map((e) => e.event.type), ["B", "C"]);
+});
+
+test("concurrent writers with exact expected revisions: exactly one wins each round", async () => {
+  const s = unique("race");
+  await client.appendToStream(s, event("Init"));
+  for (let round = 0; round < 5; round++) {
+    const expected = BigInt(round);
+    const results = await Promise.allSettled(
+      Array.from({ length: 8 }, () => client.appendToStream(s, event("W"),
+                                                            { streamState: expected })));
+    assert.equal(results.filter((r) => r.status === "fulfilled").length, 1);
+  }
+  const writes = await Promise.all(Array.from({ length: 50 }, () =>
+    client.appendToStream(s, event("Any"))));
+  assert.equal(new Set(writes.map((w) => w.nextExpectedRevision)).size, 50);
+});
+
+test("a 16 MiB event round-trips", async () => {
+  const s = unique("big");
+  const data = Buffer.alloc(16 * 1024 * 1024 - 4096, 7);
+  await client.appendToStream(s, binaryEvent({ type: "Big", data }));
+  const [e] = await collect(client.readStream(s));
+  assert.equal(e.event.data.length, data.length);
+  assert.ok(Buffer.from(e.event.data).equals(data));
+});
+
+test("persistent subscription: create, read, ack, nack park and retry, replay, info, list",
+     async () => {
+  const s = unique("ps");
+  const group = unique("group");
+  await client.appendToStream(s, [event("One"), event("Two"), event("Three")]);
+  await client.createPersistentSubscriptionToStream(
+    s, group, persistentSubscriptionToStreamSettingsFromDefaults({ startFrom: START }));
+  const sub = client.subscribeToPersistentSubscriptionToStream(s, group);
+  const seen = [];
+  let retried = false;
+  let parkedReplayed = null;
+  const done = new Promise((resolve, reject) => {
+    sub.on("error", reject);
+    sub.on("data", async (e) => {
+      seen.push(`${e.event.type}:${e.retryCount}`);
+      if (e.event.type === "Two" && !retried) {
+        retried = true;
+        await sub.nack(RETRY, "try again", e);
+      } else if (e.event.type === "Three" && parkedReplayed === null) {
+        parkedReplayed = false;
+        await sub.nack(PARK, "poison", e);
+        setTimeout(async () => {
+          try {
+            await client.replayParkedMessagesToStream(s, group);
+          } catch (err) {
+            reject(err);
+          }
+        }, 300);
+      } else {
+        await sub.ack(e);
+        if (e.event.type === "Three") {
+          parkedReplayed = true;
+          resolve();
+        }
+      }
+    });
+  });
+  await done;
+  assert.ok(seen.includes("One:0"));
+  assert.ok(seen.includes("Two:0"));
+  assert.ok(seen.some((x) => x.startsWith("Two:") && x !== "Two:0"), seen.join(","));
+  const info = await client.getPersistentSubscriptionToStreamInfo(s, group);
+  assert.equal(info.groupName, group);
+  assert.equal(info.eventSource, s);
+  const all = await client.listAllPersistentSubscriptions();
+  assert.ok(all.some((i) => i.groupName === group));
+  const forStream = await client.listPersistentSubscriptionsToStream(s);
+  assert.deepEqual(forStream.map((i) => i.groupName), [group]);
+  await sub.unsubscribe();
+  await client.deletePersistentSubscriptionToStream(s, group);
+  await assert.rejects(client.getPersistentSubscriptionToStreamInfo(s, group));
+});
+
+test("esdb:// connection strings work too", async () => {
+  const other = KurrentDBClient.connectionString(server.connectionString("esdb"));
+  try {
+    const s = unique("esdb");
+    await other.appendToStream(s, event("A"));
+    assert.equal((await collect(other.readStream(s))).length, 1);
+  } finally {
+    await other.dispose();
+  }
+});
