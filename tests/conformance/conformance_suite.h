@@ -45,6 +45,15 @@
 
 namespace annals::conformance {
 
+// What a backend cannot do by design; the rules that need it are skipped (and say why).
+struct BackendCapabilities {
+  // AppendRequest::system_writer: Annals' own components writing `$` streams in-process.
+  // A remote store has no such client (the API never lets a client write a `$` stream).
+  bool system_writer = true;
+  // ReadAllRequest::max_scan honoured per call (a remote store uses the server's).
+  bool max_scan = true;
+};
+
 struct BackendFactory {
   // Test-name suffix: letters, digits and '_' only.
   std::string name;
@@ -54,6 +63,7 @@ struct BackendFactory {
   // Whether closing the store and opening `dir` again finds everything committed before.
   // The reopen tests are skipped otherwise.
   bool reopenable = false;
+  BackendCapabilities capabilities;
 };
 
 void PrintTo(const BackendFactory& factory, std::ostream* os);
@@ -79,11 +89,11 @@ class ConformanceTest : public ::testing::TestWithParam<BackendFactory> {
 
 // Instantiates the whole suite for one backend. The variadic tail is the `open` callable,
 // std::unique_ptr<annals::EventStore>(const std::string& dir); it may contain commas.
-#define ANNALS_CONFORMANCE_BACKEND(backend_name, reopenable, ...)                       \
-  namespace annals::conformance {                                                       \
-  INSTANTIATE_TEST_SUITE_P(backend_name, ConformanceTest,                               \
-                           ::testing::Values(BackendFactory{#backend_name, __VA_ARGS__, \
-                                                            reopenable}),               \
-                           BackendName);                                                \
-  }                                                                                     \
+#define ANNALS_CONFORMANCE_BACKEND(backend_name, reopenable, ...)            \
+  namespace annals::conformance {                                            \
+  INSTANTIATE_TEST_SUITE_P(backend_name, ConformanceTest,                    \
+                           ::testing::Values(BackendFactory{                 \
+                               #backend_name, __VA_ARGS__, reopenable, {}}), \
+                           BackendName);                                     \
+  }                                                                          \
   static_assert(true, "ANNALS_CONFORMANCE_BACKEND needs a semicolon")
