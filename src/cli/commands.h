@@ -11,5 +11,6 @@ void AddReadCommand(CLI::App& app);     // read_command.cc
 void AddStreamsCommand(CLI::App& app);  // streams_command.cc
 void AddVerifyCommand(CLI::App& app);   // verify_command.cc
 void AddStatsCommand(CLI::App& app);    // stats_command.cc
+void AddReplayCommand(CLI::App& app);   // replay_command.cc
 
 }  // namespace annals::cli

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   annals::cli::AddStreamsCommand(app);
   annals::cli::AddVerifyCommand(app);
   annals::cli::AddStatsCommand(app);
+  annals::cli::AddReplayCommand(app);
 
   // Parse errors exit with 2, a failed command with its kind's code (docs/cli.md).
   return annals::cli::Run(app, argc, argv);
