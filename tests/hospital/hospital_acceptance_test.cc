@@ -232,6 +232,11 @@ TEST_F(Acceptance, HospitalStoryEndToEnd) {
   EXPECT_EQ(Count(surveys_, "SELECT count(*) FROM surveys"), kVisits);
   EXPECT_EQ(Count(surveys_, "SELECT count(DISTINCT visit_id) FROM surveys"), kVisits);
   EXPECT_EQ(Count(surveys_, "SELECT count(*) FROM annals_handled"), kVisits);
+  const Json group = Http("GET", server_->Url("/subscriptions/surveys")).json();
+  std::printf("[ measure  ] survey group: delivered %s, acked %s, retried %s\n",
+              group.value("delivered", Json()).dump().c_str(),
+              group.value("acked", Json()).dump().c_str(),
+              group.value("retried", Json()).dump().c_str());
 
   // ---- Delete one visit from the read model, replay its stream. ----
   Exec(read_model_,

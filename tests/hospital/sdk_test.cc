@@ -265,6 +265,13 @@ TEST_F(Sdk, ReplayCommandWritesJsonLinesFromAPositionAndTime) {
       RunProgram("annals", {"replay", "--server", server_.Url(""), "--stream", "visit-1"}, &out),
       0);
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 10);
+  EXPECT_EQ(out.find("ETA"), std::string::npos);
+  // On a terminal (script(1) gives it a pseudo-terminal) the progress bar appears on stderr.
+  const std::string command =
+      BinDir() + "/annals replay --server " + server_.Url("") + " --stream visit-1 > /dev/tty";
+  ASSERT_EQ(RunProgram("/usr/bin/script", {"-qec", command, "/dev/null"}, &out), 0) << out;
+  EXPECT_NE(out.find("100%  10 events"), std::string::npos) << out;
+  EXPECT_NE(out.find("ETA"), std::string::npos) << out;
 }
 
 TEST_F(Sdk, ReplayCommandPostsEachEventToAWebhook) {
