@@ -48,7 +48,7 @@ class RemoteStore final : public EventStore {
     {
       std::lock_guard lock(mu_);
       stopping_ = true;
-      for (auto& [id, watch] : watches_) watch.cancelled->store(true);
+      closing_ = true;  // pending watches fire with the head they last saw (see WatchHead)
     }
     work_cv_.notify_all();
     for (std::thread& t : workers_) t.join();
@@ -193,13 +193,14 @@ class RemoteStore final : public EventStore {
     Watch& watch = watches_[id];
     watch.cancelled = cancelled;
     watch.thread = std::thread([this, after, cancelled, callback = std::move(callback)] {
-      while (!cancelled->load()) {
-        const Position head = WaitForHead(after, kWatchSlice);
-        if (head > after) {
-          if (!cancelled->exchange(true)) callback(head);
-          return;
-        }
+      Position head = after;
+      while (!cancelled->load() && !closing_.load()) {
+        head = WaitForHead(after, kWatchSlice);
+        if (head > after) break;
       }
+      // Fired once: when the head passed `after`, or when the store closes (the interface's
+      // contract: nothing will commit through this store again), unless cancelled first.
+      if (!cancelled->exchange(true)) callback(head);
     });
     return id;
   }
@@ -260,6 +261,7 @@ class RemoteStore final : public EventStore {
   std::mutex mu_;
   std::condition_variable work_cv_;
   bool stopping_ = false;
+  std::atomic<bool> closing_{false};
   std::deque<std::function<void()>> jobs_;
   std::vector<std::thread> workers_;
   std::map<uint64_t, Watch> watches_;
