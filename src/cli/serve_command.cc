@@ -362,11 +362,23 @@ int RunServe(ServeFlags& flags) {
   grpcapi::GrpcOptions grpc_options;
   grpc_options.limits = limits;
   if (auth) {
-    // With users configured every gRPC call needs credentials (anonymous only in insecure mode).
-    grpc_options.authenticate = [a = auth.get()](const std::string& authorization) -> Status {
+    // With users configured every gRPC call needs credentials (anonymous only in insecure
+    // mode), and the same roles and stream prefixes apply as over HTTP.
+    grpc_options.authorize = [a = auth.get()](const std::string& authorization,
+                                              grpcapi::Access access,
+                                              std::string_view stream) -> Status {
       if (authorization.empty()) return Status(StatusCode::kUnauthenticated, "no credentials");
       auto principal = a->Authenticate(authorization);
-      return principal.ok() ? Status::Ok() : principal.status();
+      if (!principal.ok()) return principal.status();
+      static constexpr http::Operation kOps[] = {
+          http::Operation::kRead,           // Access::kRead
+          http::Operation::kWrite,          // Access::kWrite
+          http::Operation::kDelete,         // Access::kDelete
+          http::Operation::kMetadataRead,   // Access::kMetadataRead
+          http::Operation::kMetadataWrite,  // Access::kMetadataWrite
+          http::Operation::kDelete,         // Access::kManage, as the HTTP delivery routes
+      };
+      return a->Check(*principal, kOps[static_cast<int>(access)], stream);
     };
   }
   grpcapi::GrpcServer grpc_server(store.get(), delivery_service->get(), grpc_options);

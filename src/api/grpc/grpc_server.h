@@ -26,10 +26,16 @@ class DeliveryService;
 
 namespace annals::grpcapi {
 
+// What a call does, for the authorization check: reads (and subscriptions, acks, group info),
+// appends, deletes, stream metadata, and managing persistent subscription groups.
+enum class Access : uint8_t { kRead, kWrite, kDelete, kMetadataRead, kMetadataWrite, kManage };
+
 struct GrpcOptions {
-  // Checks an `authorization` header value (empty when absent): ok, or kUnauthenticated. Null:
-  // every caller is allowed, credentials or not (KurrentDB's insecure mode).
-  std::function<Status(const std::string& authorization)> authenticate;
+  // May the caller with this `authorization` header value (empty when absent) do `access` to
+  // `stream` (empty: `$all` or the server)? Ok, kUnauthenticated or kPermissionDenied. Null:
+  // every caller may do everything, credentials or not (KurrentDB's insecure mode).
+  std::function<Status(const std::string& authorization, Access access, std::string_view stream)>
+      authorize;
   Limits limits;                              // reported in maximum-append-size trailers
   uint64_t max_message_bytes = 96ull << 20;   // one gRPC message (a 16 MiB event fits)
   unsigned worker_threads = 2;                // for store reads of streaming calls

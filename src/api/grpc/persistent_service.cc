@@ -104,8 +104,8 @@ Result<GroupDefinition> DefinitionFrom(const ppb::CreateOptions& o) {
   using delivery::StartAt;
   auto start_revision = [&](uint64_t r) {
     if (r == 0) return StartAt{};
-    if (r == UINT64_MAX) return StartAt{StartAt::Kind::kEnd};
-    return StartAt{StartAt::Kind::kPosition, r};
+    if (r == UINT64_MAX) return StartAt{.kind = StartAt::Kind::kEnd};
+    return StartAt{.kind = StartAt::Kind::kPosition, .value = r};
   };
   if (o.has_stream()) {
     def.source.stream = StreamName(o.stream().stream_identifier());
@@ -114,7 +114,7 @@ Result<GroupDefinition> DefinitionFrom(const ppb::CreateOptions& o) {
         def.start = start_revision(o.stream().revision());
         break;
       case ppb::StreamOptions::kEnd:
-        def.start = StartAt{StartAt::Kind::kEnd};
+        def.start = StartAt{.kind = StartAt::Kind::kEnd};
         break;
       default:
         break;
@@ -123,10 +123,11 @@ Result<GroupDefinition> DefinitionFrom(const ppb::CreateOptions& o) {
     const auto& a = o.all();
     switch (a.all_option_case()) {
       case ppb::AllOptions::kPosition:
-        def.start = StartAt{StartAt::Kind::kPosition, a.position().commit_position()};
+        def.start =
+            StartAt{.kind = StartAt::Kind::kPosition, .value = a.position().commit_position()};
         break;
       case ppb::AllOptions::kEnd:
-        def.start = StartAt{StartAt::Kind::kEnd};
+        def.start = StartAt{.kind = StartAt::Kind::kEnd};
         break;
       default:
         break;
@@ -260,10 +261,6 @@ class PersistentRead final : public grpc::ServerBidiReactor<ppb::ReadReq, ppb::R
       : sc_(sc), ctx_(ctx), state_(std::make_shared<PersistentState>()) {
     state_->sc = sc;
     state_->reactor = this;
-    if (grpc::Status auth = sc->Authenticate(*ctx); !auth.ok()) {
-      End(auth);
-      return;
-    }
     if (sc->delivery == nullptr) {
       End(grpc::Status(grpc::StatusCode::UNAVAILABLE, "persistent subscriptions are off"));
       return;
@@ -343,6 +340,13 @@ class PersistentRead final : public grpc::ServerBidiReactor<ppb::ReadReq, ppb::R
   void Subscribe(const ppb::ReadReq::Options& o) {
     if (state_->subscribed) return;
     const std::string source = RequestedSource(o, o.has_all());
+    const Status allowed =
+        sc_->Authorize(*ctx_, Access::kRead, source == kAll ? std::string_view() : source);
+    if (!allowed.ok()) {
+      state_->final_status = ToGrpc(allowed, source, ctx_, sc_->options->limits);
+      state_->Kick();
+      return;
+    }
     auto g = FindGroup(sc_->delivery, source, o.group_name());
     if (!g.ok()) {
       state_->final_status = NotFound(ctx_, source, o.group_name());
@@ -414,11 +418,11 @@ void PersistentState::Deliver(std::vector<delivery::Delivery> batch) {
 
 }  // namespace
 
-grpc::ServerUnaryReactor* PersistentService::Run(grpc::CallbackServerContext* ctx,
+grpc::ServerUnaryReactor* PersistentService::Run(grpc::CallbackServerContext* ctx, Access access,
                                                  std::function<grpc::Status()> work) {
   auto* reactor = ctx->DefaultReactor();
-  if (grpc::Status auth = sc_->Authenticate(*ctx); !auth.ok()) {
-    reactor->Finish(auth);
+  if (Status allowed = sc_->Authorize(*ctx, access, {}); !allowed.ok()) {
+    reactor->Finish(ToGrpc(allowed, "", ctx, sc_->options->limits));
     return reactor;
   }
   if (sc_->delivery == nullptr) {
@@ -432,7 +436,7 @@ grpc::ServerUnaryReactor* PersistentService::Run(grpc::CallbackServerContext* ct
 
 grpc::ServerUnaryReactor* PersistentService::Create(grpc::CallbackServerContext* ctx,
                                                     const ppb::CreateReq* req, ppb::CreateResp*) {
-  return Run(ctx, [this, ctx, req] {
+  return Run(ctx, Access::kManage, [this, ctx, req] {
     auto def = DefinitionFrom(req->options());
     if (!def.ok()) return ToGrpc(def.status(), "", ctx, sc_->options->limits);
     const std::string source = SourceName(*def);
@@ -449,7 +453,7 @@ grpc::ServerUnaryReactor* PersistentService::Create(grpc::CallbackServerContext*
 
 grpc::ServerUnaryReactor* PersistentService::Update(grpc::CallbackServerContext* ctx,
                                                     const ppb::UpdateReq* req, ppb::UpdateResp*) {
-  return Run(ctx, [this, ctx, req] {
+  return Run(ctx, Access::kManage, [this, ctx, req] {
     auto def = DefinitionFrom(req->options());
     if (!def.ok()) return ToGrpc(def.status(), "", ctx, sc_->options->limits);
     const std::string source = SourceName(*def);
@@ -468,7 +472,7 @@ grpc::ServerUnaryReactor* PersistentService::Update(grpc::CallbackServerContext*
 
 grpc::ServerUnaryReactor* PersistentService::Delete(grpc::CallbackServerContext* ctx,
                                                     const ppb::DeleteReq* req, ppb::DeleteResp*) {
-  return Run(ctx, [this, ctx, req] {
+  return Run(ctx, Access::kManage, [this, ctx, req] {
     const auto& o = req->options();
     const std::string source = RequestedSource(o, o.has_all());
     auto g = FindGroup(sc_->delivery, source, o.group_name());
@@ -488,7 +492,7 @@ grpc::ServerBidiReactor<ppb::ReadReq, ppb::ReadResp>* PersistentService::Read(
 grpc::ServerUnaryReactor* PersistentService::GetInfo(grpc::CallbackServerContext* ctx,
                                                      const ppb::GetInfoReq* req,
                                                      ppb::GetInfoResp* resp) {
-  return Run(ctx, [this, ctx, req, resp] {
+  return Run(ctx, Access::kRead, [this, ctx, req, resp] {
     const auto& o = req->options();
     const std::string source = RequestedSource(o, o.has_all());
     auto g = FindGroup(sc_->delivery, source, o.group_name());
@@ -501,7 +505,7 @@ grpc::ServerUnaryReactor* PersistentService::GetInfo(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* PersistentService::ReplayParked(grpc::CallbackServerContext* ctx,
                                                           const ppb::ReplayParkedReq* req,
                                                           ppb::ReplayParkedResp*) {
-  return Run(ctx, [this, ctx, req] {
+  return Run(ctx, Access::kManage, [this, ctx, req] {
     const auto& o = req->options();
     const std::string source = RequestedSource(o, o.has_all());
     auto g = FindGroup(sc_->delivery, source, o.group_name());
@@ -514,7 +518,7 @@ grpc::ServerUnaryReactor* PersistentService::ReplayParked(grpc::CallbackServerCo
 
 grpc::ServerUnaryReactor* PersistentService::List(grpc::CallbackServerContext* ctx,
                                                   const ppb::ListReq* req, ppb::ListResp* resp) {
-  return Run(ctx, [this, req, resp] {
+  return Run(ctx, Access::kRead, [this, req, resp] {
     std::optional<std::string> only;
     const auto& o = req->options();
     if (o.has_list_for_stream()) {
@@ -535,7 +539,7 @@ grpc::ServerUnaryReactor* PersistentService::RestartSubsystem(grpc::CallbackServ
                                                               const event_store::client::Empty*,
                                                               event_store::client::Empty*) {
   // Annals' groups have no subsystem to restart: each group recovers on its own.
-  return Run(ctx, [] { return grpc::Status::OK; });
+  return Run(ctx, Access::kManage, [] { return grpc::Status::OK; });
 }
 
 }  // namespace annals::grpcapi

@@ -33,8 +33,9 @@ class PersistentService final : public ppb::PersistentSubscriptions::CallbackSer
                                              event_store::client::Empty* resp) override;
 
  private:
-  // Runs `work` on a worker (group changes write to the store) and finishes with its status.
-  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx,
+  // Checks `access` (to no stream in particular), then runs `work` on a worker (group changes write
+  // to the store) and finishes with its status.
+  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx, Access access,
                                 std::function<grpc::Status()> work);
   const ServiceContext* sc_;
 };

@@ -461,11 +461,16 @@ class FailedRead final : public grpc::ServerWriteReactor<ReadResp> {
 grpc::ServerWriteReactor<ReadResp>* NewReadCall(const ServiceContext* sc,
                                                 grpc::CallbackServerContext* ctx,
                                                 const ReadReq& req) {
-  if (grpc::Status auth = sc->Authenticate(*ctx); !auth.ok()) return new FailedRead(auth);
   auto state = std::make_shared<ReadState>();
   state->sc = sc;
   state->ctx = ctx;
   if (grpc::Status s = Plan(req, state.get()); !s.ok()) return new FailedRead(s);
+  const auto target = state->all ? std::nullopt : MetadataTarget(state->stream);
+  const Status allowed = target ? sc->Authorize(*ctx, Access::kMetadataRead, *target)
+                                : sc->Authorize(*ctx, Access::kRead, state->stream);
+  if (!allowed.ok()) {
+    return new FailedRead(ToGrpc(allowed, state->stream, ctx, sc->options->limits));
+  }
   if (!state->subscription && state->remaining == 0) {
     return new FailedRead(grpc::Status::OK);
   }

@@ -18,18 +18,16 @@ struct ServiceContext {
   const GrpcOptions* options = nullptr;
   Workers* workers = nullptr;
 
-  // Ok, or UNAUTHENTICATED when authentication is on and the call's Basic credentials do not
-  // check out. Anonymous calls are allowed only when authentication is off.
-  grpc::Status Authenticate(const grpc::ServerContextBase& ctx) const {
-    if (!options->authenticate) return grpc::Status::OK;
+  // Ok, or the store Status that refuses the call (kUnauthenticated, kPermissionDenied).
+  Status Authorize(const grpc::ServerContextBase& ctx, Access access,
+                   std::string_view stream) const {
+    if (!options->authorize) return Status::Ok();
     std::string authorization;
     const auto& md = ctx.client_metadata();
     if (auto it = md.find("authorization"); it != md.end()) {
       authorization.assign(it->second.data(), it->second.size());
     }
-    Status s = options->authenticate(authorization);
-    if (s.ok()) return grpc::Status::OK;
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, s.message());
+    return options->authorize(authorization, access, stream);
   }
 };
 

@@ -130,10 +130,6 @@ class AppendCall final : public grpc::ServerReadReactor<AppendReq> {
  public:
   AppendCall(const ServiceContext* sc, grpc::CallbackServerContext* ctx, AppendResp* resp)
       : sc_(sc), ctx_(ctx), resp_(resp) {
-    if (grpc::Status auth = sc->Authenticate(*ctx); !auth.ok()) {
-      Finish(auth);
-      return;
-    }
     StartRead(&msg_);
   }
   void OnReadDone(bool ok) override {
@@ -156,6 +152,13 @@ class AppendCall final : public grpc::ServerReadReactor<AppendReq> {
       have_options_ = true;
       req_.stream = StreamName(msg_.options().stream_identifier());
       req_.expected = ExpectedFromProto(msg_.options());
+      const auto target = MetadataTarget(req_.stream);
+      const Status allowed = target ? sc_->Authorize(*ctx_, Access::kMetadataWrite, *target)
+                                    : sc_->Authorize(*ctx_, Access::kWrite, req_.stream);
+      if (!allowed.ok()) {
+        Finish(ToGrpc(allowed, req_.stream, ctx_, sc_->options->limits));
+        return;
+      }
     } else if (msg_.has_proposed_message()) {
       if (!have_options_) {
         Finish(Invalid("append options must come first"));
@@ -198,12 +201,12 @@ template <class Req, class Resp>
 grpc::ServerUnaryReactor* RunDelete(const ServiceContext* sc, grpc::CallbackServerContext* ctx,
                                     const Req* req, Resp* resp, DeleteMode mode) {
   auto* reactor = ctx->DefaultReactor();
-  if (grpc::Status auth = sc->Authenticate(*ctx); !auth.ok()) {
-    reactor->Finish(auth);
-    return reactor;
-  }
   const std::string stream = StreamName(req->options().stream_identifier());
   const ExpectedRevision expected = ExpectedFromProto(req->options());
+  if (Status allowed = sc->Authorize(*ctx, Access::kDelete, stream); !allowed.ok()) {
+    reactor->Finish(ToGrpc(allowed, stream, ctx, sc->options->limits));
+    return reactor;
+  }
   // Deletes write and sync: not on a gRPC thread.
   sc->workers->Post([sc, ctx, reactor, resp, stream, expected, mode] {
     auto r = sc->store->DeleteStream(stream, expected, mode);
@@ -223,10 +226,6 @@ grpc::ServerUnaryReactor* RunDelete(const ServiceContext* sc, grpc::CallbackServ
 class BatchAppendCall final : public grpc::ServerBidiReactor<BatchAppendReq, BatchAppendResp> {
  public:
   BatchAppendCall(const ServiceContext* sc, grpc::CallbackServerContext* ctx) : sc_(sc), ctx_(ctx) {
-    if (grpc::Status auth = sc->Authenticate(*ctx); !auth.ok()) {
-      Finish(auth);
-      return;
-    }
     StartRead(&msg_);
   }
   void OnReadDone(bool ok) override {
@@ -242,6 +241,7 @@ class BatchAppendCall final : public grpc::ServerBidiReactor<BatchAppendReq, Bat
       p.correlation = msg_.correlation_id();
       p.req.stream = StreamName(msg_.options().stream_identifier());
       p.options = msg_.options();
+      p.allowed = sc_->Authorize(*ctx_, Access::kWrite, p.req.stream);
       switch (msg_.options().expected_stream_position_case()) {
         case BatchAppendReq::Options::kStreamPosition:
           p.req.expected = ExpectedRevision::Exact(Revision{msg_.options().stream_position()});
@@ -258,6 +258,7 @@ class BatchAppendCall final : public grpc::ServerBidiReactor<BatchAppendReq, Bat
       }
     }
     std::optional<Status> bad;
+    if (!p.allowed.ok()) bad = p.allowed;
     for (const auto& m : msg_.proposed_messages()) {
       std::string missing;
       auto e = ProposedFromProto(m, &missing);
@@ -303,6 +304,7 @@ class BatchAppendCall final : public grpc::ServerBidiReactor<BatchAppendReq, Bat
     event_store::client::UUID correlation;
     BatchAppendReq::Options options;
     AppendRequest req;
+    Status allowed;
   };
 
   void CompleteLocked(const Pending& p, const Result<AppendResult>& r) {
@@ -348,6 +350,12 @@ class BatchAppendCall final : public grpc::ServerBidiReactor<BatchAppendReq, Bat
         d.set_maxappendsize(static_cast<uint32_t>(
             std::min<uint64_t>(sc_->options->limits.max_append_bytes, UINT32_MAX)));
         err->mutable_details()->PackFrom(d);
+      } else if (s.code() == StatusCode::kPermissionDenied ||
+                 s.code() == StatusCode::kUnauthenticated) {
+        err->set_code(static_cast<int>(s.code() == StatusCode::kUnauthenticated
+                                           ? grpc::StatusCode::UNAUTHENTICATED
+                                           : grpc::StatusCode::PERMISSION_DENIED));
+        err->mutable_details()->PackFrom(event_store::client::AccessDenied());
       } else {
         err->set_code(
             static_cast<int>(ToGrpc(s, p.req.stream, nullptr, sc_->options->limits).error_code()));
