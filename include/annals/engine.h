@@ -7,6 +7,8 @@
 // One process at a time may open a data directory (a lock file enforces it).
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -51,6 +53,21 @@ struct EngineOptions {
   // Metadata events of user streams are appended under `$$<stream>` (KurrentDB convention).
 };
 
+// A histogram with fixed bounds as EngineStats reports it: `buckets[i]` counts observations
+// <= bounds[i] (and above the previous bound; not cumulative), the last one those above every
+// bound; `sum` is the sum of the observed values.
+template <size_t N>
+struct BucketCounts {
+  std::array<uint64_t, N + 1> buckets{};
+  double sum = 0;
+};
+// fdatasync latency of the log, in seconds.
+inline constexpr std::array<double, 14> kFsyncSecondsBounds = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5};
+// Requests (appends, metadata writes, deletes) written by one group commit.
+inline constexpr std::array<double, 11> kCommitBatchBounds = {1,  2,   4,   8,   16,  32,
+                                                              64, 128, 256, 512, 1024};
+
 // Counters `annals stats` and /metrics report.
 struct EngineStats {
   Position head;
@@ -63,6 +80,8 @@ struct EngineStats {
   uint64_t recovered_records = 0;  // replayed into the index at open
   uint64_t truncated_bytes = 0;    // torn tail cut at open
   Durability durability = Durability::kFsync;
+  BucketCounts<kFsyncSecondsBounds.size()> fsync_seconds;         // every fdatasync of the log
+  BucketCounts<kCommitBatchBounds.size()> group_commit_requests;  // each successful commit
 };
 
 class Engine : public EventStore {

@@ -162,8 +162,10 @@ void EngineImpl::CommitBatch(std::vector<Request>& batch) {
     written = index_->Write(&index_batch);
   }
   if (syncing) {
-    Status synced = sync_.Wait();
+    std::chrono::nanoseconds took{0};
+    Status synced = sync_.Wait(&took);
     fsyncs_.fetch_add(1, std::memory_order_relaxed);
+    fsync_seconds_.Observe(kFsyncSecondsBounds, std::chrono::duration<double>(took).count());
     if (!synced.ok()) written = synced;
   }
   if (!written.ok()) {
@@ -181,6 +183,7 @@ void EngineImpl::CommitBatch(std::vector<Request>& batch) {
     }
   } else {
     group_commits_.fetch_add(1, std::memory_order_relaxed);
+    group_commit_requests_.Observe(kCommitBatchBounds, static_cast<double>(batch.size()));
     PublishHead(cursor_);
     PrepareSegmentAfter(segments_->SegmentOf(cursor_));
   }
@@ -401,8 +404,12 @@ Status EngineImpl::FlushBuffer() {
   std::shared_ptr<log::SegmentFile> segment;
   ANNALS_RETURN_IF_ERROR(WriteBuffer(&segment));
   if (segment && options_.durability == Durability::kFsync) {
+    const auto started = std::chrono::steady_clock::now();
     ANNALS_RETURN_IF_ERROR(segment->Sync());
     fsyncs_.fetch_add(1, std::memory_order_relaxed);
+    fsync_seconds_.Observe(
+        kFsyncSecondsBounds,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   }
   return Status::Ok();
 }

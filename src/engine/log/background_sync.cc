@@ -22,9 +22,10 @@ void BackgroundSync::Start(std::shared_ptr<SegmentFile> file) {
   cv_.notify_all();
 }
 
-Status BackgroundSync::Wait() {
+Status BackgroundSync::Wait(std::chrono::nanoseconds* took) {
   std::unique_lock lock(mu_);
   cv_.wait(lock, [&] { return done_; });
+  if (took != nullptr) *took = took_;
   return result_;
 }
 
@@ -36,9 +37,12 @@ void BackgroundSync::Run() {
     std::shared_ptr<SegmentFile> file = std::move(pending_);
     pending_ = nullptr;
     lock.unlock();
+    const auto started = std::chrono::steady_clock::now();
     Status s = file->Sync();
+    const auto took = std::chrono::steady_clock::now() - started;
     lock.lock();
     result_ = std::move(s);
+    took_ = took;
     done_ = true;
     cv_.notify_all();
   }

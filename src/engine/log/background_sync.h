@@ -2,6 +2,7 @@
 // group commit while the disk makes its log bytes durable.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -21,8 +22,9 @@ class BackgroundSync {
 
   // Starts syncing `file`. At most one sync is in flight: call Wait() before the next Start().
   void Start(std::shared_ptr<SegmentFile> file);
-  // Blocks until the started sync finished and returns its result.
-  Status Wait();
+  // Blocks until the started sync finished and returns its result; `took` (optional) is how
+  // long the fdatasync itself ran.
+  Status Wait(std::chrono::nanoseconds* took = nullptr);
 
  private:
   void Run();
@@ -33,6 +35,7 @@ class BackgroundSync {
   bool done_ = true;
   bool stop_ = false;
   Status result_;
+  std::chrono::nanoseconds took_{0};
   std::thread thread_;
 };
 
