@@ -10,7 +10,7 @@ CTEST_ARGS ?=
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
-.PHONY: all deps build asan run test test-quick test-slow bench format clean
+.PHONY: all deps build asan run test test-quick test-slow bench bench-quick format clean
 
 all: build
 
@@ -47,8 +47,13 @@ test-quick: build
 test-slow: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L slow $(CTEST_ARGS)
 
+# Annals against the peers of ../shared/bench/peers in one run; rewrites docs/benchmarks.md's
+# generated section. bench-quick: one short repetition of the main cases (under 5 minutes).
 bench: build
 	scripts/bench
+
+bench-quick: build
+	scripts/bench --quick
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i

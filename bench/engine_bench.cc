@@ -4,7 +4,7 @@
 //
 //   annals_engine_bench append --writers 64 --batch 1 --seconds 10 --dir /tmp/x
 //   annals_engine_bench read-all --events 1000000 --dir /tmp/x
-//   annals_engine_bench read-stream --events 1000 --dir /tmp/x
+//   annals_engine_bench read-stream --streams 100000 --writers 8 --dir /tmp/x
 //   annals_engine_bench recovery --events 10000000 --streams 1000000 --dir /tmp/x
 //
 // Prints one line per case: `annals case=... events_per_s=... p50_ms=... p99_ms=...`.
@@ -26,21 +26,17 @@
 #include <CLI/CLI.hpp>
 
 #include "annals/engine.h"
+#include "event_model.h"
 
 namespace {
 
 using namespace annals;
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kData =
-    "{\"patientId\":\"5f0c6e1a-8f3b-4c2e-9d7a-2b1e4f6a9c3d\",\"clinicId\":\"clinic-0042\","
-    "\"checkedInAt\":\"2024-05-01T10:15:00Z\",\"reason\":\"routine follow-up\","
-    "\"triage\":{\"level\":3,\"nurse\":\"n-117\"},\"insurance\":\"verified\"}";
-constexpr const char* kMetadata = "{\"correlationId\":\"c-8d2f4a91\",\"userId\":\"u-42\",\"v\":1}";
-constexpr const char* kTypes[] = {
-    "PatientCheckedIn", "RoomAssigned", "PatientTested", "VitalsRecorded", "MedicationGiven",
-    "LabOrdered",       "LabResulted",  "PatientMoved",  "DoctorVisited",  "PatientCheckedOut"};
-constexpr int kEventsPerStream = 10;
+constexpr const char* kData = bench::kEventData;
+constexpr const char* kMetadata = bench::kEventMetadata;
+constexpr const auto& kTypes = bench::kEventTypes;
+constexpr int kEventsPerStream = bench::kEventsPerStream;
 
 struct Options {
   std::string dir = "/tmp/annals-engine-bench";
@@ -149,12 +145,13 @@ int RunAppend(const Options& o) {
   const EngineStats stats = engine->Stats();
   const double appends = static_cast<double>(all.size());
   fmt::print(
-      "annals case=append_batch{}_c{} events_per_s={:.0f} appends_per_s={:.0f} p50_ms={:.3f} "
+      "annals case=append_batch{}_c{} events={} events_per_s={:.0f} appends_per_s={:.0f} "
+      "p50_ms={:.3f} "
       "p90_ms={:.3f} p99_ms={:.3f} p999_ms={:.3f} max_ms={:.3f} events_per_fsync={:.1f} "
       "occ_conflict={} durability={}\n",
-      o.batch, o.writers, static_cast<double>(events.load()) / elapsed, appends / elapsed,
-      Percentile(all, 0.5), Percentile(all, 0.9), Percentile(all, 0.99), Percentile(all, 0.999),
-      Percentile(all, 1.0),
+      o.batch, o.writers, events.load(), static_cast<double>(events.load()) / elapsed,
+      appends / elapsed, Percentile(all, 0.5), Percentile(all, 0.9), Percentile(all, 0.99),
+      Percentile(all, 0.999), Percentile(all, 1.0),
       stats.fsyncs ? static_cast<double>(stats.events_appended) / static_cast<double>(stats.fsyncs)
                    : 0.0,
       conflicts_detected.load() == static_cast<uint64_t>(o.writers) ? "detected" : "MISSED",
@@ -208,7 +205,7 @@ int RunReadAll(const Options& o) {
     }
     const double s = std::chrono::duration<double>(Clock::now() - t0).count();
     if (pass == 1) {
-      fmt::print("annals case=read_all_pages1000 events={} events_per_s={:.0f}\n", n, n / s);
+      fmt::print("annals case=read_all_page1000_c1 events={} events_per_s={:.0f}\n", n, n / s);
     }
   }
   engine.reset();
@@ -216,27 +213,47 @@ int RunReadAll(const Options& o) {
   return 0;
 }
 
+// The peers' read_stream case: `streams` streams of 10 events, `writers` reader threads each
+// reading one random whole stream at a time.
 int RunReadStream(const Options& o) {
   std::filesystem::remove_all(o.dir);
   auto engine = Open(o);
-  for (uint64_t r = 0; r < o.events; r += 100) {
-    auto a = engine->Append(
-        MakeAppend("visit-1", r, static_cast<int>(std::min<uint64_t>(100, o.events - r))));
-    if (!a.ok()) return 1;
-  }
-  Fill(*engine, 100000, 10000, "other");  // other streams interleaved in the log and index
-  uint64_t n = 0;
+  Fill(*engine, o.streams * kEventsPerStream, o.streams);
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> events{0};
+  std::vector<std::vector<double>> latencies(static_cast<size_t>(o.writers));
+  std::vector<std::thread> threads;
   const auto t0 = Clock::now();
-  while (std::chrono::duration<double>(Clock::now() - t0).count() < o.seconds) {
-    ReadStreamRequest r;
-    r.stream = "visit-1";
-    r.max_count = o.events;
-    auto read = engine->ReadStream(r);
-    if (!read.ok() || read->events.size() != o.events) return 1;
-    n += read->events.size();
+  for (int t = 0; t < o.writers; ++t) {
+    threads.emplace_back([&, t] {
+      uint64_t x = 0x9e3779b97f4a7c15ull * static_cast<uint64_t>(t + 1);
+      auto& lat = latencies[static_cast<size_t>(t)];
+      while (!stop.load(std::memory_order_relaxed)) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        ReadStreamRequest r;
+        r.stream = fmt::format("visit-{}", x % o.streams);
+        r.max_count = kEventsPerStream;
+        const auto begin = Clock::now();
+        auto read = engine->ReadStream(r);
+        lat.push_back(std::chrono::duration<double, std::milli>(Clock::now() - begin).count());
+        if (!read.ok() || read->events.size() != kEventsPerStream) {
+          fmt::print(stderr, "read {}: {}\n", r.stream,
+                     read.ok() ? "short" : read.status().ToString());
+          std::exit(1);
+        }
+        events.fetch_add(read->events.size(), std::memory_order_relaxed);
+      }
+    });
   }
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
+  stop = true;
+  for (auto& t : threads) t.join();
   const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-  fmt::print("annals case=read_stream_{} events_per_s={:.0f}\n", o.events, n / s);
+  std::vector<double> all;
+  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  fmt::print("annals case=read_stream_c{} events_per_s={:.0f} p50_ms={:.4f} p99_ms={:.4f}\n",
+             o.writers, static_cast<double>(events.load()) / s, Percentile(all, 0.5),
+             Percentile(all, 0.99));
   engine.reset();
   if (!o.keep) std::filesystem::remove_all(o.dir);
   return 0;
@@ -290,12 +307,13 @@ int main(int argc, char** argv) {
   CLI::App app{"annals engine benchmark"};
   Options o;
   app.require_subcommand(1);
-  for (auto* sub : {app.add_subcommand("append", "appends from N writers"),
-                    app.add_subcommand("read-all", "reads $all in pages of 1000"),
-                    app.add_subcommand("read-stream", "reads one stream"),
-                    app.add_subcommand("recovery", "open time after a clean stop and a SIGKILL")}) {
+  for (auto* sub :
+       {app.add_subcommand("append", "appends from N writers"),
+        app.add_subcommand("read-all", "reads $all in pages of 1000"),
+        app.add_subcommand("read-stream", "--writers readers of random 10-event streams"),
+        app.add_subcommand("recovery", "open time after a clean stop and a SIGKILL")}) {
     sub->add_option("--dir", o.dir, "data directory (deleted first)");
-    sub->add_option("--writers", o.writers, "concurrent writers");
+    sub->add_option("--writers", o.writers, "concurrent writers (readers for read-stream)");
     sub->add_option("--batch", o.batch, "events per append");
     sub->add_option("--seconds", o.seconds, "duration");
     sub->add_option("--events", o.events, "events to load");

@@ -1,0 +1,444 @@
+// Load generator for `annals serve` over its REST API (HTTP/1.1 keep-alive, one thread and one
+// connection per client, the peers' event model from event_model.h):
+//
+//   annals_http_bench append      --url http://127.0.0.1:2113 --connections 64 --batch 1
+//   annals_http_bench read-stream --url ... --connections 8 --streams 2000
+//   annals_http_bench read-all    --url ... --connections 1 --page 1000 --events 200000
+//   annals_http_bench sse-latency --url ... --subscribers 100 --rate 1000
+//
+// Closed loop by default (each client sends its next request when the last one is answered).
+// `--rate R` makes `append` open loop: requests are scheduled at R per second in all and each
+// latency is measured from the request's scheduled time, so a stall is not hidden by the
+// clients waiting for it (coordinated omission).
+//
+// Prints one line per case: `annals-http case=... events_per_s=... p50_ms=... p99_ms=...`.
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "annals/types.h"
+#include "event_model.h"
+#include "latency_histogram.h"
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using annals::bench::LatencyHistogram;
+
+struct Options {
+  std::string url = "http://127.0.0.1:2113";
+  std::string host, port;
+  int connections = 1;
+  int batch = 1;
+  double seconds = 10;
+  double rate = 0;  // 0: closed loop
+  uint64_t streams = 2000;
+  uint64_t events = 200000;
+  int page = 1000;
+  int subscribers = 100;
+  std::string prefix;  // stream name prefix, unique per run unless given
+};
+
+[[noreturn]] void Die(const std::string& what) {
+  fmt::print(stderr, "annals_http_bench: {}\n", what);
+  std::exit(1);
+}
+
+// One keep-alive connection, used by one thread.
+class Connection {
+ public:
+  explicit Connection(const Options& o) : stream_(ioc_) {
+    tcp::resolver resolver(ioc_);
+    stream_.connect(resolver.resolve(o.host, o.port));
+    stream_.socket().set_option(tcp::no_delay(true));
+    host_ = o.host + ":" + o.port;
+  }
+
+  http::response<http::string_body> Send(http::verb verb, const std::string& target,
+                                         std::string body = {},
+                                         const char* content_type = "application/json") {
+    http::request<http::string_body> req{verb, target, 11};
+    req.set(http::field::host, host_);
+    if (!body.empty()) {
+      req.set(http::field::content_type, content_type);
+      req.body() = std::move(body);
+      req.prepare_payload();
+    }
+    http::write(stream_, req);
+    http::response<http::string_body> res;
+    http::read(stream_, buffer_, res);
+    return res;
+  }
+
+  tcp::socket& socket() { return stream_.socket(); }
+  beast::flat_buffer& buffer() { return buffer_; }
+  beast::tcp_stream& stream() { return stream_; }
+  const std::string& host() const { return host_; }
+
+ private:
+  asio::io_context ioc_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::string host_;
+};
+
+std::string AppendBody(uint64_t first_revision, int count) {
+  std::string body = "{\"expectedRevision\":";
+  body += first_revision == 0 ? "\"no_stream\"" : std::to_string(first_revision - 1);
+  body += ",\"events\":[";
+  for (int i = 0; i < count; ++i) {
+    if (i) body += ',';
+    body += fmt::format("{{\"id\":\"{}\",\"type\":\"{}\",\"data\":{},\"metadata\":{}}}",
+                        annals::Uuid::Random().ToString(),
+                        annals::bench::kEventTypes[(first_revision + static_cast<uint64_t>(i)) %
+                                                   annals::bench::kEventsPerStream],
+                        annals::bench::kEventData, annals::bench::kEventMetadata);
+  }
+  body += "]}";
+  return body;
+}
+
+std::string RunPrefix(const Options& o) {
+  if (!o.prefix.empty()) return o.prefix;
+  std::random_device rd;
+  return fmt::format("visit{:x}", rd() & 0xffffff);
+}
+
+void PrintLine(const std::string& name, double events_per_s, const LatencyHistogram& h,
+               const std::string& extra) {
+  fmt::print(
+      "annals-http case={} events_per_s={:.0f} requests={} p50_ms={:.3f} p90_ms={:.3f} "
+      "p99_ms={:.3f} p999_ms={:.3f} max_ms={:.3f}{}\n",
+      name, events_per_s, h.Count(), h.PercentileMs(0.5), h.PercentileMs(0.9), h.PercentileMs(0.99),
+      h.PercentileMs(0.999), h.PercentileMs(1), extra);
+  std::fflush(stdout);
+}
+
+// ---- append ----------------------------------------------------------------------------------
+
+int RunAppend(const Options& o) {
+  const std::string prefix = RunPrefix(o);
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> events{0}, conflicts{0};
+  std::vector<LatencyHistogram> hist(static_cast<size_t>(o.connections));
+  std::vector<std::thread> threads;
+  const auto start = Clock::now();
+  // Open loop: client c sends its k-th request at start + (k * connections + c) / rate.
+  const double interval_s = o.rate > 0 ? o.connections / o.rate : 0;
+  for (int c = 0; c < o.connections; ++c) {
+    threads.emplace_back([&, c] {
+      Connection conn(o);
+      uint64_t stream_no = 0, revision = 0, k = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        const int count =
+            std::min<int>(o.batch, annals::bench::kEventsPerStream - static_cast<int>(revision));
+        const std::string target = fmt::format("/streams/{}-{}-{}", prefix, c, stream_no);
+        std::string body =
+            AppendBody(revision, o.batch > annals::bench::kEventsPerStream ? o.batch : count);
+        auto t0 = Clock::now();
+        if (interval_s > 0) {
+          const auto due =
+              start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                          (static_cast<double>(k) + c / double(o.connections)) * interval_s));
+          std::this_thread::sleep_until(due);
+          t0 = due;
+          ++k;
+        }
+        auto res = conn.Send(http::verb::post, target, std::move(body));
+        hist[static_cast<size_t>(c)].Record(Clock::now() - t0);
+        if (res.result() != http::status::created) {
+          Die(fmt::format("append to {}: {} {}", target, res.result_int(), res.body()));
+        }
+        const uint64_t n = o.batch > annals::bench::kEventsPerStream ? o.batch : count;
+        events.fetch_add(n, std::memory_order_relaxed);
+        revision += n;
+        if (revision >= annals::bench::kEventsPerStream) {
+          ++stream_no;
+          revision = 0;
+        }
+      }
+      // A stale expected revision must be refused (the peers check the same).
+      auto res =
+          conn.Send(http::verb::post, fmt::format("/streams/{}-{}-0", prefix, c), AppendBody(1, 1));
+      if (res.result() == http::status::conflict) conflicts.fetch_add(1);
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
+  stop = true;
+  for (auto& t : threads) t.join();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  LatencyHistogram all;
+  for (auto& h : hist) all.Merge(h);
+  PrintLine(fmt::format("append_batch{}_c{}{}", o.batch, o.connections,
+                        o.rate > 0 ? fmt::format("_rate{:.0f}", o.rate) : ""),
+            static_cast<double>(events.load()) / elapsed, all,
+            fmt::format(" occ_conflict={}", conflicts.load() == static_cast<uint64_t>(o.connections)
+                                                ? "detected"
+                                                : "MISSED"));
+  return 0;
+}
+
+// ---- reads -----------------------------------------------------------------------------------
+
+// Writes `streams` streams of 10 events each, in 10-event appends over 8 connections.
+void Preload(const Options& o, const std::string& prefix, uint64_t streams) {
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      Connection conn(o);
+      for (uint64_t s = static_cast<uint64_t>(t); s < streams; s += 8) {
+        auto res = conn.Send(http::verb::post, fmt::format("/streams/{}-{}", prefix, s),
+                             AppendBody(0, annals::bench::kEventsPerStream));
+        if (res.result() != http::status::created) {
+          Die(fmt::format("preload: {} {}", res.result_int(), res.body()));
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
+template <typename Request>
+int RunClosedLoopReads(const Options& o, const std::string& name, Request request) {
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> events{0};
+  std::vector<LatencyHistogram> hist(static_cast<size_t>(o.connections));
+  std::vector<std::thread> threads;
+  const auto start = Clock::now();
+  for (int c = 0; c < o.connections; ++c) {
+    threads.emplace_back([&, c] {
+      Connection conn(o);
+      std::mt19937_64 rng(static_cast<uint64_t>(c) * 7919 + 1);
+      while (!stop.load(std::memory_order_relaxed)) {
+        const auto t0 = Clock::now();
+        const uint64_t n = request(conn, rng);
+        hist[static_cast<size_t>(c)].Record(Clock::now() - t0);
+        events.fetch_add(n, std::memory_order_relaxed);
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
+  stop = true;
+  for (auto& t : threads) t.join();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  LatencyHistogram all;
+  for (auto& h : hist) all.Merge(h);
+  PrintLine(name, static_cast<double>(events.load()) / elapsed, all, "");
+  return 0;
+}
+
+// Counts the events of a JSON page by their "position" members (one per event).
+uint64_t CountEvents(const std::string& body) {
+  uint64_t n = 0;
+  for (size_t at = body.find("\"position\""); at != std::string::npos;
+       at = body.find("\"position\"", at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+int RunReadStream(const Options& o) {
+  const std::string prefix = RunPrefix(o);
+  Preload(o, prefix, o.streams);
+  return RunClosedLoopReads(o, fmt::format("read_stream_c{}", o.connections),
+                            [&](Connection& conn, std::mt19937_64& rng) -> uint64_t {
+                              const std::string target =
+                                  fmt::format("/streams/{}-{}?limit=10", prefix, rng() % o.streams);
+                              auto res = conn.Send(http::verb::get, target);
+                              if (res.result() != http::status::ok)
+                                Die(fmt::format("GET {}: {}", target, res.result_int()));
+                              const uint64_t n = CountEvents(res.body());
+                              if (n != annals::bench::kEventsPerStream)
+                                Die(fmt::format("GET {}: {} events", target, n));
+                              return n;
+                            });
+}
+
+// Preloads --events events, then reads the whole log in pages, starting again at the start
+// when it reaches the end; each client keeps its own cursor.
+int RunReadAll(const Options& o) {
+  Preload(o, RunPrefix(o), o.events / annals::bench::kEventsPerStream);
+  std::mutex mu;
+  std::map<Connection*, std::string> cursors;
+  return RunClosedLoopReads(
+      o, fmt::format("read_all_page{}_c{}", o.page, o.connections),
+      [&](Connection& conn, std::mt19937_64&) -> uint64_t {
+        std::string from;
+        {
+          std::lock_guard g(mu);
+          from = cursors.try_emplace(&conn, "start").first->second;
+        }
+        auto res = conn.Send(http::verb::get, fmt::format("/all?from={}&limit={}", from, o.page));
+        if (res.result() != http::status::ok) Die(fmt::format("GET /all: {}", res.result_int()));
+        const std::string& b = res.body();
+        const size_t at = b.find("\"nextPosition\":");
+        const uint64_t n = CountEvents(b);
+        std::string following = "start";
+        if (at != std::string::npos && n == static_cast<uint64_t>(o.page)) {
+          following = std::to_string(std::stoull(b.substr(at + 15)));
+        }
+        std::lock_guard g(mu);
+        cursors[&conn] = following;
+        return n;
+      });
+}
+
+// ---- SSE latency -----------------------------------------------------------------------------
+
+// Subscribers follow /all live; one writer appends at --rate. Latency of an event is the time
+// from its append being acknowledged to the moment each subscriber has parsed its frame.
+int RunSseLatency(const Options& o) {
+  const std::string prefix = RunPrefix(o);
+  std::atomic<bool> stop{false};
+  std::atomic<int> ready{0};
+  std::mutex mu;
+  std::map<uint64_t, Clock::time_point> acked;  // position -> acknowledged at
+  std::vector<std::vector<std::pair<uint64_t, Clock::time_point>>> received(
+      static_cast<size_t>(o.subscribers));
+  std::vector<std::thread> subs;
+  std::atomic<uint64_t> dropped{0};
+  for (int s = 0; s < o.subscribers; ++s) {
+    subs.emplace_back([&, s] {
+      Connection conn(o);
+      http::request<http::empty_body> req{http::verb::get, "/all?from=end", 11};
+      req.set(http::field::host, conn.host());
+      req.set(http::field::accept, "text/event-stream");
+      http::write(conn.stream(), req);
+      http::response_parser<http::buffer_body> parser;
+      parser.body_limit(boost::none);
+      http::read_header(conn.stream(), conn.buffer(), parser);
+      if (parser.get().result() != http::status::ok) Die("SSE subscribe refused");
+      ++ready;
+      std::string line;
+      char chunk[16384];
+      auto& mine = received[static_cast<size_t>(s)];
+      beast::error_code ec;
+      while (!stop.load(std::memory_order_relaxed) && !parser.is_done()) {
+        parser.get().body().data = chunk;
+        parser.get().body().size = sizeof chunk;
+        http::read(conn.stream(), conn.buffer(), parser, ec);
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) break;
+        const auto now = Clock::now();
+        const size_t n = sizeof chunk - parser.get().body().size;
+        for (size_t i = 0; i < n; ++i) {
+          if (chunk[i] != '\n') {
+            line.push_back(chunk[i]);
+            continue;
+          }
+          if (line.rfind("id: ", 0) == 0) mine.emplace_back(std::stoull(line.substr(4)), now);
+          if (line.rfind("event: error", 0) == 0) dropped.fetch_add(1);
+          line.clear();
+        }
+      }
+      conn.socket().shutdown(tcp::socket::shutdown_both, ec);
+    });
+  }
+  while (ready.load() < o.subscribers) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const double rate = o.rate > 0 ? o.rate : 1000;
+  const auto start = Clock::now();
+  const auto interval = std::chrono::duration<double>(1.0 / rate);
+  uint64_t k = 0;
+  {
+    Connection writer(o);
+    while (Clock::now() - start < std::chrono::duration<double>(o.seconds)) {
+      std::this_thread::sleep_until(
+          start + std::chrono::duration_cast<Clock::duration>(interval * static_cast<double>(k)));
+      const uint64_t stream = k / annals::bench::kEventsPerStream;
+      const uint64_t revision = k % annals::bench::kEventsPerStream;
+      auto res = writer.Send(http::verb::post, fmt::format("/streams/{}-{}", prefix, stream),
+                             AppendBody(revision, 1));
+      const auto now = Clock::now();
+      if (res.result() != http::status::created) Die(fmt::format("append: {}", res.result_int()));
+      const size_t at = res.body().find("\"position\":");
+      std::lock_guard g(mu);
+      acked[std::stoull(res.body().substr(at + 11))] = now;
+      ++k;
+    }
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let the last frames arrive
+  stop = true;
+  for (auto& t : subs) t.join();
+  LatencyHistogram all;
+  uint64_t missing = 0;
+  for (auto& mine : received) {
+    uint64_t matched = 0;
+    for (auto& [position, at] : mine) {
+      auto it = acked.find(position);
+      if (it == acked.end()) continue;
+      all.Record(at - it->second);
+      ++matched;
+    }
+    missing += acked.size() - std::min<uint64_t>(acked.size(), matched);
+  }
+  PrintLine(fmt::format("sse_latency_s{}_rate{:.0f}", o.subscribers, rate),
+            static_cast<double>(k) / o.seconds, all,
+            fmt::format(" deliveries={} missing={} slow_consumer_errors={}", all.Count(), missing,
+                        dropped.load()));
+  return missing == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"annals_http_bench: load against a running `annals serve`"};
+  app.require_subcommand(1);
+  Options o;
+  auto common = [&](CLI::App* sub) {
+    sub->add_option("--url", o.url, "server base URL (http only)");
+    sub->add_option("--connections", o.connections, "concurrent clients");
+    sub->add_option("--seconds", o.seconds, "measured duration");
+    sub->add_option("--prefix", o.prefix, "stream name prefix (default: random per run)");
+  };
+  auto* append = app.add_subcommand("append", "appends with an exact expected revision");
+  common(append);
+  append->add_option("--batch", o.batch, "events per append");
+  append->add_option("--rate", o.rate, "open loop: appends per second in all (0: closed loop)");
+  auto* read_stream = app.add_subcommand("read-stream", "GET one random 10-event stream");
+  common(read_stream);
+  read_stream->add_option("--streams", o.streams, "streams preloaded and read");
+  auto* read_all = app.add_subcommand("read-all", "GET /all in pages");
+  common(read_all);
+  read_all->add_option("--page", o.page, "events per page");
+  read_all->add_option("--events", o.events, "events in the store before reading");
+  auto* sse = app.add_subcommand("sse-latency", "append-acknowledged to SSE-received latency");
+  common(sse);
+  sse->add_option("--subscribers", o.subscribers, "live SSE subscribers to /all");
+  sse->add_option("--rate", o.rate, "appends per second");
+  CLI11_PARSE(app, argc, argv);
+
+  const std::string scheme = "http://";
+  if (o.url.rfind(scheme, 0) != 0) Die("--url must start with http://");
+  std::string hostport = o.url.substr(scheme.size());
+  if (const size_t slash = hostport.find('/'); slash != std::string::npos) hostport.resize(slash);
+  const size_t colon = hostport.rfind(':');
+  o.host = colon == std::string::npos ? hostport : hostport.substr(0, colon);
+  o.port = colon == std::string::npos ? "80" : hostport.substr(colon + 1);
+  try {
+    if (*append) return RunAppend(o);
+    if (*read_stream) return RunReadStream(o);
+    if (*read_all) return RunReadAll(o);
+    if (*sse) return RunSseLatency(o);
+  } catch (const std::exception& e) {
+    Die(e.what());
+  }
+  return 1;
+}
