@@ -378,3 +378,38 @@ test("the server restarted under a subscribed client", async () => {
     srv.cleanup();
   }
 });
+
+test("TLS: h2 by ALPN on the HTTPS port (tls=true&tlsCAFile=...)", async () => {
+  const secured = new AnnalsServer();
+  // A CA and a server certificate it signed (the Rust stack refuses a CA as the server's).
+  const file = (name) => path.join(secured.dataDir, name);
+  const ssl = (...args) => execFileSync("openssl", args, { stdio: "ignore" });
+  ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
+      "-keyout", file("ca.key"), "-out", file("ca.pem"));
+  ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+      "-keyout", file("key.pem"), "-out", file("server.csr"));
+  fs.writeFileSync(file("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n" +
+                   "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n");
+  ssl("x509", "-req", "-in", file("server.csr"), "-CA", file("ca.pem"), "-CAkey", file("ca.key"),
+      "-CAcreateserial", "-days", "2", "-extfile", file("ext.cnf"), "-out", file("cert.pem"));
+  const cert = file("cert.pem");
+  const key = file("key.pem");
+  secured.args = ["--tls-cert", cert, "--tls-key", key];
+  await secured.start();
+  const c = KurrentDBClient.connectionString(
+    `kurrentdb://localhost:${secured.port}?tls=true&tlsCAFile=${file("ca.pem")}`);
+  try {
+    const s = unique("tls");
+    await c.appendToStream(s, [event("A"), event("B")]);
+    const events = await collect(c.readStream(s));
+    assert.deepEqual(events.map((e) => e.event.type), ["A", "B"]);
+    const sub = c.subscribeToStream(s, { fromRevision: START });
+    const got = await take(sub, 2);
+    assert.equal(got.length, 2);
+    await sub.unsubscribe();
+  } finally {
+    await c.dispose();
+    await secured.stop();
+    secured.cleanup();
+  }
+});

@@ -95,6 +95,13 @@ void ApplySettings(const ppb::Settings& s, delivery::GroupSettings* g) {
   }
 }
 
+delivery::StartAt StartAtKind(delivery::StartAt::Kind kind, uint64_t value = 0) {
+  delivery::StartAt s;
+  s.kind = kind;
+  s.value = value;
+  return s;
+}
+
 // The definition a Create or Update asks for. Node uses the legacy shape: the stream in field
 // 1 and the start revision in settings.revision.
 Result<GroupDefinition> DefinitionFrom(const ppb::CreateOptions& o) {
@@ -104,8 +111,8 @@ Result<GroupDefinition> DefinitionFrom(const ppb::CreateOptions& o) {
   using delivery::StartAt;
   auto start_revision = [&](uint64_t r) {
     if (r == 0) return StartAt{};
-    if (r == UINT64_MAX) return StartAt{.kind = StartAt::Kind::kEnd};
-    return StartAt{.kind = StartAt::Kind::kPosition, .value = r};
+    if (r == UINT64_MAX) return StartAtKind(StartAt::Kind::kEnd);
+    return StartAtKind(StartAt::Kind::kPosition, r);
   };
   if (o.has_stream()) {
     def.source.stream = StreamName(o.stream().stream_identifier());
@@ -114,7 +121,7 @@ Result<GroupDefinition> DefinitionFrom(const ppb::CreateOptions& o) {
         def.start = start_revision(o.stream().revision());
         break;
       case ppb::StreamOptions::kEnd:
-        def.start = StartAt{.kind = StartAt::Kind::kEnd};
+        def.start = StartAtKind(StartAt::Kind::kEnd);
         break;
       default:
         break;
@@ -123,11 +130,10 @@ Result<GroupDefinition> DefinitionFrom(const ppb::CreateOptions& o) {
     const auto& a = o.all();
     switch (a.all_option_case()) {
       case ppb::AllOptions::kPosition:
-        def.start =
-            StartAt{.kind = StartAt::Kind::kPosition, .value = a.position().commit_position()};
+        def.start = StartAtKind(StartAt::Kind::kPosition, a.position().commit_position());
         break;
       case ppb::AllOptions::kEnd:
-        def.start = StartAt{.kind = StartAt::Kind::kEnd};
+        def.start = StartAtKind(StartAt::Kind::kEnd);
         break;
       default:
         break;

@@ -143,6 +143,82 @@ asio::awaitable<Opening> SniffOpening(tcp::socket& socket, std::chrono::millisec
   }
 }
 
+// ALPN on the TLS port: a client that offers only "h2" (gRPC clients: grpc-js, tonic) gets h2
+// and the gRPC server; one that can also speak HTTP/1.1 (curl, browsers) gets HTTP/1.1, which
+// is all this server's REST and SSE speak.
+int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+               unsigned int inlen, void*) {
+  const unsigned char* h2 = nullptr;
+  for (unsigned int i = 0; i < inlen;) {
+    const unsigned len = in[i];
+    if (i + 1 + len > inlen) break;
+    const std::string_view proto(reinterpret_cast<const char*>(in + i + 1), len);
+    if (proto == "http/1.1") {
+      *out = in + i + 1;
+      *outlen = static_cast<unsigned char>(len);
+      return SSL_TLSEXT_ERR_OK;
+    }
+    if (proto == "h2") h2 = in + i + 1;
+    i += 1 + len;
+  }
+  if (h2 == nullptr) return SSL_TLSEXT_ERR_NOACK;
+  *out = h2;
+  *outlen = 2;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+bool NegotiatedH2(SSL* ssl) {
+  const unsigned char* proto = nullptr;
+  unsigned int len = 0;
+  SSL_get0_alpn_selected(ssl, &proto, &len);
+  return len == 2 && proto[0] == 'h' && proto[1] == '2';
+}
+
+// Copies bytes one way until either side fails or ends, then runs `done` (which closes the
+// other side, so the opposite pump ends too).
+template <class From, class To>
+asio::awaitable<void> Pump(From& from, To& to, std::function<void()> done) {
+  std::vector<char> buf(64 << 10);
+  for (;;) {
+    auto [rec, n] = co_await from.async_read_some(asio::buffer(buf), kNoThrow);
+    if (n > 0) {
+      auto [wec, m] = co_await asio::async_write(to, asio::buffer(buf.data(), n), kNoThrow);
+      if (wec) break;
+    }
+    if (rec) break;
+  }
+  done();
+}
+
+// h2 over TLS: the decrypted bytes go through a socketpair whose other end the gRPC server
+// serves as if it were a plain h2c connection. Returns when either side closes.
+template <class Stream>
+asio::awaitable<void> RelayHttp2(Stream& tls, const std::function<void(int fd)>& on_http2) {
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) co_return;
+  asio::local::stream_protocol::socket local(co_await asio::this_coro::executor);
+  boost::system::error_code ec;
+  local.assign(asio::local::stream_protocol(), fds[1], ec);
+  if (ec) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    co_return;
+  }
+  on_http2(fds[0]);
+  beast::get_lowest_layer(tls).expires_never();  // idle gRPC connections are kept alive by pings
+  auto& tcp_socket = beast::get_lowest_layer(tls).socket();
+  co_await (Pump(tls, local,
+                 [&local] {
+                   boost::system::error_code e;
+                   local.close(e);
+                 }) &&
+            Pump(local, tls, [&tcp_socket] {
+              boost::system::error_code e;
+              tcp_socket.shutdown(tcp::socket::shutdown_both, e);
+              tcp_socket.close(e);
+            }));
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -245,6 +321,7 @@ Status Server::Start() {
       return Status(StatusCode::kInvalidArgument,
                     "TLS key '" + s.options.tls_key_file + "': " + ec.message());
     }
+    if (s.options.on_http2) SSL_CTX_set_alpn_select_cb(s.tls->native_handle(), SelectAlpn, nullptr);
   }
   boost::system::error_code ec;
   s.acceptor.emplace(*s.contexts[0]);
@@ -468,6 +545,13 @@ asio::awaitable<void> Server::Impl::Session(Stream stream, std::shared_ptr<Conn>
     auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, kNoThrow);
     if (ec) {
       spdlog::debug("http: TLS handshake failed: {}", ec.message());
+      conn->close();
+      co_return;
+    }
+    if (options.on_http2 && NegotiatedH2(stream.native_handle())) {
+      // gRPC over TLS. Stop() may close it at once: the gRPC server has stopped by then.
+      conn->phase = Conn::Phase::kIdle;
+      co_await RelayHttp2(stream, options.on_http2);
       conn->close();
       co_return;
     }
