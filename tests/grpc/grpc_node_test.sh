@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the official KurrentDB Node client tests against a started `annals serve`.
+# Runs the official KurrentDB Node clients (@kurrent/kurrentdb-client, @eventstore/db-client) against a started `annals serve`.
 #   grpc_node_test.sh <work dir for node_modules>     (ANNALS_BIN: directory of `annals`)
 # The npm packages pinned by package-lock.json are installed into the work dir with `npm ci`,
 # once (again when the lock file changes), so parallel builds do not share a node_modules.
@@ -13,4 +13,5 @@ if ! cmp -s "$here/package-lock.json" "$work/package-lock.json" || [ ! -d "$work
 fi
 export NODE_PATH="$work/node_modules"
 cd "$here"
-exec node --test --test-concurrency=1 --test-timeout=120000 "$here/kurrentdb_client.test.js"
+exec node --test --test-concurrency=1 --test-timeout=120000 "$here/kurrentdb_client.test.js" \
+  "$here/eventstore_client.test.js"
