@@ -9,6 +9,7 @@
 
 #include <sqlite3.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -19,6 +20,8 @@ namespace hospital {
 // Opens (creating when missing, unless read_only) the database in WAL mode, so visits-api reads
 // while the projection writes; waits up to 5 s on a lock.
 annals::Result<sqlite3*> OpenReadModel(const std::string& path, bool read_only);
+// Closes the database when it goes out of scope, on every return path.
+using SqliteCloser = std::unique_ptr<sqlite3, int (*)(sqlite3*)>;
 annals::Status CreateSchema(sqlite3* db);
 // The projection's handler: applies one event of the `visit` category.
 annals::Status ApplyVisitEvent(sqlite3* db, const annals::RecordedEvent& event);

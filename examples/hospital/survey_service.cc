@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
       .url = flags.Get("--server", "http://127.0.0.1:2113", "ANNALS_URL")};
   auto db = hospital::OpenReadModel(flags.Get("--db", "surveys.db"), /*read_only=*/false);
   if (!db.ok()) return Fail(db.status());
+  const hospital::SqliteCloser closer(*db, sqlite3_close);
   // visit_id is the primary key: a second survey for a visit would be an error, not a row.
   if (auto s = annals::SqlExec(*db,
                                "CREATE TABLE IF NOT EXISTS surveys (visit_id TEXT PRIMARY KEY, "
@@ -100,6 +101,5 @@ int main(int argc, char** argv) {
     }
   }
   std::printf("survey-service: prepared %llu surveys\n", static_cast<unsigned long long>(prepared));
-  sqlite3_close(*db);
   return 0;
 }

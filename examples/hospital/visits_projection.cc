@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
   if (!store.ok()) return Fail(store.status());
   auto db = hospital::OpenReadModel(flags.Get("--db", "visits.db"), /*read_only=*/false);
   if (!db.ok()) return Fail(db.status());
+  const hospital::SqliteCloser closer(*db, sqlite3_close);
   if (auto s = hospital::CreateSchema(*db); !s.ok()) return Fail(s);
 
   annals::ProjectionRunner runner(**store, *db, {.name = "visits", .filter = {.category = "visit"}},
@@ -76,6 +77,5 @@ int main(int argc, char** argv) {
   std::printf("visits-projection: following the visit category\n");
   std::fflush(stdout);
   if (auto s = runner.Run(g_stop); !s.ok()) return Fail(s);
-  sqlite3_close(*db);
   return 0;
 }
