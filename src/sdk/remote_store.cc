@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "annals/limits.h"
 #include "core/stream_metadata_codec.h"
 #include "sdk/http_client.h"
 #include "sdk/remote_codec.h"
@@ -33,6 +34,21 @@ std::string StreamPath(const std::string& stream) { return "/streams/" + UrlEnco
 Status CheckStream(const std::string& stream) {
   if (!stream.empty()) return Status::Ok();
   return Status(StatusCode::kInvalidArgument, "the stream name is empty");
+}
+
+// JSON data and metadata travel inline in the request body, so text that is not JSON cannot be
+// sent at all: such a request gets the answer the engine's own validation gives (which, e.g.,
+// reports an oversized event as kTooLarge before looking at its JSON).
+Status CheckSendable(const AppendRequest& request) {
+  for (const ProposedEvent& e : request.events) {
+    const bool data_ok =
+        e.content_type != kContentTypeJson || e.data.empty() || IsValidJson(e.data);
+    if (!data_ok || (!e.metadata.empty() && !IsValidJson(e.metadata))) {
+      Status s = ValidateAppend(request, Limits());
+      return s.ok() ? Status(StatusCode::kInvalidArgument, "event data is not JSON") : s;
+    }
+  }
+  return Status::Ok();
 }
 
 Status Unreachable(const HttpReply& reply) {
@@ -73,6 +89,7 @@ class RemoteStore final : public EventStore {
                     "system_writer appends are not served over the REST API");
     }
     ANNALS_RETURN_IF_ERROR(CheckStream(request.stream));
+    ANNALS_RETURN_IF_ERROR(CheckSendable(request));
     HttpReply r = client_.Do("POST", StreamPath(request.stream), sdk::AppendBody(request));
     if (r.status == 201 || r.status == 200) {
       return sdk::ParseAppendResult(std::move(r.body), r.status == 200);

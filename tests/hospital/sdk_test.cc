@@ -11,6 +11,7 @@
 #include "../delivery/test_receiver.h"
 #include "../http/test_support.h"
 #include "annals/aggregate.h"
+#include "annals/engine.h"
 #include "annals/projection.h"
 #include "annals/remote_store.h"
 #include "annals/sqlite_statement.h"
@@ -27,15 +28,26 @@ struct Counter {
   int64_t value = 0;
 };
 
-class Sdk : public ::testing::Test {
+// The helpers run over the EventStore interface: each test runs twice, on the embedded engine
+// in this process and on the remote store talking to a real server, with the same code and
+// the same expectations.
+class Sdk : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    auto store = annals::ConnectRemote({.url = server_.Url("")});
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
     char tmpl[] = "/tmp/hospital-sdk-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
+    if (GetParam() == "Embedded") {
+      auto engine = annals::OpenEngine(
+          {.data_dir = dir_ + "/engine", .durability = annals::Durability::kUnsafeNoSync});
+      ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+      store_ = std::move(engine).value();
+    } else {
+      server_ = std::make_unique<ServerProcess>();
+      auto store = annals::ConnectRemote({.url = server_->Url("")});
+      ASSERT_TRUE(store.ok()) << store.status().ToString();
+      store_ = std::move(store).value();
+    }
     // Two connections: the one the helpers write with, and one to watch committed state.
     ASSERT_EQ(sqlite3_open((dir_ + "/model.db").c_str(), &db_), SQLITE_OK);
     ASSERT_EQ(sqlite3_open((dir_ + "/model.db").c_str(), &reader_), SQLITE_OK);
@@ -45,6 +57,7 @@ class Sdk : public ::testing::Test {
   void TearDown() override {
     sqlite3_close(db_);
     sqlite3_close(reader_);
+    store_.reset();
     std::filesystem::remove_all(dir_);
   }
   int64_t CountRows(const std::string& table) {
@@ -52,11 +65,26 @@ class Sdk : public ::testing::Test {
     return q.Step() == SQLITE_ROW ? q.Int(0) : -1;
   }
 
-  ServerProcess server_;
+  std::unique_ptr<ServerProcess> server_;
   std::unique_ptr<annals::EventStore> store_;
   std::string dir_;
   sqlite3* db_ = nullptr;
   sqlite3* reader_ = nullptr;
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, Sdk, ::testing::Values("Embedded", "Remote"),
+                         [](const auto& info) { return info.param; });
+
+// `annals replay` against a server.
+class Replay : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = annals::ConnectRemote({.url = server_.Url("")});
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+  }
+  ServerProcess server_;
+  std::unique_ptr<annals::EventStore> store_;
 };
 
 TEST(TypedEvents, RoundTripAndDerivedIds) {
@@ -79,7 +107,7 @@ TEST(TypedEvents, RoundTripAndDerivedIds) {
   EXPECT_EQ(annals::DeriveEventId("x").ToString()[14], '5');  // version 5
 }
 
-TEST_F(Sdk, AggregateRetriesConflictsAndLosesNothing) {
+TEST_P(Sdk, AggregateRetriesConflictsAndLosesNothing) {
   constexpr int kWriters = 6;
   std::vector<std::thread> writers;
   std::atomic<int> ok{0};
@@ -133,7 +161,7 @@ TEST_F(Sdk, AggregateRetriesConflictsAndLosesNothing) {
   EXPECT_EQ(refused.status().code(), annals::StatusCode::kInvalidArgument);
 }
 
-TEST_F(Sdk, ProjectionCheckpointCommitsWithTheChanges) {
+TEST_P(Sdk, ProjectionCheckpointCommitsWithTheChanges) {
   ASSERT_TRUE(annals::SqlExec(db_, "CREATE TABLE seen (stream TEXT, revision INTEGER)").ok());
   for (int i = 0; i < 25; ++i) {
     ASSERT_TRUE(store_
@@ -184,7 +212,7 @@ TEST_F(Sdk, ProjectionCheckpointCommitsWithTheChanges) {
   EXPECT_EQ(seen(), 26);
 }
 
-TEST_F(Sdk, IdempotentConsumerHandlesEachEventOnce) {
+TEST_P(Sdk, IdempotentConsumerHandlesEachEventOnce) {
   annals::IdempotentConsumer consumer(db_, "mailer");
   ASSERT_TRUE(annals::SqlExec(db_, "CREATE TABLE mails (n INTEGER)").ok());
   const annals::Uuid a = annals::Uuid::Random(), b = annals::Uuid::Random();
@@ -203,7 +231,7 @@ TEST_F(Sdk, IdempotentConsumerHandlesEachEventOnce) {
   EXPECT_TRUE(*other.HandleOnce(a, [](sqlite3*) { return annals::Status::Ok(); }));
 }
 
-TEST_F(Sdk, RemoteStoreMapsProblemsToStatusCodes) {
+TEST_P(Sdk, ErrorsAreTheSameStatusCodes) {
   auto first = store_->Append({.stream = "visit-x",
                                .expected = annals::ExpectedRevision::NoStream(),
                                .events = {{.type = "A", .data = "{\"a\": [1, 2]}"}}});
@@ -222,11 +250,25 @@ TEST_F(Sdk, RemoteStoreMapsProblemsToStatusCodes) {
   auto read = store_->ReadStream({.stream = "visit-x"});
   ASSERT_TRUE(read.ok());
   EXPECT_EQ(read->events[0].data, "{\"a\": [1, 2]}");  // byte for byte
-  auto down = annals::ConnectRemote({.url = "http://127.0.0.1:1"});
-  EXPECT_EQ(down.status().code(), annals::StatusCode::kUnavailable);
+  EXPECT_EQ(store_
+                ->Append({.stream = "visit-x",
+                          .events = {{.type = "A", .data = std::string(17 << 20, ' ')}}})
+                .status()
+                .code(),
+            annals::StatusCode::kTooLarge);
+  ASSERT_TRUE(
+      store_
+          ->DeleteStream("visit-x", annals::ExpectedRevision::Any(), annals::DeleteMode::kTombstone)
+          .ok());
+  EXPECT_EQ(store_->ReadStream({.stream = "visit-x"}).status().code(),
+            annals::StatusCode::kStreamDeleted);
+  if (GetParam() == "Remote") {
+    auto down = annals::ConnectRemote({.url = "http://127.0.0.1:1"});
+    EXPECT_EQ(down.status().code(), annals::StatusCode::kUnavailable);
+  }
 }
 
-TEST_F(Sdk, ReplayCommandWritesJsonLinesFromAPositionAndTime) {
+TEST_F(Replay, WritesJsonLinesFromAPositionAndTime) {
   for (int i = 0; i < 30; ++i) {
     ASSERT_TRUE(store_
                     ->Append({.stream = "visit-" + std::to_string(i % 3),
@@ -274,7 +316,7 @@ TEST_F(Sdk, ReplayCommandWritesJsonLinesFromAPositionAndTime) {
   EXPECT_NE(out.find("ETA"), std::string::npos) << out;
 }
 
-TEST_F(Sdk, ReplayCommandPostsEachEventToAWebhook) {
+TEST_F(Replay, PostsEachEventToAWebhook) {
   for (int i = 0; i < 12; ++i) {
     ASSERT_TRUE(
         store_
@@ -308,6 +350,27 @@ TEST_F(Sdk, ReplayCommandPostsEachEventToAWebhook) {
                        &out),
             0);
   EXPECT_NE(out.find("resume with --from"), std::string::npos) << out;
+}
+
+TEST(ReplayEmbedded, ReadsTheLocalDataDirectoryThroughTheSameCode) {
+  char tmpl[] = "/tmp/hospital-replay-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = std::string(tmpl) + "/data";
+  std::string out;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(
+        RunProgram("annals",
+                   {"append", "--data-dir", dir, "--durability", "unsafe-no-sync", "--stream",
+                    "visit-9", "--type", "Seen", "--data", "{\"i\":" + std::to_string(i) + "}"},
+                   &out),
+        0)
+        << out;
+  }
+  ASSERT_EQ(RunProgram("annals", {"replay", "--data-dir", dir, "--category", "visit"}, &out), 0)
+      << out;
+  ASSERT_EQ(std::count(out.begin(), out.end(), '\n'), 3) << out;
+  EXPECT_EQ(Json::parse(out.substr(0, out.find('\n')))["data"]["i"], 0);
+  std::filesystem::remove_all(tmpl);
 }
 
 }  // namespace
