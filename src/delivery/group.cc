@@ -344,6 +344,41 @@ Status Group::Nack(const std::vector<std::string>& ids, NackAction action,
   return Status::Ok();
 }
 
+void Group::Release(const std::string& consumer, const std::vector<Uuid>& ids) {
+  std::vector<PollCallback> dropped;
+  {
+    std::lock_guard lock(mu_);
+    const auto now = Clock::now();
+    for (const Uuid& u : ids) {
+      Message* m = FindInFlightLocked(u);
+      if (m != nullptr && m->consumer == consumer) {
+        RetryLocked(m, now, std::chrono::milliseconds(-1), "the consumer disconnected");
+      }
+    }
+    // A poll it left waiting would take the released events for nobody; and a consumer that
+    // is gone must not keep its pinned streams for the consumer timeout.
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+      if (it->consumer != consumer) {
+        ++it;
+        continue;
+      }
+      dropped.push_back(std::move(it->done));
+      it = waiters_.erase(it);
+    }
+    if (auto c = consumers_.find(consumer); c != consumers_.end()) {
+      c->second.waiting = 0;
+      if (c->second.in_flight == 0) consumers_.erase(c);
+    }
+  }
+  for (auto& done : dropped) done({});
+  wake_();
+}
+
+bool Group::Stopped() const {
+  std::lock_guard lock(mu_);
+  return stopped_;
+}
+
 uint64_t Group::CheckpointLocked() const {
   return window_.empty() ? read_cursor_ : window_.begin()->second.cursor;
 }

@@ -89,6 +89,13 @@ class Group {
   Status Ack(const std::vector<std::string>& ids);
   Status Nack(const std::vector<std::string>& ids, NackAction action, const std::string& reason,
               std::chrono::milliseconds retry_after = {});
+  // The consumer went away (an SSE connection closed): those of `ids` still in flight to
+  // `consumer` are handed out again at once, as after an ack timeout (others are ignored:
+  // acked since, or handed to someone else); its waiting polls are answered empty, and it no
+  // longer counts as live for the strategies.
+  void Release(const std::string& consumer, const std::vector<Uuid>& ids);
+  // True once the group was deleted or the service closed: polls answer empty at once.
+  bool Stopped() const;
 
   GroupInfo Info();
   Result<ParkedPage> ListParked(uint64_t from, uint32_t max);

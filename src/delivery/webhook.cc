@@ -220,6 +220,7 @@ struct Request {
 
 struct WebhookManager::Impl {
   DeliveryService* svc;
+  std::shared_ptr<const SecretBox> box;  // null: secrets stored in plain text
   CURLM* multi = nullptr;
   std::thread thread;
   mutable std::mutex mu;
@@ -250,6 +251,35 @@ struct WebhookManager::Impl {
   void Send(const std::shared_ptr<Hook>& hook, std::vector<Delivery> batch);
   void Complete(Request* r, CURLcode rc);
   Status Store(const std::shared_ptr<Hook>& hook, WebhookConfig config);
+  // The sink as the config stream stores it: the secret sealed when there is a box.
+  Json StoredSink(const WebhookConfig& c) const {
+    Json j = WebhookSinkJson(c);
+    if (!c.sealed_secret.empty() || (box && !c.secret.empty())) {
+      j.erase("secret");
+      j["sealedSecret"] = c.sealed_secret.empty() ? box->Seal(c.secret) : c.sealed_secret;
+    }
+    return j;
+  }
+  // Reads a stored sink; a sealed secret that cannot be opened disables the webhook.
+  Status LoadSink(Json sink, WebhookConfig* c) const {
+    std::string sealed;
+    if (auto it = sink.find("sealedSecret"); it != sink.end() && it->is_string()) {
+      sealed = it->get<std::string>();
+      sink.erase(it);
+    }
+    ANNALS_RETURN_IF_ERROR(WebhookSinkFromJson(sink, c));
+    if (sealed.empty()) return Status::Ok();
+    auto plain = box ? box->Open(sealed)
+                     : Result<std::string>(Status(StatusCode::kInvalidArgument, "no secrets key"));
+    if (plain.ok()) {
+      c->secret = std::move(*plain);
+    } else {
+      c->sealed_secret = std::move(sealed);
+      c->disabled_reason =
+          "the secret cannot be unsealed with this server's key: PUT the webhook again with it";
+    }
+    return Status::Ok();
+  }
   // Resuming also clears a 410's disabled reason.
   Status SetPaused(const std::string& name, bool paused) {
     auto hook = Find(name);
@@ -258,6 +288,9 @@ struct WebhookManager::Impl {
     {
       std::lock_guard lock((*hook)->mu);
       c = (*hook)->config;
+    }
+    if (!paused && !c.sealed_secret.empty()) {
+      return Status(StatusCode::kInvalidArgument, c.disabled_reason);
     }
     c.paused = paused;
     if (!paused) c.disabled_reason.clear();
@@ -277,7 +310,8 @@ WebhookManager::WebhookManager(DeliveryService* service) : impl_(std::make_uniqu
   impl_->svc = service;
 }
 
-Result<std::unique_ptr<WebhookManager>> WebhookManager::Start(DeliveryService* service) {
+Result<std::unique_ptr<WebhookManager>> WebhookManager::Start(
+    DeliveryService* service, std::shared_ptr<const SecretBox> box) {
   static std::once_flag curl_init;
   std::call_once(curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   std::unique_ptr<WebhookManager> m(new WebhookManager(service));
@@ -285,10 +319,11 @@ Result<std::unique_ptr<WebhookManager>> WebhookManager::Start(DeliveryService* s
   im.multi = curl_multi_init();
   if (!im.multi) return Status(StatusCode::kInternal, "curl_multi_init failed");
   im.inbox->multi = im.multi;
+  im.box = std::move(box);
   for (Registered& reg : service->List(Kind::kWebhook)) {
     auto hook = std::make_shared<Hook>();
     hook->config.name = reg.definition.name;
-    if (Status s = WebhookSinkFromJson(reg.sink, &hook->config); !s.ok()) {
+    if (Status s = im.LoadSink(reg.sink, &hook->config); !s.ok()) {
       return Status(StatusCode::kCorruption,
                     "webhook '" + reg.definition.name + "': " + s.message());
     }
@@ -297,6 +332,10 @@ Result<std::unique_ptr<WebhookManager>> WebhookManager::Start(DeliveryService* s
     auto g = service->Find(Kind::kWebhook, reg.definition.name);
     if (!g.ok()) continue;
     hook->group = *g;
+    if (!hook->config.sealed_secret.empty()) {
+      // Unsigned requests must not go out in its name: held until it is PUT again.
+      hook->group->Update(hook->group->definition().settings, /*paused=*/true);
+    }
     im.hooks[reg.definition.name] = std::move(hook);
   }
   im.thread = std::thread([&im] { im.Run(); });
@@ -391,6 +430,13 @@ void WebhookManager::Impl::Send(const std::shared_ptr<Hook>& hook, std::vector<D
   {
     std::lock_guard lock(hook->mu);
     c = hook->config;
+  }
+  if (!c.sealed_secret.empty()) {
+    // Its secret is unknown (a PUT with it may be landing right now): never send unsigned.
+    std::vector<std::string> ids;
+    for (const Delivery& d : batch) ids.push_back(d.ack_id);
+    (void)hook->group->Nack(ids, NackAction::kRetry, "the secret cannot be unsealed");
+    return;
   }
   std::vector<std::pair<HttpMessage, std::vector<Delivery>>> messages;
   if (c.batch_size > 1) {
@@ -495,7 +541,7 @@ void WebhookManager::Impl::Complete(Request* r, CURLcode rc) {
 Status WebhookManager::Impl::Store(const std::shared_ptr<Hook>& hook, WebhookConfig config) {
   std::lock_guard lock(config_mu);
   GroupDefinition def = CursorDefinition(config);
-  auto res = svc->Put(Kind::kWebhook, def, WebhookSinkJson(config));
+  auto res = svc->Put(Kind::kWebhook, def, StoredSink(config));
   if (!res.ok()) return res.status();
   std::lock_guard hl(hook->mu);
   hook->config = std::move(config);
@@ -517,7 +563,7 @@ Result<bool> WebhookManager::Put(WebhookConfig config) {
     return false;
   }
   std::lock_guard lock(impl_->config_mu);
-  auto res = impl_->svc->Put(Kind::kWebhook, CursorDefinition(config), WebhookSinkJson(config));
+  auto res = impl_->svc->Put(Kind::kWebhook, CursorDefinition(config), impl_->StoredSink(config));
   if (!res.ok()) return res.status();
   auto g = impl_->svc->Find(Kind::kWebhook, config.name);
   if (!g.ok()) return g.status();

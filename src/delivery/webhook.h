@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "delivery/secret_box.h"
 #include "delivery/service.h"
 
 namespace annals::delivery {
@@ -32,6 +33,9 @@ struct WebhookConfig {
   Source filter;  // a stream, a category, event types...
   StartAt start;
   std::string secret;  // "whsec_<base64>" or any text; empty: unsigned
+  // A stored secret this server's key cannot open (the key file was replaced): kept as it is,
+  // and the webhook stays disabled until it is PUT again with its secret.
+  std::string sealed_secret;
   std::vector<std::pair<std::string, std::string>> headers;  // extra request headers
   uint32_t max_attempts = 10;  // deliveries of one event before it is parked
   std::chrono::milliseconds backoff_min{500};
@@ -44,7 +48,8 @@ struct WebhookConfig {
   std::string disabled_reason;  // set when a 410 disabled it
 };
 
-// The sink JSON stored in the config stream (and the REST shape, with `filter` and `from`).
+// The sink JSON of the REST shape (with `filter` and `from`, and the secret in plain text: the
+// routes drop it). What the config stream stores has it sealed instead (secret_box.h).
 Json WebhookSinkJson(const WebhookConfig& c);
 Status WebhookSinkFromJson(const Json& j, WebhookConfig* c);
 
@@ -62,7 +67,11 @@ struct WebhookStatus {
 class WebhookManager {
  public:
   // Starts the pushers of every registered webhook. `service` must outlive the manager.
-  static Result<std::unique_ptr<WebhookManager>> Start(DeliveryService* service);
+  // With `box`, secrets are stored sealed as `sealedSecret` (`secret` stored in plain text by
+  // an older version is still read, and sealed when the webhook is next written); without,
+  // they are stored in plain text (embedded use, tests).
+  static Result<std::unique_ptr<WebhookManager>> Start(
+      DeliveryService* service, std::shared_ptr<const SecretBox> box = nullptr);
   ~WebhookManager();  // Close()
   WebhookManager(const WebhookManager&) = delete;
   WebhookManager& operator=(const WebhookManager&) = delete;

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include "delivery/webhook.h"
 #include "delivery/webhook_format.h"
@@ -100,7 +101,7 @@ class WebhookTest : public ::testing::Test {
     auto s = DeliveryService::Open(store_.get());
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     svc_ = std::move(*s);
-    auto w = WebhookManager::Start(svc_.get());
+    auto w = WebhookManager::Start(svc_.get(), box_);
     ASSERT_TRUE(w.ok()) << w.status().ToString();
     hooks_ = std::move(*w);
   }
@@ -122,6 +123,20 @@ class WebhookTest : public ::testing::Test {
     return c;
   }
 
+  // The last config event written for `name`: what any reader of `$all` can see.
+  std::string StoredConfig(const std::string& name) {
+    ReadStreamRequest req;
+    req.stream = std::string(kConfigStream);
+    auto r = store_.get()->ReadStream(req);
+    std::string last;
+    if (!r.ok()) return last;
+    for (const auto& e : r->events) {
+      if (e.data.find("\"" + name + "\"") != std::string::npos) last = e.data;
+    }
+    return last;
+  }
+
+  std::shared_ptr<const SecretBox> box_;  // null: secrets stored in plain text
   TestStore store_;
   TestReceiver receiver_;
   std::unique_ptr<DeliveryService> svc_;
@@ -163,6 +178,93 @@ TEST_F(WebhookTest, BinaryModeSendsSignedCloudEvents) {
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->delivered_events, 5u);
   EXPECT_EQ(st->last_status, 200u);
+}
+
+TEST_F(WebhookTest, SecretsAreSealedAndPlainSecretsOfOlderVersionsStillWork) {
+  const std::string key = "0123456789abcdef0123456789abcdef";
+  auto signed_with_key = [&](const ReceivedRequest& r) {
+    return r.Header("webhook-signature") ==
+           OpenSslSignature(key, r.Header("webhook-id"), r.Header("webhook-timestamp"), r.body);
+  };
+  // Written by a manager without a key, as before sealing existed: the secret in plain text.
+  ASSERT_TRUE(hooks_->Put(Config("old")).ok());
+  EXPECT_NE(StoredConfig("old").find(Base64(key)), std::string::npos);
+  // Restarted with a key: the plain secret still signs.
+  box_ = std::make_shared<SecretBox>(SecretBox::Ephemeral());
+  Restart();
+  AppendN(store_.get(), "visit-1", 1);
+  ASSERT_TRUE(WaitFor([&] { return receiver_.AcceptedCount() == 1; }));
+  EXPECT_TRUE(signed_with_key(receiver_.Accepted()[0]));
+  // The next write seals it; a new webhook is sealed from the start.
+  ASSERT_TRUE(hooks_->Pause("old").ok());
+  ASSERT_TRUE(hooks_->Resume("old").ok());
+  ASSERT_TRUE(hooks_->Put(Config("new")).ok());
+  ASSERT_TRUE(WaitFor([&] { return receiver_.AcceptedCount() == 2; }));  // visit-1 to "new"
+  for (const std::string name : {"old", "new"}) {
+    const std::string stored = StoredConfig(name);
+    EXPECT_EQ(stored.find(Base64(key)), std::string::npos) << stored;
+    EXPECT_EQ(stored.find(key), std::string::npos) << stored;
+    EXPECT_NE(stored.find("\"sealedSecret\":\"v1:"), std::string::npos) << stored;
+  }
+  // Restarted with the same key: sealed secrets open and sign. (A restart may deliver an event
+  // again whose ack had not reached a checkpoint: counts are lower bounds.)
+  auto to_stream = [&](const std::string& stream) {
+    size_t n = 0;
+    for (const auto& r : receiver_.Accepted()) n += r.Header("annals-stream") == stream;
+    return n;
+  };
+  Restart();
+  AppendN(store_.get(), "visit-2", 1);
+  ASSERT_TRUE(WaitFor([&] { return to_stream("visit-2") >= 2; }));  // to "old" and "new"
+  for (const auto& r : receiver_.Accepted()) EXPECT_TRUE(signed_with_key(r));
+  // With another key the secrets cannot be opened: the webhooks hold, nothing goes unsigned.
+  box_ = std::make_shared<SecretBox>(SecretBox::Ephemeral());
+  Restart();
+  auto st = hooks_->Get("new");
+  ASSERT_TRUE(st.ok());
+  EXPECT_NE(st->config.disabled_reason.find("cannot be unsealed"), std::string::npos);
+  EXPECT_FALSE(hooks_->Resume("new").ok());
+  AppendN(store_.get(), "visit-3", 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(to_stream("visit-3"), 0u);
+  // PUT again with the secret: enabled, sealed under the new key.
+  ASSERT_TRUE(hooks_->Put(Config("new")).ok());
+  ASSERT_TRUE(WaitFor([&] { return to_stream("visit-3") == 1; }));
+  for (const auto& r : receiver_.Accepted()) EXPECT_TRUE(signed_with_key(r));
+}
+
+TEST(SecretBoxTest, KeyFileIsCreatedPrivateAndReopens) {
+  const std::string dir = TempDir("secret-box");
+  const std::string path = dir + "/delivery-secrets.key";
+  auto created = SecretBox::FromKeyFile(path);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_EQ(std::filesystem::status(path).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  EXPECT_EQ(std::filesystem::file_size(path), SecretBox::kKeyBytes);
+  const std::string sealed = created->Seal("whsec_abc");
+  EXPECT_NE(sealed, created->Seal("whsec_abc")) << "a fresh nonce per seal";
+  auto reopened = SecretBox::FromKeyFile(path);
+  ASSERT_TRUE(reopened.ok());
+  auto plain = reopened->Open(sealed);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(*plain, "whsec_abc");
+  // Tampered, truncated, foreign: refused.
+  std::string tampered = sealed;
+  char& c = tampered[SecretBox::kPrefix.size() + 40];  // a whole base64 digit of the MAC
+  c = c == 'A' ? 'B' : 'A';
+  EXPECT_FALSE(reopened->Open(tampered).ok());
+  EXPECT_FALSE(reopened->Open("v1:AAAA").ok());
+  EXPECT_FALSE(reopened->Open("whsec_abc").ok());
+  EXPECT_FALSE(SecretBox::Ephemeral().Open(sealed).ok());
+  // A key others can read, or a file that is not a key, is refused.
+  std::filesystem::permissions(path, std::filesystem::perms::group_read,
+                               std::filesystem::perm_options::add);
+  EXPECT_EQ(SecretBox::FromKeyFile(path).status().code(), StatusCode::kInvalidArgument);
+  std::filesystem::permissions(path, std::filesystem::perms::group_read,
+                               std::filesystem::perm_options::remove);
+  std::filesystem::resize_file(path, 10);
+  EXPECT_EQ(SecretBox::FromKeyFile(path).status().code(), StatusCode::kInvalidArgument);
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(WebhookTest, BatchModeSendsStructuredBatches) {
