@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -25,6 +26,8 @@
 #include "api/http/server.h"
 #include "api/http/users.h"
 #include "cli/cli_common.h"
+#include "delivery/nats_relay.h"
+#include "delivery/secret_box.h"
 #include "delivery/service.h"
 #include "delivery/webhook.h"
 #include "memory/memory_store.h"
@@ -89,6 +92,9 @@ constexpr OptionSpec kOptions[] = {
      "Users and API keys (annals user ...); set: every request but /health needs credentials"},
     {"--insecure", "auth.insecure", "ANNALS_INSECURE", "false",
      "Allow listening beyond loopback without authentication", true},
+    {"--secrets-key-file", "delivery.secrets_key_file", "ANNALS_SECRETS_KEY_FILE", "",
+     "Key sealing webhook secrets in the store (empty: <data-dir>/delivery-secrets.key; "
+     "created 0600 when missing; with --store memory, a key for this run only)"},
     {"--max-event-bytes", "limits.max_event_bytes", "ANNALS_MAX_EVENT_BYTES", "16777216",
      "Data + metadata of one event at most (413 beyond)"},
     {"--max-append-bytes", "limits.max_append_bytes", "ANNALS_MAX_APPEND_BYTES", "67108864",
@@ -347,12 +353,35 @@ int RunServe(ServeFlags& flags) {
                  delivery_service.status().ToString().c_str());
     return 1;
   }
-  auto webhooks = delivery::WebhookManager::Start(delivery_service->get());
+  // Webhook secrets are sealed with a server key before they reach the config stream, which
+  // every reader of `$all` can read.
+  std::shared_ptr<const delivery::SecretBox> secrets;
+  std::string key_file = Require(values, "delivery.secrets_key_file");
+  if (key_file.empty() && store_kind == "engine") {
+    key_file =
+        (std::filesystem::path(Require(values, "data_dir")) / "delivery-secrets.key").string();
+  }
+  if (key_file.empty()) {
+    secrets = std::make_shared<delivery::SecretBox>(delivery::SecretBox::Ephemeral());
+  } else {
+    auto box = delivery::SecretBox::FromKeyFile(key_file);
+    if (!box.ok()) {
+      std::fprintf(stderr, "annals serve: %s\n", box.status().message().c_str());
+      return 1;
+    }
+    secrets = std::make_shared<delivery::SecretBox>(std::move(*box));
+  }
+  auto webhooks = delivery::WebhookManager::Start(delivery_service->get(), secrets);
   if (!webhooks.ok()) {
     std::fprintf(stderr, "annals serve: webhooks: %s\n", webhooks.status().ToString().c_str());
     return 1;
   }
-  http::DeliveryRoutes delivery_routes(delivery_service->get(), webhooks->get());
+  auto relays = delivery::RelayManager::Start(delivery_service->get());
+  if (!relays.ok()) {
+    std::fprintf(stderr, "annals serve: relays: %s\n", relays.status().ToString().c_str());
+    return 1;
+  }
+  http::DeliveryRoutes delivery_routes(delivery_service->get(), webhooks->get(), relays->get());
 
   http::Metrics metrics;
   http::Router router(store.get(), engine, &metrics, auth.get(), router_options);
@@ -410,6 +439,7 @@ int RunServe(ServeFlags& flags) {
         spdlog::info("annals: signal {}: stopping", sig);
         // Long polls are answered (empty) and checkpoints written before the server drains.
         (*webhooks)->Close();
+        (*relays)->Close();
         (*delivery_service)->Close();
         grpc_server.Stop();  // ends gRPC subscriptions and calls in flight
         http_server.Stop();
@@ -425,6 +455,7 @@ int RunServe(ServeFlags& flags) {
   pthread_kill(signal_thread.native_handle(), SIGUSR1);
   signal_thread.join();
   webhooks->reset();
+  relays->reset();
   delivery_service->reset();
   // Closing the engine finishes its queued appends and syncs.
   if (engine != nullptr) engine->Close();

@@ -8,7 +8,9 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <thread>
 
+#include "../http/test_support.h"
 #include "delivery/nats_relay.h"
 #include "delivery_test_util.h"
 
@@ -192,6 +194,70 @@ TEST(NatsRelay, PublishesInOrderAcrossServerAndAnnalsRestarts) {
   ASSERT_TRUE(st.ok());
   EXPECT_TRUE(st->connected);
   EXPECT_EQ(st->cursor.parked, 0u);
+}
+
+TEST(NatsRelay, RelaysAreManagedOverRest) {
+  namespace ht = annals::http::testing;
+  NatsServer nats;
+  ht::ServerProcess s;
+  auto append = [&](const std::string& stream) {
+    auto r = ht::Http("POST", s.Url("/streams/" + stream),
+                      R"({"events":[{"type":"Happened","data":{}}]})");
+    ASSERT_EQ(r.status, 201) << r.body;
+  };
+  auto status = [&] { return ht::Http("GET", s.Url("/relays/bus")).json(); };
+  const ht::Json def = {{"url", nats.Url()},        {"filter", {{"category", "visit"}}},
+                        {"createStream", "ANNALS"}, {"backoffMinMs", 20},
+                        {"backoffMaxMs", 200},      {"timeoutMs", 500}};
+  auto put = ht::Http("PUT", s.Url("/relays/bus"), def.dump());
+  ASSERT_EQ(put.status, 201) << put.body;
+  EXPECT_EQ(put.header("location"), "/relays/bus");
+  EXPECT_EQ(put.json()["name"], "bus");
+  EXPECT_EQ(put.json()["subjectPrefix"], "annals");
+  append("other-1");  // not relayed
+  for (int i = 0; i < 10; ++i) append("visit-" + std::to_string(i % 2));
+  ASSERT_TRUE(WaitFor([&] { return status()["published"] == 10; })) << status().dump();
+  auto st = status();
+  EXPECT_EQ(st["connected"], true);
+  EXPECT_EQ(st["parked"], 0);
+  EXPECT_EQ(st["inFlight"], 0);
+  EXPECT_EQ(ht::Http("GET", s.Url("/relays")).json()["relays"].size(), 1u);
+  // Paused by a PUT: nothing is published until it is resumed.
+  ht::Json paused = def;
+  paused["paused"] = true;
+  ASSERT_EQ(ht::Http("PUT", s.Url("/relays/bus"), paused.dump()).status, 200);
+  append("visit-0");
+  append("visit-1");
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(status()["published"], 10);
+  EXPECT_GE(status()["lagEvents"], 2);
+  ASSERT_EQ(ht::Http("PUT", s.Url("/relays/bus"), def.dump()).status, 200);
+  ASSERT_TRUE(WaitFor([&] { return status()["published"] == 12; })) << status().dump();
+  // Replay from the start: JetStream drops the republished events by their Nats-Msg-Id.
+  EXPECT_EQ(ht::Http("POST", s.Url("/relays/bus/reset"), R"({"from":"start"})").status, 204);
+  ASSERT_TRUE(WaitFor([&] { return status()["published"] == 24; })) << status().dump();
+  Checker checker(nats.Url());
+  std::vector<Got> got;
+  ASSERT_TRUE(WaitFor([&] {
+    checker.Fetch(&got);
+    return got.size() >= 12;
+  }));
+  checker.Fetch(&got);
+  EXPECT_EQ(got.size(), 12u);
+  for (const Got& g : got) EXPECT_EQ(g.subject, "annals.visit." + g.stream);
+  EXPECT_EQ(ht::Http("GET", s.Url("/relays/bus/parked")).json()["parked"].size(), 0u);
+  // Credentials in the URL are not shown back; errors are problems.
+  auto cred = ht::Http("PUT", s.Url("/relays/cred"),
+                       R"({"url":"nats://user:pw@127.0.0.1:1","paused":true})");
+  ASSERT_EQ(cred.status, 201) << cred.body;
+  EXPECT_EQ(cred.json()["url"], "nats://***@127.0.0.1:1");
+  EXPECT_EQ(ht::Http("PUT", s.Url("/relays/x"), R"({"url":"http://x"})").status, 400);
+  EXPECT_EQ(ht::Http("PUT", s.Url("/relays/x"), R"({"bogus":1})").status, 400);
+  EXPECT_EQ(ht::Http("GET", s.Url("/relays/none")).status, 404);
+  EXPECT_EQ(ht::Http("POST", s.Url("/relays/bus")).status, 405);
+  EXPECT_EQ(ht::Http("DELETE", s.Url("/relays/cred")).status, 204);
+  EXPECT_EQ(ht::Http("DELETE", s.Url("/relays/bus")).status, 204);
+  EXPECT_EQ(ht::Http("GET", s.Url("/relays/bus")).status, 404);
 }
 
 }  // namespace

@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
+#include <set>
 #include <thread>
 
 #include "../http/test_support.h"
+#include "delivery/webhook_format.h"
 #include "test_receiver.h"
 
 namespace annals::delivery {
@@ -17,6 +20,8 @@ using annals::http::testing::Http;
 using annals::http::testing::HttpResponse;
 using annals::http::testing::Json;
 using annals::http::testing::ServerProcess;
+using annals::http::testing::SseClient;
+using annals::http::testing::SseEvent;
 using namespace std::chrono_literals;
 
 void Append(ServerProcess& s, const std::string& stream, int n) {
@@ -180,6 +185,220 @@ TEST(DeliveryRest, GroupSurvivesARestartOfTheServer) {
   ASSERT_EQ(poll["events"].size(), 1u);
   EXPECT_EQ(poll["events"][0]["revision"], 2);
   std::filesystem::remove_all(dir);
+}
+
+TEST(DeliveryRest, WebhookSecretsAreSealedInTheStoreAndNeverShown) {
+  const std::string secret = "whsec_" + Base64("a-secret-nobody-may-read-32bytes");
+  TestReceiver receiver;
+  receiver.Start();
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("annals-delivery-secret-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  const std::vector<std::string> args = {"--store",    "engine",       "--data-dir",
+                                         dir.string(), "--durability", "unsafe-no-sync"};
+  auto verified = [&](const testing::ReceivedRequest& r) {
+    return r.Header("webhook-signature") ==
+           StandardWebhookSignature(secret, r.Header("webhook-id"),
+                                    std::stoll(r.Header("webhook-timestamp")), r.body);
+  };
+  {
+    ServerProcess s(args);
+    auto put =
+        Http("PUT", s.Url("/webhooks/w"),
+             Json{{"url", receiver.Url()}, {"filter", {{"category", "visit"}}}, {"secret", secret}}
+                 .dump());
+    ASSERT_EQ(put.status, 201) << put.body;
+    Append(s, "visit-1", 1);
+    ASSERT_TRUE(WaitFor([&] { return receiver.AcceptedCount() == 1; }));
+    EXPECT_TRUE(verified(receiver.Accepted()[0]));
+    // Nowhere to be read: not in the config stream, not in $all, not in the webhook's view.
+    const std::string key_part = secret.substr(6, 20);
+    auto config = Http("GET", s.Url("/streams/%24annals-delivery-config"));
+    ASSERT_EQ(config.status, 200);
+    EXPECT_EQ(config.body.find(key_part), std::string::npos) << config.body;
+    EXPECT_NE(config.body.find("sealedSecret"), std::string::npos);
+    auto all = Http("GET", s.Url("/all?limit=1000"));
+    EXPECT_EQ(all.body.find(key_part), std::string::npos);
+    for (const auto& view :
+         {Http("GET", s.Url("/webhooks/w")), Http("GET", s.Url("/webhooks")), put}) {
+      EXPECT_EQ(view.body.find(key_part), std::string::npos) << view.body;
+      EXPECT_EQ(view.body.find("ealedSecret"), std::string::npos) << view.body;
+    }
+    EXPECT_EQ(Http("GET", s.Url("/webhooks/w")).json()["secretSet"], true);
+    // The key file: in the data directory, private.
+    const auto key = dir / "delivery-secrets.key";
+    ASSERT_TRUE(std::filesystem::exists(key));
+    EXPECT_EQ(std::filesystem::status(key).permissions() & std::filesystem::perms::all,
+              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    EXPECT_EQ(s.Terminate(SIGTERM), 0);
+  }
+  ServerProcess s(args);  // the sealed secret opens after a restart
+  Append(s, "visit-1", 1);
+  ASSERT_TRUE(WaitFor([&] { return receiver.AcceptedCount() >= 2; }));
+  for (const auto& r : receiver.Accepted()) EXPECT_TRUE(verified(r));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(DeliveryRest, MetricsShowEngineHistogramsAndDeliveryLag) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("annals-delivery-metrics-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  ServerProcess s({"--store", "engine", "--data-dir", dir.string()});  // fsync: real syncs
+  ASSERT_EQ(
+      Http("PUT", s.Url("/subscriptions/lagging"), R"({"source":{"category":"visit"}})").status,
+      201);
+  Append(s, "visit-1", 3);
+  std::string text;
+  ASSERT_TRUE(WaitFor([&] {
+    text = Http("GET", s.Url("/metrics")).body;
+    return text.find(R"(annals_delivery_lag_events{kind="subscription",name="lagging"} 3)") !=
+           std::string::npos;
+  })) << text;
+  for (const char* line : {"# TYPE annals_engine_fsync_duration_seconds histogram",
+                           "annals_engine_fsync_duration_seconds_bucket{le=\"+Inf\"}",
+                           "annals_engine_fsync_duration_seconds_sum",
+                           "# TYPE annals_engine_group_commit_requests histogram",
+                           "annals_engine_group_commit_requests_bucket{le=\"1\"}",
+                           "annals_engine_group_commit_requests_count",
+                           R"(annals_delivery_lag_seconds{kind="subscription",name="lagging"})",
+                           R"(annals_delivery_in_flight{kind="subscription",name="lagging"} 0)",
+                           R"(annals_delivery_parked{kind="subscription",name="lagging"} 0)"}) {
+    EXPECT_NE(text.find(line), std::string::npos) << line;
+  }
+  // At least one sync per acknowledged append (4 config and event appends so far).
+  const std::string count = "annals_engine_fsync_duration_seconds_count ";
+  const size_t at = text.find(count);
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_GE(std::stoull(text.substr(at + count.size())), 4u);
+  // Consumed and acked: the lag drops to 0.
+  auto poll = Http("POST", s.Url("/subscriptions/lagging/poll?max=10")).json();
+  std::vector<std::string> ids;
+  for (const auto& e : poll["events"]) ids.push_back(e["ackId"]);
+  ASSERT_EQ(ids.size(), 3u);
+  Http("POST", s.Url("/subscriptions/lagging/ack"), Json{{"ids", ids}}.dump());
+  ASSERT_TRUE(WaitFor([&] {
+    text = Http("GET", s.Url("/metrics")).body;
+    return text.find(R"(annals_delivery_lag_events{kind="subscription",name="lagging"} 0)") !=
+           std::string::npos;
+  })) << text;
+  std::filesystem::remove_all(dir);
+}
+
+// The next event frame of a group's SSE stream, parsed; checks that `id:` is the ack id.
+std::optional<Json> NextDelivery(SseClient& c, std::chrono::milliseconds timeout = 5s) {
+  auto ev = c.Next(timeout);
+  if (!ev) return std::nullopt;
+  EXPECT_EQ(ev->event, "") << ev->data;
+  Json j = Json::parse(ev->data);
+  EXPECT_EQ(j["ackId"], ev->id);
+  return j;
+}
+
+void Ack(ServerProcess& s, const std::string& group, const std::string& id) {
+  EXPECT_EQ(
+      Http("POST", s.Url("/subscriptions/" + group + "/ack"), Json{{"ids", {id}}}.dump()).status,
+      204);
+}
+
+TEST(DeliveryRestSse, CompetingSseConsumersShareTheGroupAndAck) {
+  ServerProcess s;
+  ASSERT_EQ(Http("PUT", s.Url("/subscriptions/g"),
+                 R"({"source":{"category":"visit"},"settings":{"maxInFlight":2}})")
+                .status,
+            201);
+  for (int i = 0; i < 5; ++i) Append(s, "visit-" + std::to_string(i), 2);
+  SseClient a(s.address(), "/subscriptions/g/events?max=1&consumer=a");
+  SseClient b(s.address(), "/subscriptions/g/events?max=1&consumer=b");
+  ASSERT_EQ(a.status(), 200) << a.head();
+  ASSERT_EQ(b.status(), 200) << b.head();
+  EXPECT_NE(a.head().find("text/event-stream"), std::string::npos);
+  std::set<std::string> seen;
+  std::map<std::string, int> per_consumer;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (seen.size() < 10 && std::chrono::steady_clock::now() < deadline) {
+    for (auto [name, client] : {std::pair{"a", &a}, std::pair{"b", &b}}) {
+      auto d = NextDelivery(*client, 100ms);
+      if (!d) continue;
+      EXPECT_EQ((*d)["deliveryCount"], 1);
+      EXPECT_EQ((*d)["type"], "Happened");
+      EXPECT_TRUE(seen.insert((*d)["ackId"].get<std::string>()).second) << "delivered twice";
+      ++per_consumer[name];
+      Ack(s, "g", (*d)["ackId"]);
+    }
+  }
+  EXPECT_EQ(seen.size(), 10u);
+  EXPECT_GT(per_consumer["a"], 0);
+  EXPECT_GT(per_consumer["b"], 0);
+  ASSERT_TRUE(WaitFor([&] {
+    auto g = Http("GET", s.Url("/subscriptions/g")).json();
+    return g["acked"] == 10 && g["inFlight"] == 0 && g["lagEvents"] == 0;
+  }));
+  // Each connection is a consumer of the group.
+  auto consumers = Http("GET", s.Url("/subscriptions/g")).json()["consumers"];
+  ASSERT_EQ(consumers.size(), 2u);
+  EXPECT_EQ(consumers[0]["name"], "a");
+  EXPECT_EQ(consumers[1]["name"], "b");
+}
+
+TEST(DeliveryRestSse, AnUnackedEventIsRedeliveredAfterTheAckTimeout) {
+  ServerProcess s({"--sse-heartbeat-ms", "200"});
+  ASSERT_EQ(Http("PUT", s.Url("/subscriptions/t"),
+                 R"({"source":{"stream":"visit-1"},"settings":{"ackTimeoutMs":300}})")
+                .status,
+            201);
+  SseClient c(s.address(), "/subscriptions/t/events");
+  ASSERT_EQ(c.status(), 200);
+  Append(s, "visit-1", 1);
+  auto first = NextDelivery(c);
+  ASSERT_TRUE(first);
+  EXPECT_EQ((*first)["deliveryCount"], 1);
+  EXPECT_EQ((*first)["revision"], 0);
+  auto again = NextDelivery(c);  // not acked: handed out again after 300 ms
+  ASSERT_TRUE(again);
+  EXPECT_EQ((*again)["ackId"], (*first)["ackId"]);
+  EXPECT_EQ((*again)["deliveryCount"], 2);
+  Ack(s, "t", (*again)["ackId"]);
+  EXPECT_FALSE(NextDelivery(c, 1s)) << "acked, yet delivered again";
+  EXPECT_GT(c.heartbeats(), 0);  // idle: heartbeat comments
+}
+
+TEST(DeliveryRestSse, ADisconnectedConsumersEventsGoToTheNextConsumerAtOnce) {
+  ServerProcess s({"--sse-heartbeat-ms", "100"});
+  // A long ack timeout: only the disconnect can bring the event back this soon.
+  ASSERT_EQ(Http("PUT", s.Url("/subscriptions/d"),
+                 R"({"source":{"category":"visit"},"settings":{"ackTimeoutMs":60000}})")
+                .status,
+            201);
+  Append(s, "visit-1", 2);
+  std::string held;
+  {
+    SseClient c(s.address(), "/subscriptions/d/events?max=1");
+    auto first = NextDelivery(c);
+    ASSERT_TRUE(first);
+    Ack(s, "d", (*first)["ackId"]);
+    auto second = NextDelivery(c);
+    ASSERT_TRUE(second);
+    held = (*second)["ackId"];
+    EXPECT_EQ((*second)["revision"], 1);
+  }  // closed without acking the second event
+  const auto t0 = std::chrono::steady_clock::now();
+  SseClient again(s.address(), "/subscriptions/d/events");
+  auto d = NextDelivery(again, 10s);
+  ASSERT_TRUE(d);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+  EXPECT_EQ((*d)["ackId"], held);
+  EXPECT_EQ((*d)["deliveryCount"], 2);
+  Ack(s, "d", held);
+  // Errors: no such group, wrong method, bad query; deleting the group ends the stream.
+  EXPECT_EQ(Http("GET", s.Url("/subscriptions/none/events")).status, 404);
+  EXPECT_EQ(Http("POST", s.Url("/subscriptions/d/events")).status, 405);
+  EXPECT_EQ(Http("GET", s.Url("/subscriptions/d/events?max=0")).status, 400);
+  EXPECT_EQ(Http("DELETE", s.Url("/subscriptions/d")).status, 204);
+  std::optional<SseEvent> end;
+  while (auto ev = again.Next(2s)) end = ev;
+  ASSERT_TRUE(end);
+  EXPECT_EQ(end->event, "error");
+  EXPECT_TRUE(again.closed());
 }
 
 }  // namespace

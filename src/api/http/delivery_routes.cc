@@ -1,10 +1,14 @@
 #include "api/http/delivery_routes.h"
 
+#include <atomic>
+#include <deque>
 #include <memory>
+#include <mutex>
 
 #include "api/http/encoding.h"
 #include "api/http/event_json.h"
 #include "api/http/problem.h"
+#include "delivery/nats_relay.h"
 #include "delivery/service.h"
 #include "delivery/webhook.h"
 
@@ -91,6 +95,15 @@ struct Params {
   }
 };
 
+// `max` of a poll or an event stream: 1..kMaxPoll, 100 when absent; nullopt when invalid.
+std::optional<uint32_t> MaxEvents(Params& p) {
+  auto v = p.Get("max");
+  if (!v) return 100;
+  auto n = ParseU64(*v);
+  if (!n || *n == 0 || *n > kMaxPoll) return std::nullopt;
+  return static_cast<uint32_t>(*n);
+}
+
 std::optional<std::string> Segment(std::string_view seg) { return PercentDecode(seg, false); }
 
 Json SourceJson(const delivery::Source& s) { return delivery::SourceToJson(s); }
@@ -126,31 +139,66 @@ Json GroupInfoJson(const delivery::GroupInfo& i) {
               {"consumers", consumers}};
 }
 
-Json WebhookJson(const delivery::WebhookStatus& s) {
-  Json j = delivery::WebhookSinkJson(s.config);
-  j.erase("secret");
-  j["name"] = s.config.name;
-  j["secretSet"] = !s.config.secret.empty();
-  j["disabledReason"] =
-      s.config.disabled_reason.empty() ? Json(nullptr) : Json(s.config.disabled_reason);
-  const delivery::GroupInfo& c = s.cursor;
+// The cursor members shared by webhooks and relays.
+void AddCursorStatus(Json& j, const delivery::GroupInfo& c) {
   j["position"] = c.checkpoint;
   j["readCursor"] = c.read_cursor;
   j["lagEvents"] = c.lag_events;
   j["lagSeconds"] = c.lag_seconds;
   j["inFlight"] = c.in_flight;
-  j["requestsInFlight"] = s.requests_in_flight;
   j["parked"] = c.parked;
+  j["lastCursorError"] = c.last_error.empty() ? Json(nullptr) : Json(c.last_error);
+}
+
+Json WebhookJson(const delivery::WebhookStatus& s) {
+  Json j = delivery::WebhookSinkJson(s.config);
+  j.erase("secret");
+  j["name"] = s.config.name;
+  j["secretSet"] = !s.config.secret.empty() || !s.config.sealed_secret.empty();
+  j["disabledReason"] =
+      s.config.disabled_reason.empty() ? Json(nullptr) : Json(s.config.disabled_reason);
+  AddCursorStatus(j, s.cursor);
+  j["requestsInFlight"] = s.requests_in_flight;
   j["requests"] = s.requests;
   j["failedRequests"] = s.failed_requests;
   j["deliveredEvents"] = s.delivered_events;
   j["lastStatus"] = s.last_status == 0 ? Json(nullptr) : Json(s.last_status);
   j["lastError"] = s.last_error.empty() ? Json(nullptr) : Json(s.last_error);
-  j["lastCursorError"] = c.last_error.empty() ? Json(nullptr) : Json(c.last_error);
   return j;
 }
 
-// {"events": [{"ackId", "deliveryCount", "replayed", ...the event as in GET /streams}]}.
+// nats://user:password@host -> nats://***@host: credentials are not shown back.
+std::string RedactUserinfo(const std::string& url) {
+  const size_t scheme = url.find("://");
+  const size_t at = url.find('@');
+  if (scheme == std::string::npos || at == std::string::npos || at < scheme) return url;
+  return url.substr(0, scheme + 3) + "***" + url.substr(at);
+}
+
+Json RelayJson(const delivery::RelayStatus& s) {
+  Json j = delivery::RelaySinkJson(s.config);
+  j["url"] = RedactUserinfo(s.config.url);
+  j["name"] = s.config.name;
+  AddCursorStatus(j, s.cursor);
+  j["connected"] = s.connected;
+  j["published"] = s.published;
+  j["failed"] = s.failed;
+  j["lastError"] = s.last_error.empty() ? Json(nullptr) : Json(s.last_error);
+  return j;
+}
+
+// {"ackId", "deliveryCount", "replayed", ...the event as in GET /streams}.
+void WriteDelivery(JsonWriter& w, const delivery::Delivery& d) {
+  w.BeginObject();
+  Field(w, "ackId", d.ack_id);
+  FieldUint(w, "deliveryCount", d.delivery_count);
+  FieldBool(w, "replayed", d.replayed);
+  const std::string event = EventJson(*d.event);
+  w.RawMembers(std::string_view(event).substr(1, event.size() - 2));
+  w.EndObject();
+}
+
+// {"events": [delivery...]}.
 std::string PollJson(const std::vector<delivery::Delivery>& batch) {
   JsonWriter w;
   size_t bytes = 32;
@@ -159,18 +207,86 @@ std::string PollJson(const std::vector<delivery::Delivery>& batch) {
   w.BeginObject();
   w.Key("events");
   w.BeginArray();
-  for (const auto& d : batch) {
-    w.BeginObject();
-    Field(w, "ackId", d.ack_id);
-    FieldUint(w, "deliveryCount", d.delivery_count);
-    FieldBool(w, "replayed", d.replayed);
-    const std::string event = EventJson(*d.event);
-    w.RawMembers(std::string_view(event).substr(1, event.size() - 2));
-    w.EndObject();
-  }
+  for (const auto& d : batch) WriteDelivery(w, d);
   w.EndArray();
   w.EndObject();
   return w.Take();
+}
+
+// GET /subscriptions/{group}/events: the group's deliveries as SSE frames, `id:` the ack id.
+// The ids handed to this connection are remembered (the most recent kRemembered of them) so
+// that, when the client goes away, those it has not acked go back to the group at once instead
+// of after the ack timeout.
+class GroupFeed final : public SseFeed, public std::enable_shared_from_this<GroupFeed> {
+ public:
+  GroupFeed(std::shared_ptr<delivery::Group> group, std::string consumer, uint32_t max)
+      : group_(std::move(group)), consumer_(std::move(consumer)), max_(max) {}
+
+  void Next(std::chrono::milliseconds wait, std::function<void(Chunk)> done) override {
+    group_->Poll(consumer_, max_, wait,
+                 [self = shared_from_this(), done = std::move(done)](
+                     std::vector<delivery::Delivery> batch) { done(self->Frame(batch)); });
+  }
+
+  void Close() override {
+    std::vector<Uuid> sent;
+    {
+      std::lock_guard lock(mu_);
+      closed_ = true;
+      sent.assign(sent_.begin(), sent_.end());
+      sent_.clear();
+    }
+    if (!sent.empty()) group_->Release(consumer_, sent);
+  }
+
+ private:
+  static constexpr size_t kRemembered = 20000;
+
+  Chunk Frame(const std::vector<delivery::Delivery>& batch) {
+    Chunk c;
+    {
+      std::lock_guard lock(mu_);
+      if (closed_) {
+        // The connection ended while this poll waited: nobody will send these.
+        std::vector<Uuid> back;
+        for (const auto& d : batch) back.push_back(d.event->id);
+        if (!back.empty()) group_->Release(consumer_, back);
+        c.end = true;
+        return c;
+      }
+      for (const auto& d : batch) {
+        sent_.push_back(d.event->id);
+        if (sent_.size() > kRemembered) sent_.pop_front();
+      }
+    }
+    for (const auto& d : batch) {
+      JsonWriter w;
+      WriteDelivery(w, d);
+      AppendSseFrame(&c.frames, {}, d.ack_id, w.Take());
+    }
+    c.events = batch.size();
+    if (batch.empty() && group_->Stopped()) {
+      Problem p;
+      p.kind = ProblemKind::kNotFound;
+      p.detail = "the subscription was deleted, or the server is stopping";
+      AppendSseFrame(&c.frames, "error", {}, ProblemJson(p));
+      c.end = true;
+    }
+    return c;
+  }
+
+  const std::shared_ptr<delivery::Group> group_;
+  const std::string consumer_;
+  const uint32_t max_;
+  std::mutex mu_;
+  bool closed_ = false;
+  std::deque<Uuid> sent_;
+};
+
+// Names SSE consumers that did not choose one: each connection is its own consumer.
+std::string NextSseConsumer() {
+  static std::atomic<uint64_t> next{1};
+  return "sse-" + std::to_string(next.fetch_add(1, std::memory_order_relaxed));
 }
 
 Result<std::vector<std::string>> Ids(const Json& body) {
@@ -255,16 +371,63 @@ Result<delivery::StartAt> ResetTarget(const Request& req) {
   return delivery::StartFromJson(*it);
 }
 
+// What /webhooks and /relays share: the list, and PUT (create or replace), GET and DELETE of
+// one; nullopt for a path below /{kind}/{name}, which the caller serves.
+template <class Config, class Manager, class Parse, class ToJson>
+std::optional<Routed> SinkResource(Manager* manager, std::string_view kind, Route route,
+                                   Request& req, const std::vector<std::string_view>& segs,
+                                   const std::string& path, Parse parse, ToJson to_json) {
+  const std::string_view m = req.method;
+  auto answer = [&](Response r) { return Routed{route, std::move(r)}; };
+  if (segs.size() == 1) {
+    if (m != "GET" && m != "HEAD") return answer(NotAllowed(m, "GET, HEAD", path));
+    Json list = Json::array();
+    for (const auto& s : manager->List()) list.push_back(to_json(s));
+    return answer(JsonOut(200, Json{{std::string(kind), list}}));
+  }
+  auto name = Segment(segs[1]);
+  if (!name || name->empty()) return answer(BadRequest("malformed name", path, "name"));
+  if (segs.size() > 2) return std::nullopt;
+  if (m == "PUT") {
+    auto body = Body(req);
+    if (!body.ok()) return answer(Fail(body.status(), path, "body"));
+    Config c;
+    c.name = *name;
+    if (Status s = parse(*body, &c); !s.ok()) return answer(Fail(s, path, "body"));
+    if (body->find("url") == body->end()) return answer(BadRequest("url: required", path, "url"));
+    BlockingCall call;  // the config append syncs
+    call.run = [manager, c = std::move(c), path, to_json]() {
+      auto r = manager->Put(c);
+      if (!r.ok()) return Fail(r.status(), path);
+      auto st = manager->Get(c.name);
+      if (!st.ok()) return Fail(st.status(), path);
+      Response out = JsonOut(*r ? 201 : 200, to_json(*st));
+      if (*r) out.AddHeader("Location", path);
+      return out;
+    };
+    return Routed{route, std::move(call)};
+  }
+  if (m == "DELETE") {
+    return StatusCall(route, path, [manager, n = *name] { return manager->Delete(n); });
+  }
+  if (m != "GET" && m != "HEAD") return answer(NotAllowed(m, "GET, HEAD, PUT, DELETE", path));
+  auto st = manager->Get(*name);
+  if (!st.ok()) return answer(Fail(st.status(), path));
+  return answer(JsonOut(200, to_json(*st)));
+}
+
 }  // namespace
 
 bool DeliveryRoutes::Owns(const std::vector<std::string_view>& segs) {
-  return !segs.empty() && (segs[0] == "subscriptions" || segs[0] == "webhooks");
+  return !segs.empty() &&
+         (segs[0] == "subscriptions" || segs[0] == "webhooks" || segs[0] == "relays");
 }
 
 Route DeliveryRoutes::RouteOf(const std::vector<std::string_view>& segs) {
-  const bool sub = segs[0] == "subscriptions";
-  if (segs.size() == 1) return sub ? Route::kSubscriptions : Route::kWebhooks;
-  return sub ? Route::kSubscription : Route::kWebhook;
+  const bool one = segs.size() == 1;
+  if (segs[0] == "subscriptions") return one ? Route::kSubscriptions : Route::kSubscription;
+  if (segs[0] == "relays") return one ? Route::kRelays : Route::kRelay;
+  return one ? Route::kWebhooks : Route::kWebhook;
 }
 
 Operation DeliveryRoutes::OperationOf(std::string_view method,
@@ -277,14 +440,45 @@ Operation DeliveryRoutes::OperationOf(std::string_view method,
   return Operation::kDelete;
 }
 
+void DeliveryRoutes::RenderMetrics(std::string* out) const {
+  using delivery::Kind;
+  std::vector<GaugeSample> lag_events, lag_seconds, in_flight, parked;
+  for (auto [kind, label] :
+       {std::pair{Kind::kGroup, "subscription"}, std::pair{Kind::kWebhook, "webhook"},
+        std::pair{Kind::kRelay, "relay"}}) {
+    for (const auto& reg : service_->List(kind)) {
+      auto g = service_->Find(kind, reg.definition.name);
+      if (!g.ok()) continue;
+      const delivery::GroupInfo i = (*g)->Info();
+      const std::string labels =
+          std::string("kind=\"") + label + "\",name=\"" + EscapeLabel(reg.definition.name) + "\"";
+      lag_events.push_back({labels, static_cast<double>(i.lag_events)});
+      lag_seconds.push_back({labels, i.lag_seconds});
+      in_flight.push_back({labels, static_cast<double>(i.in_flight)});
+      parked.push_back({labels, static_cast<double>(i.parked)});
+    }
+  }
+  RenderGauges(out, "annals_delivery_lag_events",
+               "Matching events not yet resolved by a consumer group, webhook or relay (counted "
+               "up to 10000 beyond its read cursor).",
+               lag_events);
+  RenderGauges(out, "annals_delivery_lag_seconds",
+               "Age of the oldest unresolved event of a consumer group, webhook or relay.",
+               lag_seconds);
+  RenderGauges(out, "annals_delivery_in_flight",
+               "Events handed out and not yet resolved, per consumer group, webhook or relay.",
+               in_flight);
+  RenderGauges(out, "annals_delivery_parked",
+               "Parked (dead-letter) events, per consumer group, webhook or relay.", parked);
+}
+
 Routed DeliveryRoutes::Dispatch(Request& req, const std::vector<std::string_view>& segs,
                                 std::string_view query) const {
   if (segs[0] == "subscriptions") return Subscriptions(req, segs, query);
-  if (webhooks_ == nullptr) {
-    const std::string path = req.target.substr(0, req.target.find('?'));
-    return Routed{RouteOf(segs), NoRoute(path)};
-  }
-  return Webhooks(req, segs, query);
+  if (segs[0] == "webhooks" && webhooks_ != nullptr) return Webhooks(req, segs, query);
+  if (segs[0] == "relays" && relays_ != nullptr) return Relays(req, segs, query);
+  const std::string path = req.target.substr(0, req.target.find('?'));
+  return Routed{RouteOf(segs), NoRoute(path)};
 }
 
 Routed DeliveryRoutes::Subscriptions(Request& req, const std::vector<std::string_view>& segs,
@@ -365,14 +559,10 @@ Routed DeliveryRoutes::Subscriptions(Request& req, const std::vector<std::string
     auto qp = ParseQuery(query);
     if (!qp) return answer(BadRequest("malformed query string", path));
     Params p{std::move(*qp), {}};
-    uint64_t max = 100;
+    auto max = MaxEvents(p);
+    if (!max) return answer(BadRequest("max: 1 to 10000", path, "max"));
     uint64_t wait = 0;
     std::string consumer = "default";
-    if (auto v = p.Get("max")) {
-      auto n = ParseU64(*v);
-      if (!n || *n == 0 || *n > kMaxPoll) return answer(BadRequest("max: 1 to 10000", path, "max"));
-      max = *n;
-    }
     if (auto v = p.Get("wait")) {
       auto n = ParseU64(*v);
       if (!n || *n > kMaxWaitMs) {
@@ -385,8 +575,8 @@ Routed DeliveryRoutes::Subscriptions(Request& req, const std::vector<std::string
       return answer(BadRequest("unknown query parameter '" + *u + "'", path, *u));
     }
     AsyncCall call;
-    call.start = [group = *g, consumer, max, wait](std::function<void(Response)> done) {
-      group->Poll(consumer, static_cast<uint32_t>(max), std::chrono::milliseconds(wait),
+    call.start = [group = *g, consumer, max = *max, wait](std::function<void(Response)> done) {
+      group->Poll(consumer, max, std::chrono::milliseconds(wait),
                   [done = std::move(done)](std::vector<delivery::Delivery> batch) {
                     Response r;
                     r.content_type = std::string(kJson);
@@ -394,6 +584,24 @@ Routed DeliveryRoutes::Subscriptions(Request& req, const std::vector<std::string
                     done(std::move(r));
                   });
     };
+    return Routed{route, std::move(call)};
+  }
+  if (action == "events") {
+    if (m != "GET") return answer(NotAllowed(m, "GET", path));
+    auto qp = ParseQuery(query);
+    if (!qp) return answer(BadRequest("malformed query string", path));
+    Params p{std::move(*qp), {}};
+    auto max = MaxEvents(p);
+    if (!max) return answer(BadRequest("max: 1 to 10000", path, "max"));
+    std::string consumer;
+    if (auto v = p.Get("consumer")) consumer = *v;
+    if (consumer.empty()) consumer = NextSseConsumer();
+    if (auto u = p.Unknown()) {
+      return answer(BadRequest("unknown query parameter '" + *u + "'", path, *u));
+    }
+    SseCall call;
+    call.spec.instance = path;
+    call.feed = std::make_shared<GroupFeed>(*g, std::move(consumer), *max);
     return Routed{route, std::move(call)};
   }
   if (action == "ack" || action == "nack") {
@@ -440,44 +648,11 @@ Routed DeliveryRoutes::Webhooks(Request& req, const std::vector<std::string_view
   const std::string path = req.target.substr(0, req.target.find('?'));
   const std::string_view m = req.method;
   auto answer = [&](Response r) { return Routed{route, std::move(r)}; };
-  if (segs.size() == 1) {
-    if (m != "GET" && m != "HEAD") return answer(NotAllowed(m, "GET, HEAD", path));
-    Json list = Json::array();
-    for (const auto& s : webhooks_->List()) list.push_back(WebhookJson(s));
-    return answer(JsonOut(200, Json{{"webhooks", list}}));
+  if (auto r = SinkResource<delivery::WebhookConfig>(webhooks_, "webhooks", route, req, segs, path,
+                                                     delivery::WebhookSinkFromJson, WebhookJson)) {
+    return std::move(*r);
   }
   auto name = Segment(segs[1]);
-  if (!name || name->empty()) return answer(BadRequest("malformed webhook name", path, "name"));
-  if (segs.size() == 2) {
-    if (m == "PUT") {
-      auto body = Body(req);
-      if (!body.ok()) return answer(Fail(body.status(), path, "body"));
-      delivery::WebhookConfig c;
-      c.name = *name;
-      if (Status s = delivery::WebhookSinkFromJson(*body, &c); !s.ok()) {
-        return answer(Fail(s, path, "body"));
-      }
-      if (c.url.empty()) return answer(BadRequest("url: required", path, "url"));
-      BlockingCall call;
-      call.run = [hooks = webhooks_, c = std::move(c), path]() {
-        auto r = hooks->Put(c);
-        if (!r.ok()) return Fail(r.status(), path);
-        auto st = hooks->Get(c.name);
-        if (!st.ok()) return Fail(st.status(), path);
-        Response out = JsonOut(*r ? 201 : 200, WebhookJson(*st));
-        if (*r) out.AddHeader("Location", path);
-        return out;
-      };
-      return Routed{route, std::move(call)};
-    }
-    if (m == "DELETE") {
-      return StatusCall(route, path, [hooks = webhooks_, n = *name] { return hooks->Delete(n); });
-    }
-    if (m != "GET" && m != "HEAD") return answer(NotAllowed(m, "GET, HEAD, PUT, DELETE", path));
-    auto st = webhooks_->Get(*name);
-    if (!st.ok()) return answer(Fail(st.status(), path));
-    return answer(JsonOut(200, WebhookJson(*st)));
-  }
   const std::string_view action = segs[2];
   if (action == "parked") {
     auto g = webhooks_->Cursor(*name);
@@ -497,6 +672,30 @@ Routed DeliveryRoutes::Webhooks(Request& req, const std::vector<std::string_view
       return a == "pause"    ? hooks->Pause(n)
              : a == "resume" ? hooks->Resume(n)
                              : hooks->Reset(n, *at);
+    });
+  }
+  return answer(NoRoute(path));
+}
+
+Routed DeliveryRoutes::Relays(Request& req, const std::vector<std::string_view>& segs,
+                              std::string_view query) const {
+  const Route route = RouteOf(segs);
+  const std::string path = req.target.substr(0, req.target.find('?'));
+  auto answer = [&](Response r) { return Routed{route, std::move(r)}; };
+  if (auto r = SinkResource<delivery::RelayConfig>(relays_, "relays", route, req, segs, path,
+                                                   delivery::RelaySinkFromJson, RelayJson)) {
+    return std::move(*r);
+  }
+  auto name = Segment(segs[1]);
+  auto g = relays_->Cursor(*name);
+  if (!g.ok()) return answer(Fail(g.status(), path));
+  if (segs[2] == "parked") return answer(Parked(*g, req, segs, query, path));
+  if (segs.size() == 3 && segs[2] == "reset") {
+    if (req.method != "POST") return answer(NotAllowed(req.method, "POST", path));
+    auto at = ResetTarget(req);
+    if (!at.ok()) return answer(Fail(at.status(), path, "from"));
+    return StatusCall(route, path, [svc = service_, n = *name, at = *at] {
+      return svc->Reset(delivery::Kind::kRelay, n, at);
     });
   }
   return answer(NoRoute(path));

@@ -11,11 +11,12 @@ namespace annals::http {
 namespace {
 
 constexpr std::array<std::string_view, static_cast<size_t>(Route::kCount)> kRouteLabels = {
-    "unmatched", "/health/live",      "/health/ready",
-    "/info",     "/metrics",          "/problems/{kind}",
-    "/streams",  "/streams/{stream}", "/streams/{stream}/metadata",
-    "/all",      "/subscriptions",    "/subscriptions/{group}",
-    "/webhooks", "/webhooks/{name}",
+    "unmatched",      "/health/live",      "/health/ready",
+    "/info",          "/metrics",          "/problems/{kind}",
+    "/streams",       "/streams/{stream}", "/streams/{stream}/metadata",
+    "/all",           "/subscriptions",    "/subscriptions/{group}",
+    "/webhooks",      "/webhooks/{name}",  "/relays",
+    "/relays/{name}",
 };
 constexpr std::array<std::string_view, static_cast<size_t>(Method::kCount)> kMethodLabels = {
     "GET", "HEAD", "POST", "PUT", "DELETE", "other"};
@@ -56,28 +57,62 @@ void Histogram::Observe(std::chrono::nanoseconds d) {
   size_t i = 0;
   while (i < kBounds.size() && s > kBounds[i]) ++i;
   buckets_[i].fetch_add(1, std::memory_order_relaxed);
-  count_.fetch_add(1, std::memory_order_relaxed);
   sum_ns_.fetch_add(static_cast<uint64_t>(std::max<int64_t>(0, d.count())),
                     std::memory_order_relaxed);
 }
 
 void Histogram::Render(std::string* out, std::string_view name, std::string_view help) const {
+  std::array<uint64_t, kBounds.size() + 1> counts;
+  for (size_t i = 0; i <= kBounds.size(); ++i) {
+    counts[i] = buckets_[i].load(std::memory_order_relaxed);
+  }
+  RenderBuckets(out, name, help, kBounds, counts,
+                static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9);
+}
+
+void RenderBuckets(std::string* out, std::string_view name, std::string_view help,
+                   std::span<const double> bounds, std::span<const uint64_t> counts, double sum) {
   Header(out, name, "histogram", help);
   uint64_t cumulative = 0;
-  for (size_t i = 0; i <= kBounds.size(); ++i) {
-    cumulative += buckets_[i].load(std::memory_order_relaxed);
+  for (size_t i = 0; i < counts.size(); ++i) {
+    cumulative += counts[i];
     out->append(name).append("_bucket{le=\"");
-    if (i < kBounds.size()) {
-      AppendF(out, "%g", kBounds[i]);
+    if (i < bounds.size()) {
+      AppendF(out, "%g", bounds[i]);
     } else {
       out->append("+Inf");
     }
     AppendF(out, "\"} %" PRIu64 "\n", cumulative);
   }
   out->append(name);
-  AppendF(out, "_sum %.9f\n", static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9);
+  AppendF(out, "_sum %.9f\n", sum);
   out->append(name);
-  AppendF(out, "_count %" PRIu64 "\n", count_.load(std::memory_order_relaxed));
+  AppendF(out, "_count %" PRIu64 "\n", cumulative);
+}
+
+std::string EscapeLabel(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    if (c == '\\' || c == '"') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (c == '\n') {
+      out.append("\\n");
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+void RenderGauges(std::string* out, std::string_view name, std::string_view help,
+                  const std::vector<GaugeSample>& samples) {
+  Header(out, name, "gauge", help);
+  for (const GaugeSample& s : samples) {
+    out->append(name).append("{").append(s.labels).append("}");
+    AppendF(out, " %.6g\n", s.value);
+  }
 }
 
 size_t Metrics::StatusIndex(unsigned status) {
@@ -204,6 +239,13 @@ std::string Metrics::Render(uint64_t head, const EngineStats* engine) const {
            "Records replayed into the index at open.", engine->recovered_records);
     Scalar(&out, "annals_engine_truncated_bytes", "gauge", "Torn-tail bytes cut at open.",
            engine->truncated_bytes);
+    RenderBuckets(&out, "annals_engine_fsync_duration_seconds",
+                  "Duration of each fdatasync of the log.", kFsyncSecondsBounds,
+                  engine->fsync_seconds.buckets, engine->fsync_seconds.sum);
+    RenderBuckets(&out, "annals_engine_group_commit_requests",
+                  "Requests (appends, metadata writes, deletes) written by one group commit.",
+                  kCommitBatchBounds, engine->group_commit_requests.buckets,
+                  engine->group_commit_requests.sum);
   }
   return out;
 }

@@ -9,9 +9,11 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_set>
+#include <vector>
 
 namespace annals {
 struct EngineStats;
@@ -35,6 +37,8 @@ enum class Route : uint8_t {
   kSubscription,    // /subscriptions/{group}[/...]
   kWebhooks,        // /webhooks
   kWebhook,         // /webhooks/{name}[/...]
+  kRelays,          // /relays
+  kRelay,           // /relays/{name}[/...]
   kCount,
 };
 std::string_view RouteLabel(Route route);
@@ -52,9 +56,23 @@ class Histogram {
 
  private:
   std::array<std::atomic<uint64_t>, kBounds.size() + 1> buckets_{};  // last: +Inf
-  std::atomic<uint64_t> count_{0};
   std::atomic<uint64_t> sum_ns_{0};
 };
+
+// A histogram family from per-bucket counts (not cumulative; the last is +Inf), rendered
+// cumulative as Prometheus wants it.
+void RenderBuckets(std::string* out, std::string_view name, std::string_view help,
+                   std::span<const double> bounds, std::span<const uint64_t> counts, double sum);
+
+// One sample of a labelled gauge family; `labels` is rendered between the braces as given,
+// e.g. `kind="webhook",name="` + EscapeLabel(name) + `"`.
+struct GaugeSample {
+  std::string labels;
+  double value = 0;
+};
+std::string EscapeLabel(std::string_view value);
+void RenderGauges(std::string* out, std::string_view name, std::string_view help,
+                  const std::vector<GaugeSample>& samples);
 
 // One live SSE subscriber's progress, for the lag gauge. Owned by its session.
 struct SseClientState {

@@ -342,6 +342,7 @@ Routed Router::Dispatch(Request& req) const {
     r.body = metrics_ != nullptr
                  ? metrics_->Render(store_->Head().value, engine_ != nullptr ? &stats : nullptr)
                  : std::string();
+    if (delivery_ != nullptr) delivery_->RenderMetrics(&r.body);
     return Answer(Route::kMetrics, std::move(r));
   }
   if (segs.size() == 2 && segs[0] == "problems") {

@@ -56,6 +56,7 @@ struct BlockingCall {
 
 struct SseCall {
   SseSpec spec;
+  std::shared_ptr<SseFeed> feed;  // set: frames come from it instead of a log cursor
 };
 
 // A response that comes later, from another thread (a long poll): the session calls `start`

@@ -1,8 +1,8 @@
 #include "api/http/server.h"
 
 #include <spdlog/spdlog.h>
-
 #include <sys/socket.h>
+
 #include <boost/asio.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -10,7 +10,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-
 #include <cerrno>
 #include <condition_variable>
 #include <list>
@@ -267,6 +266,12 @@ struct Server::Impl {
   asio::awaitable<unsigned> ServeSse(Stream& stream, Conn& conn, SseSpec spec, unsigned version);
   asio::awaitable<void> SseProduce(SseState& s, SseCursor& cursor, bool caught_up,
                                    SseClientState& client);
+  template <class Stream>
+  asio::awaitable<bool> WriteSseHeader(Stream& stream, unsigned version);
+  template <class Stream>
+  asio::awaitable<unsigned> ServeFeed(Stream& stream, Conn& conn, std::shared_ptr<SseFeed> feed,
+                                      unsigned version);
+  asio::awaitable<void> FeedProduce(SseState& s, SseFeed& feed);
   template <class Stream>
   asio::awaitable<void> SseWrite(Stream& stream, SseState& s);
 
@@ -673,7 +678,12 @@ asio::awaitable<void> Server::Impl::Session(Stream stream, std::shared_ptr<Conn>
       response = co_await Await(std::move(async->start));
     } else if (auto* sse = std::get_if<SseCall>(&routed.action)) {
       conn->phase = Conn::Phase::kSse;
-      const unsigned status = co_await ServeSse(stream, *conn, std::move(sse->spec), version);
+      unsigned status = 200;
+      if (sse->feed) {
+        status = co_await ServeFeed(stream, *conn, std::move(sse->feed), version);
+      } else {
+        status = co_await ServeSse(stream, *conn, std::move(sse->spec), version);
+      }
       metrics->CountRequest(routed.route, method, status);
       break;
     }
@@ -710,16 +720,7 @@ asio::awaitable<unsigned> Server::Impl::ServeSse(Stream& stream, Conn& conn, Sse
     co_await WriteResponse(stream, std::move(r), version, false, false);
     co_return status;
   }
-  bhttp::response<bhttp::empty_body> res{bhttp::status::ok, version};
-  res.set(bhttp::field::server, kServerHeader);
-  res.set(bhttp::field::content_type, "text/event-stream; charset=utf-8");
-  res.set(bhttp::field::cache_control, "no-cache");
-  res.set("X-Accel-Buffering", "no");
-  res.keep_alive(false);  // the body ends when the connection does
-  bhttp::response_serializer<bhttp::empty_body> sr{res};
-  beast::get_lowest_layer(stream).expires_after(options.write_timeout);
-  auto [ec, n] = co_await bhttp::async_write_header(stream, sr, kNoThrow);
-  if (ec) co_return 200;
+  if (!co_await WriteSseHeader(stream, version)) co_return 200;
 
   auto ex = co_await asio::this_coro::executor;
   SseState state(ex);
@@ -738,6 +739,84 @@ asio::awaitable<unsigned> Server::Impl::ServeSse(Stream& stream, Conn& conn, Sse
   conn.sse_stop = nullptr;
   metrics->SseClientRemoved(&client);
   co_return 200;
+}
+
+template <class Stream>
+asio::awaitable<bool> Server::Impl::WriteSseHeader(Stream& stream, unsigned version) {
+  bhttp::response<bhttp::empty_body> res{bhttp::status::ok, version};
+  res.set(bhttp::field::server, kServerHeader);
+  res.set(bhttp::field::content_type, "text/event-stream; charset=utf-8");
+  res.set(bhttp::field::cache_control, "no-cache");
+  res.set("X-Accel-Buffering", "no");
+  res.keep_alive(false);  // the body ends when the connection does
+  bhttp::response_serializer<bhttp::empty_body> sr{res};
+  beast::get_lowest_layer(stream).expires_after(options.write_timeout);
+  auto [ec, n] = co_await bhttp::async_write_header(stream, sr, kNoThrow);
+  co_return !ec;
+}
+
+template <class Stream>
+asio::awaitable<unsigned> Server::Impl::ServeFeed(Stream& stream, Conn& conn,
+                                                  std::shared_ptr<SseFeed> feed, unsigned version) {
+  if (co_await WriteSseHeader(stream, version)) {
+    auto ex = co_await asio::this_coro::executor;
+    SseState state(ex);
+    state.pending = "retry: 1000\n\n";
+    conn.sse_stop = [&state] {
+      state.stop = true;
+      state.producer_timer.cancel();
+    };
+    if (conn.stop_requested) state.stop = true;
+    co_await (FeedProduce(state, *feed) && SseWrite(stream, state));
+    conn.sse_stop = nullptr;
+  }
+  feed->Close();
+  co_return 200;
+}
+
+// Asks the feed for a batch only when the buffer has room: a slow client holds the source back
+// (its events stay with the group), so memory stays bounded without cutting anyone off.
+asio::awaitable<void> Server::Impl::FeedProduce(SseState& s, SseFeed& feed) {
+  struct Answer {
+    bool alive = true;  // on the connection's executor only
+    SseState* state = nullptr;
+    std::optional<SseFeed::Chunk> chunk;
+  };
+  auto ex = co_await asio::this_coro::executor;
+  auto wake_writer = [&s] { s.writer_timer.cancel(); };
+  wake_writer();
+  const uint64_t max = options.sse_max_buffer_bytes;
+  while (!s.stop && !s.writer_done) {
+    if (s.pending.size() >= max / 2) {
+      s.waiting_room = true;
+      s.producer_timer.expires_at(asio::steady_timer::time_point::max());
+      co_await s.producer_timer.async_wait(kNoThrow);
+      s.waiting_room = false;
+      continue;
+    }
+    auto answer = std::make_shared<Answer>();
+    answer->state = &s;
+    feed.Next(options.sse_heartbeat, [answer, ex](SseFeed::Chunk c) {
+      asio::post(ex, [answer, c = std::move(c)]() mutable {
+        if (!answer->alive) return;
+        answer->chunk = std::move(c);
+        answer->state->producer_timer.cancel();
+      });
+    });
+    while (!answer->chunk && !s.stop && !s.writer_done) {
+      s.producer_timer.expires_at(asio::steady_timer::time_point::max());
+      co_await s.producer_timer.async_wait(kNoThrow);
+    }
+    answer->alive = false;  // a late answer is handed back by feed.Close()
+    if (!answer->chunk) break;
+    SseFeed::Chunk& c = *answer->chunk;
+    s.pending += c.frames.empty() && !c.end ? kSseHeartbeat : std::string_view(c.frames);
+    metrics->SseEventsSent(c.events);
+    wake_writer();
+    if (c.end) break;
+  }
+  s.producer_done = true;
+  wake_writer();
 }
 
 asio::awaitable<void> Server::Impl::SseProduce(SseState& s, SseCursor& cursor, bool caught_up,

@@ -10,7 +10,9 @@
 //   event: error              a problem+json document, just before the server closes
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -60,6 +62,24 @@ class SseCursor {
   Position next_position_;      // $all
   std::optional<Position> skip_position_;
   Position watch_;
+};
+
+// A live source of SSE frames other than the log itself (a consumer group's events). The
+// session asks for frames one batch at a time, only when its buffer has room, so a slow client
+// holds back the source instead of filling memory. I/O-free; implemented next to its route.
+class SseFeed {
+ public:
+  struct Chunk {
+    std::string frames;  // empty: nothing came within the wait (the session sends a heartbeat)
+    uint64_t events = 0;
+    bool end = false;  // the source is gone (`frames` may hold a last error frame): close
+  };
+  virtual ~SseFeed() = default;
+  // Calls `done` exactly once, from any thread, after at most about `wait`. One call at a time.
+  virtual void Next(std::chrono::milliseconds wait, std::function<void(Chunk)> done) = 0;
+  // The connection ended (called once, possibly while a Next is pending): what was handed to
+  // this client and not resolved goes back to the source.
+  virtual void Close() = 0;
 };
 
 // Appends one SSE frame: optional `event:` and `id:` fields, then `data` split into `data:`
