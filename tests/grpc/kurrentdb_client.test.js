@@ -9,7 +9,7 @@ const { randomUUID } = require("node:crypto");
 const {
   KurrentDBClient, jsonEvent, binaryEvent, ANY, NO_STREAM, STREAM_EXISTS, START, END, FORWARDS,
   BACKWARDS, streamNameFilter, eventTypeFilter, persistentSubscriptionToStreamSettingsFromDefaults,
-  PARK, RETRY, StreamNotFoundError, StreamDeletedError, WrongExpectedVersionError, AccessDeniedError,
+  persistentSubscriptionToAllSettingsFromDefaults, PARK, RETRY, SKIP, StreamNotFoundError, StreamDeletedError, WrongExpectedVersionError, AccessDeniedError,
 } = require("@kurrent/kurrentdb-client");
 const { execFileSync } = require("node:child_process");
 const fs = require("node:fs");
@@ -412,4 +412,64 @@ test("TLS: h2 by ALPN on the HTTPS port (tls=true&tlsCAFile=...)", async () => {
     await secured.stop();
     secured.cleanup();
   }
+});
+
+test("persistent subscription to $all with a filter; update; nack skip", async () => {
+  const prefix = unique("psall");
+  const group = unique("allgroup");
+  await client.createPersistentSubscriptionToAll(
+    group, persistentSubscriptionToAllSettingsFromDefaults({ startFrom: START }),
+    { filter: streamNameFilter({ prefixes: [prefix] }) });
+  await client.updatePersistentSubscriptionToAll(
+    group, persistentSubscriptionToAllSettingsFromDefaults({ startFrom: START,
+                                                             maxRetryCount: 3 }));
+  await client.appendToStream(`${prefix}-1`, [event("P"), event("Q")]);
+  await client.appendToStream(unique("other"), event("Noise"));
+  await client.appendToStream(`${prefix}-2`, event("R"));
+  const sub = client.subscribeToPersistentSubscriptionToAll(group);
+  const got = [];
+  for await (const e of sub) {
+    got.push(e.event.type);
+    if (e.event.type === "Q") {
+      await sub.nack(SKIP, "not needed", e);
+    } else {
+      await sub.ack(e);
+    }
+    if (got.length === 3) break;
+  }
+  assert.deepEqual(got, ["P", "Q", "R"]);
+  const info = await client.getPersistentSubscriptionToAllInfo(group);
+  assert.equal(info.settings.maxRetryCount, 3);
+  await client.deletePersistentSubscriptionToAll(group);
+});
+
+test("a subscription to a missing stream waits for it", async () => {
+  const s = unique("later");
+  const sub = client.subscribeToStream(s, { fromRevision: START });
+  await new Promise((resolve) => sub.once("caughtUp", resolve));
+  await client.appendToStream(s, event("First"));
+  const [e] = await take(sub, 1);
+  assert.equal(e.event.type, "First");
+  await sub.unsubscribe();
+});
+
+test("a filtered $all subscription resumes after a checkpoint without losing events",
+     async () => {
+  const prefix = unique("resume");
+  let checkpoint;
+  const first = client.subscribeToAll({
+    fromPosition: START,
+    filter: streamNameFilter({ prefixes: [prefix], maxSearchWindow: 4,
+                               checkpointReached: (_s, p) => { checkpoint = p; } }),
+  });
+  await new Promise((resolve) => first.once("caughtUp", resolve));
+  for (let i = 0; i < 12; i++) await client.appendToStream(unique("noise"), event("N"));
+  while (!checkpoint) await new Promise((r) => setTimeout(r, 20));
+  await first.unsubscribe();
+  await client.appendToStream(`${prefix}-x`, event("After"));
+  const again = client.subscribeToAll({ fromPosition: checkpoint,
+                                        filter: streamNameFilter({ prefixes: [prefix] }) });
+  const [e] = await take(again, 1);
+  assert.equal(e.event.type, "After");
+  await again.unsubscribe();
 });

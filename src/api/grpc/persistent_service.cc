@@ -244,6 +244,9 @@ struct PersistentState : std::enable_shared_from_this<PersistentState> {
   const ServiceContext* sc = nullptr;
   std::recursive_mutex mu;
   PersistentRead* reactor = nullptr;
+  grpc::CallbackServerContext* ctx = nullptr;  // valid while reactor is set
+  std::string source;                          // the stream or `$all`, for trailers
+  bool in_poll = false;                        // inside Group::Poll: an answer now is synchronous
   std::shared_ptr<delivery::Group> group;
   std::string consumer;
   uint32_t buffer = 10;
@@ -267,6 +270,7 @@ class PersistentRead final : public grpc::ServerBidiReactor<ppb::ReadReq, ppb::R
       : sc_(sc), ctx_(ctx), state_(std::make_shared<PersistentState>()) {
     state_->sc = sc;
     state_->reactor = this;
+    state_->ctx = ctx;
     if (sc->delivery == nullptr) {
       End(grpc::Status(grpc::StatusCode::UNAVAILABLE, "persistent subscriptions are off"));
       return;
@@ -360,6 +364,7 @@ class PersistentRead final : public grpc::ServerBidiReactor<ppb::ReadReq, ppb::R
       return;
     }
     state_->group = *g;
+    state_->source = source;
     state_->subscribed = true;
     state_->structured = o.uuid_option().has_structured();
     state_->buffer = o.buffer_size() > 0 ? static_cast<uint32_t>(o.buffer_size()) : 10;
@@ -394,10 +399,12 @@ void PersistentState::Kick() {
   polling = true;
   const uint32_t max = buffer - static_cast<uint32_t>(outstanding.size());
   // The callback runs inline (events ready) or on the dispatcher; it only queues.
+  in_poll = true;
   group->Poll(consumer, max, std::chrono::milliseconds(1000),
               [self = shared_from_this()](std::vector<delivery::Delivery> batch) {
                 self->Deliver(std::move(batch));
               });
+  in_poll = false;
 }
 
 void PersistentState::Deliver(std::vector<delivery::Delivery> batch) {
@@ -408,6 +415,18 @@ void PersistentState::Deliver(std::vector<delivery::Delivery> batch) {
     std::vector<std::string> ids;
     for (const auto& d : batch) ids.push_back(d.ack_id);
     if (!ids.empty()) (void)group->Nack(ids, delivery::NackAction::kRetry, "consumer gone");
+    return;
+  }
+  if (batch.empty() && in_poll) {
+    // Only a stopped group answers an empty poll at once: it was deleted (or the server is
+    // stopping). Polling again would spin: the subscription is dropped, as KurrentDB does.
+    const std::string group_name = group->definition().name;
+    ctx->AddTrailingMetadata("exception", "persistent-subscription-dropped");
+    ctx->AddTrailingMetadata("stream-name", source);
+    ctx->AddTrailingMetadata("group-name", group_name);
+    final_status = grpc::Status(grpc::StatusCode::CANCELLED,
+                                "subscription group " + group_name + " was dropped");
+    Kick();
     return;
   }
   for (const auto& d : batch) {

@@ -297,7 +297,11 @@ class BatchAppendCall final : public grpc::ServerBidiReactor<BatchAppendReq, Bat
     WriteNextLocked();
     MaybeFinishLocked();
   }
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    // Finish may run OnDone on another thread while the caller still holds mu_: wait for it.
+    { std::lock_guard lock(mu_); }
+    delete this;
+  }
 
  private:
   struct Pending {
