@@ -776,6 +776,9 @@ GroupInfo Group::Info() {
     info.last_error = last_error_;
     info.lag_events = window_.size();
     if (!window_.empty()) oldest = window_.begin()->second.event->created;
+    for (const auto* queue : {&window_, &replay_}) {
+      for (const auto& [seq, m] : *queue) info.attempts = std::max(info.attempts, m.deliveries);
+    }
     for (const auto& [name, c] : consumers_) {
       if (!LiveLocked(c, now) && c.in_flight == 0) continue;
       info.consumers.push_back(

@@ -2,6 +2,7 @@
 // long polls, ack/nack, parked messages, webhooks, restarts.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -39,6 +40,25 @@ bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeou
     std::this_thread::sleep_for(10ms);
   }
   return cond();
+}
+
+// Polls `group` until `n` events came (a poll answers with what is ready, which may be less
+// than the group will read).
+std::vector<Json> PollN(ServerProcess& s, const std::string& group, size_t n) {
+  std::vector<Json> got;
+  for (int i = 0; i < 50 && got.size() < n; ++i) {
+    auto poll = Http("POST", s.Url("/subscriptions/" + group +
+                                   "/poll?wait=2000&max=" + std::to_string(n - got.size())))
+                    .json();
+    for (const auto& e : poll["events"]) got.push_back(e);
+  }
+  return got;
+}
+
+std::vector<std::string> AckIds(const std::vector<Json>& events) {
+  std::vector<std::string> ids;
+  for (const auto& e : events) ids.push_back(e["ackId"]);
+  return ids;
 }
 
 TEST(DeliveryRest, GroupLifecyclePollAckNackParkedReplay) {
@@ -174,10 +194,9 @@ TEST(DeliveryRest, GroupSurvivesARestartOfTheServer) {
         Http("PUT", s.Url("/subscriptions/keep"), R"({"source":{"category":"visit"}})").status,
         201);
     Append(s, "visit-1", 3);
-    auto poll = Http("POST", s.Url("/subscriptions/keep/poll?max=2&wait=2000")).json();
-    ASSERT_EQ(poll["events"].size(), 2u);
-    Http("POST", s.Url("/subscriptions/keep/ack"),
-         Json{{"ids", {poll["events"][0]["ackId"], poll["events"][1]["ackId"]}}}.dump());
+    const std::vector<std::string> ids = AckIds(PollN(s, "keep", 2));
+    ASSERT_EQ(ids.size(), 2u);
+    Http("POST", s.Url("/subscriptions/keep/ack"), Json{{"ids", ids}}.dump());
     EXPECT_EQ(s.Terminate(SIGTERM), 0);
   }
   ServerProcess s(args);
@@ -185,6 +204,129 @@ TEST(DeliveryRest, GroupSurvivesARestartOfTheServer) {
   ASSERT_EQ(poll["events"].size(), 1u);
   EXPECT_EQ(poll["events"][0]["revision"], 2);
   std::filesystem::remove_all(dir);
+}
+
+TEST(DeliveryRest, WebhookStatusShowsFailuresAndParkedMessagesReplayInOrder) {
+  TestReceiver receiver;
+  std::atomic<bool> reject{true};
+  receiver.SetBehaviour([&](const testing::ReceivedRequest& r) {
+    Reply reply;
+    if (reject && r.Header("annals-stream") == "visit-bad") reply.status = 503;
+    return reply;
+  });
+  receiver.Start();
+  ServerProcess s;
+  const Json hook = {{"url", receiver.Url()},
+                     {"filter", {{"category", "visit"}}},
+                     {"maxAttempts", 3},
+                     {"backoff", {{"minMs", 150}, {"maxMs", 300}}}};
+  ASSERT_EQ(Http("PUT", s.Url("/webhooks/w"), hook.dump()).status, 201);
+  Append(s, "visit-bad", 2);
+  Append(s, "visit-ok", 1);
+  auto status = [&] { return Http("GET", s.Url("/webhooks/w")).json(); };
+  // Retrying: the attempts of the failing event, the last status and error are shown.
+  ASSERT_TRUE(WaitFor([&] { return status()["attempts"] >= 2; })) << status().dump();
+  auto st = status();  // lastStatus is of the last response, maybe visit-ok's 200
+  EXPECT_EQ(st["lastError"], "HTTP 503") << st.dump();
+  EXPECT_GE(st["lagEvents"], 2);
+  // After maxAttempts: parked, with the stream's later event parked behind it; the other stream
+  // flowed meanwhile.
+  ASSERT_TRUE(WaitFor([&] { return status()["parked"] == 2; })) << status().dump();
+  st = status();
+  EXPECT_GE(st["failedRequests"], 3);
+  EXPECT_EQ(st["attempts"], 0);
+  EXPECT_EQ(st["inFlight"], 0);
+  auto accepted_of = [&](const std::string& stream) {
+    std::vector<std::string> revisions;
+    for (const auto& r : receiver.Accepted()) {
+      if (r.Header("annals-stream") == stream) revisions.push_back(r.Header("annals-revision"));
+    }
+    return revisions;
+  };
+  EXPECT_EQ(accepted_of("visit-ok").size(), 1u);
+  auto parked = Http("GET", s.Url("/webhooks/w/parked")).json()["parked"];
+  ASSERT_EQ(parked.size(), 2u);
+  EXPECT_EQ(parked[0]["stream"], "visit-bad");
+  EXPECT_EQ(parked[0]["revision"], 0);
+  EXPECT_EQ(parked[0]["attempts"], 3);
+  EXPECT_NE(parked[0]["reason"].get<std::string>().find("503"), std::string::npos);
+  EXPECT_EQ(parked[1]["revision"], 1);
+  // The receiver recovers; a replay delivers the held stream in order.
+  reject = false;
+  auto replay = Http("POST", s.Url("/webhooks/w/parked/replay"));
+  ASSERT_EQ(replay.status, 200) << replay.body;
+  EXPECT_EQ(replay.json()["replaying"], 2);
+  ASSERT_TRUE(WaitFor([&] { return accepted_of("visit-bad").size() == 2; }));
+  EXPECT_EQ(accepted_of("visit-bad"), (std::vector<std::string>{"0", "1"}));
+  ASSERT_TRUE(WaitFor([&] { return status()["parked"] == 0; })) << status().dump();
+}
+
+TEST(DeliveryRest, WebhooksAndGroupsResetToAPositionOrATime) {
+  TestReceiver receiver;
+  receiver.Start();
+  ServerProcess s;
+  Append(s, "visit-1", 2);
+  std::this_thread::sleep_for(50ms);
+  Append(s, "visit-1", 2);
+  auto events = Http("GET", s.Url("/streams/visit-1")).json()["events"];
+  ASSERT_EQ(events.size(), 4u);
+  const std::string time2 = events[2]["created"];
+  const uint64_t position1 = events[1]["position"];
+  auto revisions = [&] {
+    std::vector<std::string> out;
+    for (const auto& r : receiver.Accepted()) out.push_back(r.Header("annals-revision"));
+    return out;
+  };
+  using Revs = std::vector<std::string>;
+  ASSERT_EQ(Http("PUT", s.Url("/webhooks/w"),
+                 Json{{"url", receiver.Url()}, {"filter", {{"category", "visit"}}}}.dump())
+                .status,
+            201);
+  ASSERT_TRUE(WaitFor([&] { return receiver.AcceptedCount() == 4; }));
+  // To a time: the first event created at or after it.
+  EXPECT_EQ(
+      Http("POST", s.Url("/webhooks/w/reset"), Json{{"from", {{"time", time2}}}}.dump()).status,
+      204);
+  ASSERT_TRUE(WaitFor([&] { return receiver.AcceptedCount() == 6; }));
+  // To a position (inclusive).
+  EXPECT_EQ(Http("POST", s.Url("/webhooks/w/reset"), Json{{"from", position1}}.dump()).status, 204);
+  ASSERT_TRUE(WaitFor([&] { return receiver.AcceptedCount() == 9; }));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(revisions(), (Revs{"0", "1", "2", "3", "2", "3", "1", "2", "3"}));
+  EXPECT_EQ(Http("GET", s.Url("/webhooks/w")).json()["lagEvents"], 0);
+  EXPECT_EQ(Http("POST", s.Url("/webhooks/w/reset"), R"({"from":"later"})").status, 400);
+
+  // A group: consume everything, then replay from a time; the lag shows it in events and
+  // seconds until it is consumed again.
+  ASSERT_EQ(Http("PUT", s.Url("/subscriptions/g"), R"({"source":{"category":"visit"}})").status,
+            201);
+  auto poll = PollN(s, "g", 4);
+  ASSERT_EQ(poll.size(), 4u);
+  EXPECT_EQ(Http("POST", s.Url("/subscriptions/g/ack"), Json{{"ids", AckIds(poll)}}.dump()).status,
+            204);
+  EXPECT_EQ(Http("POST", s.Url("/subscriptions/g/reset"), Json{{"from", {{"time", time2}}}}.dump())
+                .status,
+            204);
+  ASSERT_TRUE(WaitFor([&] {
+    auto g = Http("GET", s.Url("/subscriptions/g")).json();
+    return g["lagEvents"] == 2 && g["lagSeconds"] > 0;
+  })) << Http("GET", s.Url("/subscriptions")).body;
+  auto listed = Http("GET", s.Url("/subscriptions")).json()["subscriptions"][0];
+  EXPECT_EQ(listed["lagEvents"], 2);
+  EXPECT_GT(listed["lagSeconds"], 0);
+  poll = PollN(s, "g", 2);
+  ASSERT_EQ(poll.size(), 2u);
+  EXPECT_EQ(poll[0]["revision"], 2);
+  EXPECT_EQ(poll[1]["revision"], 3);
+  EXPECT_EQ(Http("POST", s.Url("/subscriptions/g/ack"),
+                 Json{{"ids", {poll[0]["ackId"], poll[1]["ackId"]}}}.dump())
+                .status,
+            204);
+  ASSERT_TRUE(WaitFor([&] {
+    auto g = Http("GET", s.Url("/subscriptions/g")).json();
+    // Resolved: the durable checkpoint passed the last event.
+    return g["lagEvents"] == 0 && g["lagSeconds"] == 0 && g["checkpoint"] > events[3]["position"];
+  })) << Http("GET", s.Url("/subscriptions/g")).body;
 }
 
 TEST(DeliveryRest, WebhookSecretsAreSealedInTheStoreAndNeverShown) {
@@ -232,10 +374,12 @@ TEST(DeliveryRest, WebhookSecretsAreSealedInTheStoreAndNeverShown) {
               std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     EXPECT_EQ(s.Terminate(SIGTERM), 0);
   }
-  ServerProcess s(args);  // the sealed secret opens after a restart
-  Append(s, "visit-1", 1);
-  ASSERT_TRUE(WaitFor([&] { return receiver.AcceptedCount() >= 2; }));
-  for (const auto& r : receiver.Accepted()) EXPECT_TRUE(verified(r));
+  {
+    ServerProcess s(args);  // the sealed secret opens after a restart
+    Append(s, "visit-1", 1);
+    ASSERT_TRUE(WaitFor([&] { return receiver.AcceptedCount() >= 2; }));
+    for (const auto& r : receiver.Accepted()) EXPECT_TRUE(verified(r));
+  }
   std::filesystem::remove_all(dir);
 }
 
@@ -243,7 +387,9 @@ TEST(DeliveryRest, MetricsShowEngineHistogramsAndDeliveryLag) {
   const auto dir = std::filesystem::temp_directory_path() /
                    ("annals-delivery-metrics-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
-  ServerProcess s({"--store", "engine", "--data-dir", dir.string()});  // fsync: real syncs
+  auto s_owner = std::make_unique<ServerProcess>(
+      std::vector<std::string>{"--store", "engine", "--data-dir", dir.string()});  // fsync
+  ServerProcess& s = *s_owner;
   ASSERT_EQ(
       Http("PUT", s.Url("/subscriptions/lagging"), R"({"source":{"category":"visit"}})").status,
       201);
@@ -271,9 +417,7 @@ TEST(DeliveryRest, MetricsShowEngineHistogramsAndDeliveryLag) {
   ASSERT_NE(at, std::string::npos);
   EXPECT_GE(std::stoull(text.substr(at + count.size())), 4u);
   // Consumed and acked: the lag drops to 0.
-  auto poll = Http("POST", s.Url("/subscriptions/lagging/poll?max=10")).json();
-  std::vector<std::string> ids;
-  for (const auto& e : poll["events"]) ids.push_back(e["ackId"]);
+  const std::vector<std::string> ids = AckIds(PollN(s, "lagging", 3));
   ASSERT_EQ(ids.size(), 3u);
   Http("POST", s.Url("/subscriptions/lagging/ack"), Json{{"ids", ids}}.dump());
   ASSERT_TRUE(WaitFor([&] {
@@ -281,6 +425,7 @@ TEST(DeliveryRest, MetricsShowEngineHistogramsAndDeliveryLag) {
     return text.find(R"(annals_delivery_lag_events{kind="subscription",name="lagging"} 0)") !=
            std::string::npos;
   })) << text;
+  s_owner.reset();  // the server goes before its data directory
   std::filesystem::remove_all(dir);
 }
 

@@ -135,6 +135,7 @@ Json GroupInfoJson(const delivery::GroupInfo& i) {
               {"acked", i.acked},
               {"retried", i.retried},
               {"parkedTotal", i.parked_total},
+              {"attempts", i.attempts},
               {"lastError", i.last_error.empty() ? Json(nullptr) : Json(i.last_error)},
               {"consumers", consumers}};
 }
@@ -147,6 +148,7 @@ void AddCursorStatus(Json& j, const delivery::GroupInfo& c) {
   j["lagSeconds"] = c.lag_seconds;
   j["inFlight"] = c.in_flight;
   j["parked"] = c.parked;
+  j["attempts"] = c.attempts;
   j["lastCursorError"] = c.last_error.empty() ? Json(nullptr) : Json(c.last_error);
 }
 
