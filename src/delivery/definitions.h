@@ -129,7 +129,7 @@ struct GroupInfo {
   uint64_t acked = 0;
   uint64_t retried = 0;
   uint64_t parked_total = 0;
-  uint32_t attempts = 0;  // deliveries so far of the most-tried unresolved event (0: none)
+  uint32_t attempts = 0;   // deliveries so far of the most-tried unresolved event (0: none)
   std::string last_error;  // of the source read or a durable write, empty when none
   std::vector<ConsumerInfo> consumers;
 };
