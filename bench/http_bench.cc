@@ -12,6 +12,8 @@
 // clients waiting for it (coordinated omission).
 //
 // Prints one line per case: `annals-http case=... events_per_s=... p50_ms=... p99_ms=...`.
+#include <sys/socket.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -313,6 +315,7 @@ int RunSseLatency(const Options& o) {
   std::vector<std::vector<std::pair<uint64_t, Clock::time_point>>> received(
       static_cast<size_t>(o.subscribers));
   std::vector<std::thread> subs;
+  std::vector<int> sockets;  // shut down at the end to wake subscribers blocked in a read
   std::atomic<uint64_t> dropped{0};
   for (int s = 0; s < o.subscribers; ++s) {
     subs.emplace_back([&, s] {
@@ -321,6 +324,10 @@ int RunSseLatency(const Options& o) {
       req.set(http::field::host, conn.host());
       req.set(http::field::accept, "text/event-stream");
       http::write(conn.stream(), req);
+      {
+        std::lock_guard g(mu);
+        sockets.push_back(conn.socket().native_handle());
+      }
       http::response_parser<http::buffer_body> parser;
       parser.body_limit(boost::none);
       http::read_header(conn.stream(), conn.buffer(), parser);
@@ -333,7 +340,9 @@ int RunSseLatency(const Options& o) {
       while (!stop.load(std::memory_order_relaxed) && !parser.is_done()) {
         parser.get().body().data = chunk;
         parser.get().body().size = sizeof chunk;
-        http::read(conn.stream(), conn.buffer(), parser, ec);
+        // read_some returns as soon as some body bytes arrived (read would wait for a full
+        // buffer, stamping frames with the time the buffer filled).
+        http::read_some(conn.stream(), conn.buffer(), parser, ec);
         if (ec == http::error::need_buffer) ec = {};
         if (ec) break;
         const auto now = Clock::now();
@@ -348,7 +357,6 @@ int RunSseLatency(const Options& o) {
           line.clear();
         }
       }
-      conn.socket().shutdown(tcp::socket::shutdown_both, ec);
     });
   }
   while (ready.load() < o.subscribers) std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -376,6 +384,10 @@ int RunSseLatency(const Options& o) {
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let the last frames arrive
   stop = true;
+  {
+    std::lock_guard g(mu);
+    for (int fd : sockets) ::shutdown(fd, SHUT_RDWR);
+  }
   for (auto& t : subs) t.join();
   LatencyHistogram all;
   uint64_t missing = 0;
