@@ -24,10 +24,11 @@ build: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
 
 # ASan + UBSan, built with clang so the libFuzzer targets come with it. -g1 (line tables) is
-# enough for sanitizer reports and compiles much faster than full debug information.
+# enough for sanitizer reports. -O0: clang's optimiser is most of this tree's build time
+# (server.cc: 66 s at -O0 against 221 s at -O1), and CI builds it cold.
 $(ASAN_BUILD)/build.ninja: CMakeLists.txt | deps
 	CC=clang CXX=clang++ cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug \
-	  -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DANNALS_SANITIZE=ON -DANNALS_FUZZ=ON
+	  -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1" -DANNALS_SANITIZE=ON -DANNALS_FUZZ=ON
 
 asan: deps $(ASAN_BUILD)/build.ninja
 	cmake --build $(ASAN_BUILD) -j $(JOBS)

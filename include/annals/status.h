@@ -29,6 +29,7 @@ enum class StatusCode : uint8_t {
   kCorruption,             // stored data failed a checksum or a consistency check (HTTP 500)
   kIoError,                // the operating system refused a read, write or sync (HTTP 500)
   kInternal,               // a bug (HTTP 500)
+  kUnimplemented,          // a remote server does not offer the operation (HTTP 501)
 };
 
 std::string_view StatusCodeName(StatusCode code);

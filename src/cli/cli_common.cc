@@ -45,6 +45,7 @@ int ExitCodeFor(StatusCode code) {
     case StatusCode::kUnauthenticated:
     case StatusCode::kPermissionDenied:
     case StatusCode::kInternal:
+    case StatusCode::kUnimplemented:
       return kExitOther;
   }
   return kExitOther;

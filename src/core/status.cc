@@ -34,6 +34,8 @@ std::string_view StatusCodeName(StatusCode code) {
       return "io_error";
     case StatusCode::kInternal:
       return "internal";
+    case StatusCode::kUnimplemented:
+      return "unimplemented";
   }
   // Only reachable through a cast of an out-of-range integer (e.g. a corrupt wire value).
   return "unknown";

@@ -2,11 +2,11 @@
 // through category / event-type postings, the catalog and metadata. Any thread; everything
 // read is bounded by the head loaded at the start of the call.
 #include <algorithm>
-#include <regex>
 
 #include <fmt/format.h>
 
 #include "core/binary.h"
+#include "core/event_filter_matcher.h"
 #include "engine/engine_impl.h"
 #include "engine/log/log_reader.h"
 
@@ -21,53 +21,6 @@ Status StreamNotFound(std::string_view name) {
 Status StreamTombstoned(std::string_view name) {
   return Status(StatusCode::kStreamDeleted, fmt::format("stream '{}' is tombstoned", name));
 }
-
-bool StartsWith(std::string_view s, std::string_view prefix) {
-  return s.substr(0, prefix.size()) == prefix;
-}
-
-// A compiled EventFilter.
-class Matcher {
- public:
-  static Result<Matcher> Compile(const EventFilter& filter) {
-    Matcher m;
-    m.filter_ = &filter;
-    if (!filter.type_regex.empty()) {
-      try {
-        m.regex_.emplace(filter.type_regex, std::regex::ECMAScript | std::regex::optimize);
-      } catch (const std::regex_error& e) {
-        return Status(StatusCode::kInvalidArgument, fmt::format("filter.typeRegex: {}", e.what()));
-      }
-    }
-    return m;
-  }
-
-  bool Matches(std::string_view stream, std::string_view type) const {
-    const EventFilter& f = *filter_;
-    if (f.exclude_system_events && (IsSystemName(stream) || IsSystemName(type))) return false;
-    if (!f.category.empty() && CategoryOf(stream) != f.category) return false;
-    if (!f.stream_prefixes.empty() &&
-        std::none_of(f.stream_prefixes.begin(), f.stream_prefixes.end(),
-                     [&](const std::string& p) { return StartsWith(stream, p); })) {
-      return false;
-    }
-    if (!f.event_types.empty() && std::none_of(f.event_types.begin(), f.event_types.end(),
-                                               [&](const std::string& t) { return t == type; })) {
-      return false;
-    }
-    if (!f.type_prefixes.empty() &&
-        std::none_of(f.type_prefixes.begin(), f.type_prefixes.end(),
-                     [&](const std::string& p) { return StartsWith(type, p); })) {
-      return false;
-    }
-    if (regex_ && !std::regex_search(type.begin(), type.end(), *regex_)) return false;
-    return true;
-  }
-
- private:
-  const EventFilter* filter_ = nullptr;
-  std::optional<std::regex> regex_;
-};
 
 // The revisions of a stream that reads may show, given its metadata.
 struct Visible {
@@ -188,7 +141,7 @@ Result<ReadAllResult> EngineImpl::ReadAll(const ReadAllRequest& request) {
 }
 
 Result<ReadAllResult> EngineImpl::ReadAllByScan(const ReadAllRequest& request, uint64_t head) {
-  auto matcher = Matcher::Compile(request.filter);
+  auto matcher = EventFilterMatcher::Compile(request.filter);
   if (!matcher.ok()) return matcher.status();
   ReadAllResult result;
   result.events.reserve(std::min<uint64_t>(request.max_count, 4096));
@@ -235,7 +188,7 @@ Result<ReadAllResult> EngineImpl::ReadAllByPostings(const ReadAllRequest& reques
                                                     const ReadView& view, char prefix,
                                                     const std::string& name) {
   const uint64_t head = view.head;
-  auto matcher = Matcher::Compile(request.filter);
+  auto matcher = EventFilterMatcher::Compile(request.filter);
   if (!matcher.ok()) return matcher.status();
   if (name.find('\0') != std::string::npos) {
     return Status(StatusCode::kInvalidArgument, "filter: names cannot contain NUL");

@@ -23,6 +23,7 @@ TEST(StatusCodeNameTest, EveryCodeHasADistinctSnakeCaseName) {
       {StatusCode::kCorruption, "corruption"},
       {StatusCode::kIoError, "io_error"},
       {StatusCode::kInternal, "internal"},
+      {StatusCode::kUnimplemented, "unimplemented"},
   };
   std::set<std::string_view> names;
   for (auto [code, name] : kExpected) {

@@ -4,80 +4,6 @@
 
 namespace annals::grpcapi {
 
-std::optional<Uuid> UuidFromProto(const pb::UUID& id) {
-  if (id.has_structured()) {
-    Uuid u;
-    const uint64_t hi = static_cast<uint64_t>(id.structured().most_significant_bits());
-    const uint64_t lo = static_cast<uint64_t>(id.structured().least_significant_bits());
-    for (int i = 0; i < 8; ++i) {
-      u.bytes[i] = static_cast<uint8_t>(hi >> (56 - 8 * i));
-      u.bytes[8 + i] = static_cast<uint8_t>(lo >> (56 - 8 * i));
-    }
-    return u;
-  }
-  if (id.value_case() == pb::UUID::kString) return Uuid::Parse(id.string());
-  return std::nullopt;
-}
-
-void UuidToProto(const Uuid& id, bool structured, pb::UUID* out) {
-  if (!structured) {
-    out->set_string(id.ToString());
-    return;
-  }
-  uint64_t hi = 0;
-  uint64_t lo = 0;
-  for (int i = 0; i < 8; ++i) {
-    hi = (hi << 8) | id.bytes[i];
-    lo = (lo << 8) | id.bytes[8 + i];
-  }
-  out->mutable_structured()->set_most_significant_bits(static_cast<int64_t>(hi));
-  out->mutable_structured()->set_least_significant_bits(static_cast<int64_t>(lo));
-}
-
-std::string StreamName(const pb::StreamIdentifier& id) { return id.stream_name(); }
-
-void SetStream(std::string_view name, pb::StreamIdentifier* out) {
-  out->set_stream_name(std::string(name));
-}
-
-void EventToProto(const RecordedEvent& e, bool structured_uuid, spb::RecordedEvent* out) {
-  UuidToProto(e.id, structured_uuid, out->mutable_id());
-  SetStream(e.stream, out->mutable_stream_identifier());
-  out->set_stream_revision(e.revision.value);
-  // Annals has one position per event: commit == prepare.
-  out->set_prepare_position(e.position.value);
-  out->set_commit_position(e.position.value);
-  auto& md = *out->mutable_metadata();
-  md["type"] = e.type;
-  md["content-type"] = e.content_type;
-  md["created"] = std::to_string(e.created.ticks);
-  out->set_custom_metadata(e.metadata);
-  out->set_data(e.data);
-}
-
-Result<ProposedEvent> ProposedFromProto(const spb::ProposedMessage& m, std::string* missing) {
-  ProposedEvent e;
-  if (m.has_id()) {
-    auto id = UuidFromProto(m.id());
-    if (!id) return Status(StatusCode::kInvalidArgument, "an event id is not a UUID");
-    e.id = *id;
-  }
-  const auto& md = m.metadata();
-  auto type = md.find("type");
-  auto content_type = md.find("content-type");
-  missing->clear();
-  if (type == md.end()) *missing = "type";
-  if (content_type == md.end()) *missing += missing->empty() ? "content-type" : ",content-type";
-  if (!missing->empty()) {
-    return Status(StatusCode::kInvalidArgument, "missing required metadata: " + *missing);
-  }
-  e.type = type->second;
-  e.content_type = content_type->second;
-  e.data = m.data();
-  e.metadata = m.custom_metadata();
-  return e;
-}
-
 std::string ExpectedVersionText(const ExpectedRevision& e) {
   switch (e.kind()) {
     case ExpectedRevision::Kind::kAny:
@@ -141,6 +67,8 @@ grpc::Status ToGrpc(const Status& s, const std::string& stream, grpc::ServerCont
       return grpc::Status(grpc::StatusCode::UNAVAILABLE, s.message());
     case StatusCode::kCorruption:
       return grpc::Status(grpc::StatusCode::DATA_LOSS, s.message());
+    case StatusCode::kUnimplemented:
+      return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, s.message());
     case StatusCode::kIoError:
     case StatusCode::kInternal:
       break;

@@ -12,6 +12,7 @@
 #include "annals/event_store.h"
 #include "annals/limits.h"
 #include "annals/status.h"
+#include "api/grpc/wire/event_wire.h"
 #include "shared.pb.h"
 #include "streams.pb.h"
 
@@ -20,20 +21,12 @@ namespace annals::grpcapi {
 namespace pb = ::event_store::client;
 namespace spb = ::event_store::client::streams;
 
-// Accepts both encodings: the string form and the structured one (two big-endian halves).
-std::optional<Uuid> UuidFromProto(const pb::UUID& id);
-void UuidToProto(const Uuid& id, bool structured, pb::UUID* out);
-
-std::string StreamName(const pb::StreamIdentifier& id);
-void SetStream(std::string_view name, pb::StreamIdentifier* out);
-
-// `type`, `content-type` (the only keys of `metadata`) and `created` (100 ns ticks since the
-// Unix epoch, decimal); user metadata goes in custom_metadata.
-void EventToProto(const RecordedEvent& e, bool structured_uuid, spb::RecordedEvent* out);
-
-// A proposed message; `missing` names the required metadata keys that are absent (the
-// caller answers INVALID_ARGUMENT with a missing-required-metadata-property trailer).
-Result<ProposedEvent> ProposedFromProto(const spb::ProposedMessage& m, std::string* missing);
+using grpcwire::EventToProto;
+using grpcwire::ProposedFromProto;
+using grpcwire::SetStream;
+using grpcwire::StreamName;
+using grpcwire::UuidFromProto;
+using grpcwire::UuidToProto;
 
 // The expected-revision oneof shared by AppendReq, DeleteReq and TombstoneReq (same field
 // numbers). `revision` is used when `kind` names it.

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <mutex>
 
+#include "api/grpc/catalog_service.h"
 #include "api/grpc/persistent_service.h"
 #include "api/grpc/service_context.h"
 #include "api/grpc/streams_service.h"
@@ -57,6 +58,9 @@ class FeaturesService final : public fpb::ServerFeatures::CallbackService {
     }
     add("event_store.client.server_features.serverfeatures", "getsupportedmethods", {});
     add("event_store.client.gossip.gossip", "read", {});
+    for (const char* method : {"head", "getstreaminfo", "liststreams"}) {
+      add("annals.client.v1.catalog", method, {});
+    }
     resp->set_event_store_server_version(kServerVersion);
     auto* reactor = ctx->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
@@ -102,6 +106,7 @@ struct GrpcServer::Impl {
   std::unique_ptr<PersistentService> persistent;
   std::unique_ptr<FeaturesService> features;
   std::unique_ptr<GossipService> gossip;
+  std::unique_ptr<CatalogService> catalog;
   std::unique_ptr<grpc::Server> server;
   std::mutex mu;
   bool stopped = false;
@@ -125,12 +130,14 @@ Status GrpcServer::Start() {
   s.persistent = std::make_unique<PersistentService>(&s.sc);
   s.features = std::make_unique<FeaturesService>(s.sc.delivery != nullptr);
   s.gossip = std::make_unique<GossipService>(s.options.advertised_host, s.options.advertised_port);
+  s.catalog = std::make_unique<CatalogService>(&s.sc);
 
   grpc::ServerBuilder builder;
   builder.RegisterService(s.streams.get());
   builder.RegisterService(s.persistent.get());
   builder.RegisterService(s.features.get());
   builder.RegisterService(s.gossip.get());
+  builder.RegisterService(s.catalog.get());
   const int max_message =
       static_cast<int>(std::min<uint64_t>(s.options.max_message_bytes, INT32_MAX));
   builder.SetMaxReceiveMessageSize(max_message);

@@ -96,6 +96,9 @@ struct ReadState : std::enable_shared_from_this<ReadState> {
     std::optional<grpc::Status> final;
     std::optional<Status> error;
     Position watch_after = Position::End();  // End: do not watch
+    // Annals' trailers of a finished read, for the C++ SDK (docs/grpc-api.md): what KurrentDB's
+    // messages cannot say exactly. Official clients ignore unknown trailers.
+    std::vector<std::pair<std::string, std::string>> trailers;
   };
   void FetchStream(Fetched* f);
   void FetchAll(Fetched* f);
@@ -200,6 +203,7 @@ void ReadState::Fetch() {
       if (f.error) {
         final_status = ToGrpc(*f.error, all ? "$all" : stream, ctx, sc->options->limits);
       } else if (f.final) {
+        for (const auto& [key, value] : f.trailers) ctx->AddTrailingMetadata(key, value);
         final_status = std::move(f.final);
       }
       if (go_live) waiting_live = true;
@@ -234,6 +238,15 @@ void ReadState::FetchStream(Fetched* f) {
   const Position head = store->Head();  // before the read: a later commit fires the watch
   if (!started) {
     started = true;
+    // A tombstoned stream's metadata is gone with it: its `$$` stream reads as deleted too,
+    // as in KurrentDB (and as the store's GetStreamMetadata answers).
+    if (auto target = MetadataTarget(stream)) {
+      auto info = store->GetStreamInfo(*target);
+      if (info.ok() && info->state == StreamState::kTombstoned) {
+        f->error = Status(StatusCode::kStreamDeleted, "stream '" + *target + "' is deleted");
+        return;
+      }
+    }
     if (stream_end_start) {
       // From the end: after the stream's current last event.
       auto info = store->GetStreamInfo(stream);
@@ -285,7 +298,10 @@ void ReadState::FetchStream(Fetched* f) {
   for (const RecordedEvent& e : r->events) AddEvent(e, batch);
   if (!subscription) {
     remaining -= std::min<uint64_t>(remaining, r->events.size());
-    if (remaining == 0 || !r->next) *final = grpc::Status::OK;
+    if (remaining == 0 || !r->next) {
+      *final = grpc::Status::OK;
+      f->trailers.emplace_back("annals-last-revision", std::to_string(r->last_revision.value));
+    }
     next_revision = r->next ? std::optional<uint64_t>(r->next->value) : std::nullopt;
     return;
   }
@@ -353,6 +369,10 @@ void ReadState::FetchAll(Fetched* f) {
   next_position = r->next;
   if (!subscription) {
     if (remaining == 0 || r->end_of_log) *final = grpc::Status::OK;
+    // Where a forward read that reached the end continues: the head it read up to.
+    if (r->end_of_log && remaining > 0 && forwards) {
+      f->trailers.emplace_back("annals-next-position", std::to_string(r->next.value));
+    }
     return;
   }
   if (r->end_of_log) {

@@ -58,6 +58,8 @@ Result<AppendResult> CheckOnly(EventStore* store, const AppendRequest& req) {
 grpc::Status FillAppendResp(const Result<AppendResult>& r, const AppendRequest& req,
                             grpc::ServerContextBase* ctx, const Limits& limits, AppendResp* resp) {
   if (r.ok()) {
+    // Annals' trailer for the C++ SDK: nothing was written, the events were already there.
+    if (r->idempotent && ctx != nullptr) ctx->AddTrailingMetadata("annals-idempotent", "true");
     auto* ok = resp->mutable_success();
     if (r->last_revision.value == UINT64_MAX) {
       ok->mutable_no_stream();

@@ -93,6 +93,7 @@ ProblemKind KindOf(StatusCode code) {
       return ProblemKind::kIoError;
     case StatusCode::kOk:
     case StatusCode::kInternal:
+    case StatusCode::kUnimplemented:  // only the SDK's remote stores return it
       break;
   }
   return ProblemKind::kInternal;

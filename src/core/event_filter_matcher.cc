@@ -1,0 +1,52 @@
+#include "core/event_filter_matcher.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace annals {
+
+namespace {
+
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+}  // namespace
+
+Result<EventFilterMatcher> EventFilterMatcher::Compile(const EventFilter& filter) {
+  EventFilterMatcher m;
+  m.filter_ = &filter;
+  if (!filter.type_regex.empty()) {
+    try {
+      m.regex_.emplace(filter.type_regex, std::regex::ECMAScript | std::regex::optimize);
+    } catch (const std::regex_error& e) {
+      return Status(StatusCode::kInvalidArgument, fmt::format("filter.typeRegex: {}", e.what()));
+    }
+  }
+  return m;
+}
+
+bool EventFilterMatcher::Matches(std::string_view stream, std::string_view type) const {
+  const EventFilter& f = *filter_;
+  if (f.exclude_system_events && (IsSystemName(stream) || IsSystemName(type))) return false;
+  if (!f.category.empty() && CategoryOf(stream) != f.category) return false;
+  if (!f.stream_prefixes.empty() &&
+      std::none_of(f.stream_prefixes.begin(), f.stream_prefixes.end(),
+                   [&](const std::string& p) { return StartsWith(stream, p); })) {
+    return false;
+  }
+  if (!f.event_types.empty() && std::none_of(f.event_types.begin(), f.event_types.end(),
+                                             [&](const std::string& t) { return t == type; })) {
+    return false;
+  }
+  if (!f.type_prefixes.empty() &&
+      std::none_of(f.type_prefixes.begin(), f.type_prefixes.end(),
+                   [&](const std::string& p) { return StartsWith(type, p); })) {
+    return false;
+  }
+  if (regex_ && !std::regex_search(type.begin(), type.end(), *regex_)) return false;
+  return true;
+}
+
+}  // namespace annals
