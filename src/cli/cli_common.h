@@ -77,8 +77,6 @@ std::string ReadInputArg(const std::string& arg, std::string_view option);
 
 // "2026-11-27T07:32:00.123456Z": RFC 3339, UTC, always six fractional digits.
 std::string FormatRfc3339(Timestamp t);
-// Standard base64 (RFC 4648 section 4) with padding.
-std::string Base64Encode(std::string_view bytes);
 std::string_view DurabilityName(Durability durability);
 // "active", "softDeleted", "tombstoned" (as the HTTP API spells them).
 std::string_view StreamStateName(StreamState state);

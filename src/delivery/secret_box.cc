@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/base64.h"
 #include "delivery/webhook_format.h"
 
 namespace annals::delivery {
@@ -89,7 +90,7 @@ std::string SecretBox::Seal(std::string_view plain) const {
   crypto_secretbox_easy(bytes + crypto_secretbox_NONCEBYTES,
                         reinterpret_cast<const unsigned char*>(plain.data()), plain.size(), bytes,
                         key_.data());
-  return std::string(kPrefix) + Base64(out);
+  return std::string(kPrefix) + Base64Encode(out);
 }
 
 Result<std::string> SecretBox::Open(std::string_view sealed) const {
@@ -98,7 +99,7 @@ Result<std::string> SecretBox::Open(std::string_view sealed) const {
                   "the sealed secret cannot be opened with this server's key");
   };
   if (sealed.substr(0, kPrefix.size()) != kPrefix) return invalid();
-  auto raw = FromBase64(sealed.substr(kPrefix.size()));
+  auto raw = Base64Decode(sealed.substr(kPrefix.size()));
   if (!raw || raw->size() < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES) {
     return invalid();
   }

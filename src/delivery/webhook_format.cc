@@ -6,39 +6,17 @@
 
 #include <charconv>
 
+#include "core/base64.h"
 #include "core/json_writer.h"
 #include "delivery/codec.h"
 
 namespace annals::delivery {
 
-std::string Base64(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()),
-                                static_cast<int>(bytes.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
-std::optional<std::string> FromBase64(std::string_view text) {
-  if (text.size() % 4 != 0) return std::nullopt;
-  std::string out(3 * text.size() / 4 + 1, '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(text.data()),
-                                static_cast<int>(text.size()));
-  if (n < 0) return std::nullopt;
-  size_t len = static_cast<size_t>(n);
-  // EVP_DecodeBlock counts padding as zero bytes.
-  for (size_t i = text.size(); i > 0 && text[i - 1] == '=' && len > 0; --i) --len;
-  out.resize(len);
-  return out;
-}
-
 std::string StandardWebhookSignature(std::string_view secret, std::string_view id,
                                      int64_t timestamp, std::string_view body) {
   std::string key(secret);
   if (secret.substr(0, 6) == "whsec_") {
-    if (auto k = FromBase64(secret.substr(6))) key = *k;
+    if (auto k = Base64Decode(secret.substr(6))) key = *k;
   }
   std::string signed_content;
   signed_content.reserve(id.size() + body.size() + 24);
@@ -52,7 +30,7 @@ std::string StandardWebhookSignature(std::string_view secret, std::string_view i
   HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
        reinterpret_cast<const unsigned char*>(signed_content.data()), signed_content.size(), mac,
        &mac_len);
-  return "v1," + Base64(std::string_view(reinterpret_cast<const char*>(mac), mac_len));
+  return "v1," + Base64Encode(std::string_view(reinterpret_cast<const char*>(mac), mac_len));
 }
 
 HttpMessage BinaryEvent(const Delivery& d, std::string_view ce_source) {
@@ -104,7 +82,7 @@ HttpMessage BatchOfEvents(const std::vector<Delivery>& batch, std::string_view c
       w.Raw(e.data.empty() ? std::string_view("null") : std::string_view(e.data));
     } else {
       w.Key("data_base64");
-      w.String(Base64(e.data));
+      w.String(Base64Encode(e.data));
     }
     w.Key("annalsrevision");
     w.String(std::to_string(e.revision.value));

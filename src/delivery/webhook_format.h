@@ -48,7 +48,4 @@ void Sign(HttpMessage* m, std::string_view secret, int64_t unix_seconds);
 std::optional<std::chrono::milliseconds> ParseRetryAfter(std::string_view value,
                                                          int64_t now_unix_seconds);
 
-std::string Base64(std::string_view bytes);
-std::optional<std::string> FromBase64(std::string_view text);
-
 }  // namespace annals::delivery

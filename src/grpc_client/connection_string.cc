@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "annals/grpc_store.h"
+#include "core/percent_encoding.h"
 
 namespace annals {
 
@@ -10,30 +11,6 @@ namespace {
 
 Status Bad(std::string_view why) {
   return Status(StatusCode::kInvalidArgument, "connection string: " + std::string(why));
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::optional<std::string> PercentDecode(std::string_view text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '%') {
-      out.push_back(text[i]);
-      continue;
-    }
-    if (i + 2 >= text.size()) return std::nullopt;
-    const int hi = HexValue(text[i + 1]);
-    const int lo = HexValue(text[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
-  return out;
 }
 
 std::optional<bool> ParseBool(std::string_view v) {
@@ -115,8 +92,8 @@ Result<GrpcEndpoint> ParseGrpcConnectionString(std::string_view text) {
     rest = rest.substr(at + 1);
     const size_t colon = userinfo.find(':');
     if (colon == std::string_view::npos) return Bad("credentials must be user:password");
-    auto user = PercentDecode(userinfo.substr(0, colon));
-    auto password = PercentDecode(userinfo.substr(colon + 1));
+    auto user = PercentDecode(userinfo.substr(0, colon), false);
+    auto password = PercentDecode(userinfo.substr(colon + 1), false);
     if (!user || !password || user->empty()) return Bad("malformed credentials");
     out.username = std::move(*user);
     out.password = std::move(*password);
@@ -152,7 +129,7 @@ Result<GrpcEndpoint> ParseGrpcConnectionString(std::string_view text) {
     if (pair.empty()) continue;
     const size_t eq = pair.find('=');
     if (eq == std::string_view::npos) return Bad("option '" + std::string(pair) + "' has no value");
-    auto value = PercentDecode(pair.substr(eq + 1));
+    auto value = PercentDecode(pair.substr(eq + 1), false);
     if (!value) return Bad("malformed option value");
     ANNALS_RETURN_IF_ERROR(ApplyOption(pair.substr(0, eq), *value, &out));
   }

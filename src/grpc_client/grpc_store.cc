@@ -21,6 +21,7 @@
 #include "core/base64.h"
 #include "core/event_filter_matcher.h"
 #include "core/stream_metadata_codec.h"
+#include "core/threaded_head_watches.h"
 #include "grpc_client/grpc_status.h"
 #include "serverfeatures.grpc.pb.h"
 #include "streams.grpc.pb.h"
@@ -96,14 +97,10 @@ class GrpcStore final : public EventStore {
       closing_ = true;
       for (grpc::ClientContext* ctx : waits_) ctx->TryCancel();
     }
-    cv_.notify_all();
+    watches_.Close();
+    // Async appends hold `this` until their completion ran.
     std::unique_lock lock(mu_);
-    // Async appends hold `this` until their completion ran; watches until their thread ends.
     cv_.wait(lock, [&] { return in_flight_ == 0; });
-    std::map<uint64_t, Watch> watches;
-    watches.swap(watches_);
-    lock.unlock();
-    for (auto& [id, watch] : watches) watch.thread.join();
   }
 
   // Asks the server what it offers; kUnavailable when it does not answer.
@@ -374,41 +371,12 @@ class GrpcStore final : public EventStore {
   }
 
   uint64_t WatchHead(Position after, CommitCallback callback) override {
-    auto cancelled = std::make_shared<std::atomic<bool>>(false);
-    std::lock_guard lock(mu_);
-    const uint64_t id = ++next_watch_;
-    Watch& watch = watches_[id];
-    watch.cancelled = cancelled;
-    ++in_flight_;
-    watch.thread = std::thread([this, after, cancelled, callback = std::move(callback)] {
-      Position head = after;
-      while (!cancelled->load() && !Closing()) {
-        head = WaitForHead(after, kWaitSlice);
-        if (head > after) break;
-      }
-      // Fired once: when the head passed `after`, or when the store closes (the interface's
-      // contract: nothing will commit through this store again), unless cancelled first.
-      if (!cancelled->exchange(true)) callback(head);
-      std::lock_guard lock(mu_);
-      --in_flight_;
-      cv_.notify_all();
-    });
-    return id;
+    return watches_.Watch(after, std::move(callback));
   }
 
-  void CancelHeadWatch(uint64_t id) override {
-    std::lock_guard lock(mu_);
-    auto it = watches_.find(id);
-    if (it != watches_.end()) it->second.cancelled->store(true);
-    // The thread ends within kWaitSlice and is joined by the destructor.
-  }
+  void CancelHeadWatch(uint64_t id) override { watches_.Cancel(id); }
 
  private:
-  struct Watch {
-    std::shared_ptr<std::atomic<bool>> cancelled;
-    std::thread thread;
-  };
-
   // Streams.Append: the options, then each event, the last one half-closing the call.
   class AppendCall final : public grpc::ClientWriteReactor<spb::AppendReq> {
    public:
@@ -660,10 +628,12 @@ class GrpcStore final : public EventStore {
   std::mutex mu_;
   std::condition_variable cv_;
   bool closing_ = false;
-  uint64_t in_flight_ = 0;  // async appends and watch threads
+  uint64_t in_flight_ = 0;  // async appends
   std::set<grpc::ClientContext*> waits_;
-  std::map<uint64_t, Watch> watches_;
-  uint64_t next_watch_ = 0;
+  ThreadedHeadWatches watches_{[this](Position after, std::chrono::milliseconds timeout) {
+                                 return WaitForHead(after, timeout);
+                               },
+                               kWaitSlice};
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "annals/consumer_group.h"
 
 #include "core/json_writer.h"
+#include "core/percent_encoding.h"
 #include "sdk/http_client.h"
 #include "sdk/remote_codec.h"
 
@@ -32,7 +33,7 @@ ConsumerGroupClient::ConsumerGroupClient(const RemoteOptions& server, std::strin
     : client_(std::make_unique<sdk::HttpClient>(server.url, server.authorization,
                                                 server.timeout + std::chrono::seconds(60),
                                                 server.connect_timeout)),
-      path_("/subscriptions/" + sdk::UrlEncode(group)) {}
+      path_("/subscriptions/" + PercentEncodeSegment(group)) {}
 
 ConsumerGroupClient::~ConsumerGroupClient() = default;
 
@@ -44,7 +45,7 @@ Result<std::vector<Delivery>> ConsumerGroupClient::Poll(std::string_view consume
                                                         std::chrono::milliseconds wait) {
   sdk::HttpReply r = client_->Do("POST", path_ + "/poll?max=" + std::to_string(max) +
                                              "&wait=" + std::to_string(wait.count()) +
-                                             "&consumer=" + sdk::UrlEncode(consumer));
+                                             "&consumer=" + PercentEncodeSegment(consumer));
   if (r.status != 200) return Answer(r, path_);
   Result<std::vector<sdk::PolledEvent>> polled = sdk::ParsePoll(std::move(r.body));
   if (!polled.ok()) return polled.status();

@@ -63,7 +63,4 @@ class HttpClient {
   std::vector<void*> idle_;  // CURL* handles with their connections kept alive
 };
 
-// Percent-encodes `text` for one path segment or query value (RFC 3986 unreserved kept).
-std::string UrlEncode(std::string_view text);
-
 }  // namespace annals::sdk

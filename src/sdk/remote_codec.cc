@@ -4,6 +4,7 @@
 
 #include <ctime>
 
+#include "core/base64.h"
 #include "core/json_writer.h"
 #include "core/stream_metadata_codec.h"
 
@@ -11,27 +12,6 @@ namespace annals::sdk {
 namespace {
 
 namespace od = simdjson::ondemand;
-
-constexpr char kBase64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-std::string Base64Encode(std::string_view in) {
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out.push_back(kBase64[(v >> s) & 63]);
-  }
-  if (i < in.size()) {
-    uint32_t v = uint8_t(in[i]) << 16;
-    if (i + 1 < in.size()) v |= uint8_t(in[i + 1]) << 8;
-    out.push_back(kBase64[(v >> 18) & 63]);
-    out.push_back(kBase64[(v >> 12) & 63]);
-    out.push_back(i + 1 < in.size() ? kBase64[(v >> 6) & 63] : '=');
-    out.push_back('=');
-  }
-  return out;
-}
 
 Status Protocol(std::string_view what) {
   return Status(StatusCode::kInternal, "unexpected answer from the server: " + std::string(what));
@@ -571,41 +551,6 @@ std::optional<Timestamp> ParseRfc3339(std::string_view t) {
   if (i + 1 != t.size() || (t[i] != 'Z' && t[i] != 'z')) return std::nullopt;
   const int64_t seconds = timegm(&tm);
   return Timestamp{seconds * 10000000 + ticks};
-}
-
-std::optional<std::string> Base64Decode(std::string_view in) {
-  std::string out;
-  out.reserve(in.size() / 4 * 3);
-  uint32_t acc = 0;
-  int bits = 0;
-  size_t pad = 0;
-  for (char c : in) {
-    int v;
-    if (c >= 'A' && c <= 'Z') {
-      v = c - 'A';
-    } else if (c >= 'a' && c <= 'z') {
-      v = c - 'a' + 26;
-    } else if (c >= '0' && c <= '9') {
-      v = c - '0' + 52;
-    } else if (c == '+') {
-      v = 62;
-    } else if (c == '/') {
-      v = 63;
-    } else if (c == '=') {
-      ++pad;
-      continue;
-    } else {
-      return std::nullopt;
-    }
-    if (pad > 0) return std::nullopt;  // data after padding
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  return out;
 }
 
 }  // namespace annals::sdk

@@ -49,6 +49,5 @@ Result<RecordedEvent> ParseEvent(std::string body);
 
 // RFC 3339 UTC with up to 7 fractional digits, as the server writes it, to 100 ns ticks.
 std::optional<Timestamp> ParseRfc3339(std::string_view text);
-std::optional<std::string> Base64Decode(std::string_view text);
 
 }  // namespace annals::sdk

@@ -11,7 +11,9 @@
 #include <thread>
 
 #include "annals/limits.h"
+#include "core/percent_encoding.h"
 #include "core/stream_metadata_codec.h"
+#include "core/threaded_head_watches.h"
 #include "sdk/http_client.h"
 #include "sdk/remote_codec.h"
 
@@ -19,7 +21,6 @@ namespace annals {
 namespace {
 
 using sdk::HttpReply;
-using sdk::UrlEncode;
 
 // The server refuses larger pages (`http.max_page_size`, 10000 by default); a smaller page is
 // still a correct answer, since every read returns where to continue.
@@ -28,7 +29,9 @@ constexpr uint64_t kMaxPage = 10000;
 constexpr auto kWatchSlice = std::chrono::milliseconds(500);
 constexpr int kAsyncWorkers = 4;
 
-std::string StreamPath(const std::string& stream) { return "/streams/" + UrlEncode(stream); }
+std::string StreamPath(const std::string& stream) {
+  return "/streams/" + PercentEncodeSegment(stream);
+}
 
 // An empty name has no URL (`/streams/` is another route): refused here as the engine would.
 Status CheckStream(const std::string& stream) {
@@ -61,19 +64,13 @@ class RemoteStore final : public EventStore {
       : client_(options.url, options.authorization, options.timeout, options.connect_timeout) {}
 
   ~RemoteStore() override {
+    watches_.Close();  // before the client its waits use
     {
       std::lock_guard lock(mu_);
       stopping_ = true;
-      closing_ = true;  // pending watches fire with the head they last saw (see WatchHead)
     }
     work_cv_.notify_all();
     for (std::thread& t : workers_) t.join();
-    std::map<uint64_t, Watch> watches;
-    {
-      std::lock_guard lock(mu_);
-      watches.swap(watches_);
-    }
-    for (auto& [id, watch] : watches) watch.thread.join();
   }
 
   Status Ping() {
@@ -141,8 +138,8 @@ class RemoteStore final : public EventStore {
 
   Result<ListStreamsResult> ListStreams(const ListStreamsRequest& request) override {
     std::string path = "/streams?limit=" + std::to_string(std::min(request.limit, kMaxPage));
-    if (!request.prefix.empty()) path += "&prefix=" + UrlEncode(request.prefix);
-    if (!request.after.empty()) path += "&after=" + UrlEncode(request.after);
+    if (!request.prefix.empty()) path += "&prefix=" + PercentEncodeSegment(request.prefix);
+    if (!request.after.empty()) path += "&after=" + PercentEncodeSegment(request.after);
     if (request.include_system) path += "&includeSystem=true";
     HttpReply r = client_.Do("GET", path);
     if (r.status == 200) return sdk::ParseListStreams(std::move(r.body));
@@ -204,44 +201,19 @@ class RemoteStore final : public EventStore {
   }
 
   uint64_t WatchHead(Position after, CommitCallback callback) override {
-    auto cancelled = std::make_shared<std::atomic<bool>>(false);
-    std::lock_guard lock(mu_);
-    const uint64_t id = ++next_watch_;
-    Watch& watch = watches_[id];
-    watch.cancelled = cancelled;
-    watch.thread = std::thread([this, after, cancelled, callback = std::move(callback)] {
-      Position head = after;
-      while (!cancelled->load() && !closing_.load()) {
-        head = WaitForHead(after, kWatchSlice);
-        if (head > after) break;
-      }
-      // Fired once: when the head passed `after`, or when the store closes (the interface's
-      // contract: nothing will commit through this store again), unless cancelled first.
-      if (!cancelled->exchange(true)) callback(head);
-    });
-    return id;
+    return watches_.Watch(after, std::move(callback));
   }
 
-  void CancelHeadWatch(uint64_t id) override {
-    std::lock_guard lock(mu_);
-    auto it = watches_.find(id);
-    if (it != watches_.end()) it->second.cancelled->store(true);
-    // The thread ends within kWatchSlice and is joined by the destructor.
-  }
+  void CancelHeadWatch(uint64_t id) override { watches_.Cancel(id); }
 
  private:
-  struct Watch {
-    std::shared_ptr<std::atomic<bool>> cancelled;
-    std::thread thread;
-  };
-
   static std::string FilterQuery(const EventFilter& f) {
     std::string q;
-    for (const std::string& p : f.stream_prefixes) q += "&streamPrefix=" + UrlEncode(p);
-    if (!f.category.empty()) q += "&category=" + UrlEncode(f.category);
-    for (const std::string& t : f.event_types) q += "&type=" + UrlEncode(t);
-    for (const std::string& t : f.type_prefixes) q += "&typePrefix=" + UrlEncode(t);
-    if (!f.type_regex.empty()) q += "&typeRegex=" + UrlEncode(f.type_regex);
+    for (const std::string& p : f.stream_prefixes) q += "&streamPrefix=" + PercentEncodeSegment(p);
+    if (!f.category.empty()) q += "&category=" + PercentEncodeSegment(f.category);
+    for (const std::string& t : f.event_types) q += "&type=" + PercentEncodeSegment(t);
+    for (const std::string& t : f.type_prefixes) q += "&typePrefix=" + PercentEncodeSegment(t);
+    if (!f.type_regex.empty()) q += "&typeRegex=" + PercentEncodeSegment(f.type_regex);
     if (f.exclude_system_events) q += "&excludeSystem=true";
     return q;
   }
@@ -278,11 +250,12 @@ class RemoteStore final : public EventStore {
   std::mutex mu_;
   std::condition_variable work_cv_;
   bool stopping_ = false;
-  std::atomic<bool> closing_{false};
   std::deque<std::function<void()>> jobs_;
   std::vector<std::thread> workers_;
-  std::map<uint64_t, Watch> watches_;
-  uint64_t next_watch_ = 0;
+  ThreadedHeadWatches watches_{[this](Position after, std::chrono::milliseconds timeout) {
+                                 return WaitForHead(after, timeout);
+                               },
+                               kWatchSlice};
 };
 
 }  // namespace

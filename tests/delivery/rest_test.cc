@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "../http/test_support.h"
+#include "core/base64.h"
 #include "delivery/webhook_format.h"
 #include "test_receiver.h"
 
@@ -330,7 +331,7 @@ TEST(DeliveryRest, WebhooksAndGroupsResetToAPositionOrATime) {
 }
 
 TEST(DeliveryRest, WebhookSecretsAreSealedInTheStoreAndNeverShown) {
-  const std::string secret = "whsec_" + Base64("a-secret-nobody-may-read-32bytes");
+  const std::string secret = "whsec_" + Base64Encode("a-secret-nobody-may-read-32bytes");
   TestReceiver receiver;
   receiver.Start();
   const auto dir = std::filesystem::temp_directory_path() /

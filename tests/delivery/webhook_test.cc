@@ -11,6 +11,7 @@
 #include <random>
 #include <thread>
 
+#include "core/base64.h"
 #include "delivery/webhook.h"
 #include "delivery/webhook_format.h"
 #include "delivery_test_util.h"
@@ -116,7 +117,7 @@ class WebhookTest : public ::testing::Test {
     c.name = name;
     c.url = receiver_.Url();
     c.filter.filter.category = "visit";
-    c.secret = "whsec_" + Base64("0123456789abcdef0123456789abcdef");
+    c.secret = "whsec_" + Base64Encode("0123456789abcdef0123456789abcdef");
     c.backoff_min = std::chrono::milliseconds(10);
     c.backoff_max = std::chrono::milliseconds(50);
     c.timeout = std::chrono::milliseconds(2000);
@@ -188,7 +189,7 @@ TEST_F(WebhookTest, SecretsAreSealedAndPlainSecretsOfOlderVersionsStillWork) {
   };
   // Written by a manager without a key, as before sealing existed: the secret in plain text.
   ASSERT_TRUE(hooks_->Put(Config("old")).ok());
-  EXPECT_NE(StoredConfig("old").find(Base64(key)), std::string::npos);
+  EXPECT_NE(StoredConfig("old").find(Base64Encode(key)), std::string::npos);
   // Restarted with a key: the plain secret still signs.
   box_ = std::make_shared<SecretBox>(SecretBox::Ephemeral());
   Restart();
@@ -202,7 +203,7 @@ TEST_F(WebhookTest, SecretsAreSealedAndPlainSecretsOfOlderVersionsStillWork) {
   ASSERT_TRUE(WaitFor([&] { return receiver_.AcceptedCount() == 2; }));  // visit-1 to "new"
   for (const std::string name : {"old", "new"}) {
     const std::string stored = StoredConfig(name);
-    EXPECT_EQ(stored.find(Base64(key)), std::string::npos) << stored;
+    EXPECT_EQ(stored.find(Base64Encode(key)), std::string::npos) << stored;
     EXPECT_EQ(stored.find(key), std::string::npos) << stored;
     EXPECT_NE(stored.find("\"sealedSecret\":\"v1:"), std::string::npos) << stored;
   }

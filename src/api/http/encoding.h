@@ -1,4 +1,5 @@
-// Text encodings of the HTTP API: RFC 3339 times, base64 event payloads, URL components.
+// Text encodings of the HTTP API: RFC 3339 times, query strings, numbers, UTF-8 (base64 and
+// percent-encoding are in core, shared with the SDK).
 #pragma once
 
 #include <cstdint>
@@ -9,22 +10,13 @@
 #include <vector>
 
 #include "annals/types.h"
+#include "core/base64.h"            // Base64Encode, Base64Decode
+#include "core/percent_encoding.h"  // PercentDecode, PercentEncodeSegment
 
 namespace annals::http {
 
 // "2026-11-27T07:32:00.123456Z": UTC, always six fractional digits.
 std::string FormatRfc3339(Timestamp t);
-
-// Standard base64 (RFC 4648 section 4) with padding.
-std::string Base64Encode(std::string_view bytes);
-// Accepts standard base64, padded or not; nullopt when `text` is not base64.
-std::optional<std::string> Base64Decode(std::string_view text);
-
-// Decodes %XX escapes (and '+' as a space when `plus_is_space`, for query strings); nullopt on
-// a malformed escape.
-std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_space);
-// Encodes everything but RFC 3986 unreserved characters, for one path segment.
-std::string PercentEncodeSegment(std::string_view text);
 
 // A parsed query string, in order; a name may repeat.
 using QueryParams = std::vector<std::pair<std::string, std::string>>;
