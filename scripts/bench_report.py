@@ -15,15 +15,19 @@ ROWS = [
      [("postgres", "append_single_c1"), ("sqlite", "append_1_per_tx"), ("nats", "raw_w1")]),
     ("single-event appends, 8 clients", [("annals-engine", "append_batch1_c8"), ("annals-http", "append_batch1_c8")],
      [("postgres", "append_single_c8"), ("nats", "raw_w8")]),
-    ("single-event appends, 64 clients", [("annals-engine", "append_batch1_c64"), ("annals-http", "append_batch1_c64")],
+    ("single-event appends, 64 clients", [("annals-engine", "append_batch1_c64"), ("annals-http", "append_batch1_c64"),
+                                          ("annals-grpc", "append_batch1_c64")],
      [("postgres", "append_single_c64")]),
     ("single-event appends, 256 clients", [("annals-engine", "append_batch1_c256"), ("annals-http", "append_batch1_c256")],
      [("nats", "raw_w256")]),
-    ("10-event appends, 8 clients", [("annals-engine", "append_batch10_c8"), ("annals-http", "append_batch10_c8")],
+    ("10-event appends, 8 clients", [("annals-engine", "append_batch10_c8"), ("annals-http", "append_batch10_c8"),
+                                     ("annals-grpc", "append_batch10_c8")],
      [("postgres", "append_batch10_c8")]),
     ("10-event appends, 64 clients", [("annals-engine", "append_batch10_c64"), ("annals-http", "append_batch10_c64")],
      [("postgres", "append_batch10_c64")]),
     ("100-event appends, 1 client", [("annals-engine", "append_batch100_c1")], [("sqlite", "append_100_per_tx")]),
+    ("100-event batches, 8 in flight (gRPC BatchAppend)", [("annals-grpc", "batchappend_batch100_c8")],
+     [("sqlite", "append_100_per_tx")]),
     ("read one 10-event stream, 1 client", [("annals-engine", "read_stream_c1"), ("annals-http", "read_stream_c1")],
      [("postgres", "read_stream_c1")]),
     ("read one 10-event stream, 8 clients", [("annals-engine", "read_stream_c8"), ("annals-http", "read_stream_c8")],
@@ -32,8 +36,10 @@ ROWS = [
     ("read $all in pages of 1000, 1 client", [("annals-engine", "read_all_page1000_c1"), ("annals-http", "read_all_page1000_c1")],
      [("postgres", "read_all_c1")]),
     ("read $all in pages of 1000, 8 clients", [("annals-http", "read_all_page1000_c8")], [("postgres", "read_all_c8")]),
+    ("read $all streamed (one gRPC Read of 200,000 events)", [("annals-grpc", "read_all_streamed_200000")],
+     [("postgres", "read_all_c1")]),
 ]
-NAMES = {"annals-engine": "Annals in-process", "annals-http": "Annals REST", "postgres": "PostgreSQL table",
+NAMES = {"annals-engine": "Annals in-process", "annals-http": "Annals REST", "annals-grpc": "Annals gRPC", "postgres": "PostgreSQL table",
          "sqlite": "SQLite", "nats": "NATS JetStream (no fsync)", "disk": "disk"}
 
 
@@ -64,13 +70,15 @@ def section(results, raw_notes):
     out = [BEGIN, "", "## Latest `make bench` run", ""]
     out += [f"    {n}" for n in raw_notes]
     out += ["", "Events per second (medians); `×` columns are Annals divided by the peer of the same run.", ""]
-    out.append("| workload | Annals in-process | Annals REST | peers | REST ÷ peer | in-process ÷ peer |")
-    out.append("|---|---:|---:|---|---|---|")
+    out.append("| workload | Annals in-process | Annals REST | Annals gRPC | peers | REST ÷ peer | gRPC ÷ peer "
+               "| in-process ÷ peer |")
+    out.append("|---|---:|---:|---:|---|---|---|---|")
     for what, ours, peers in ROWS:
         engine = results.get(next((c for c in ours if c[0] == "annals-engine"), (None, None)))
         rest = results.get(next((c for c in ours if c[0] == "annals-http"), (None, None)))
+        grpc = results.get(next((c for c in ours if c[0] == "annals-grpc"), (None, None)))
         got = [(p, results.get(p)) for p in peers if results.get(p)]
-        if not (engine or rest or got):
+        if not (engine or rest or grpc or got):
             continue
         peer_text = "<br>".join(f"{NAMES[p[0]]}: {fmt_rate(r)}" for p, r in got) or "—"
 
@@ -80,7 +88,8 @@ def section(results, raw_notes):
             m = num(mine.get("events_per_s"))
             return "<br>".join(f"{m / num(r['events_per_s']):.2f}× {NAMES[p[0]]}" for p, r in got
                                if num(r.get("events_per_s")))
-        out.append(f"| {what} | {fmt_rate(engine)} | {fmt_rate(rest)} | {peer_text} | {ratios(rest)} | {ratios(engine)} |")
+        out.append(f"| {what} | {fmt_rate(engine)} | {fmt_rate(rest)} | {fmt_rate(grpc)} | {peer_text} "
+                   f"| {ratios(rest)} | {ratios(grpc)} | {ratios(engine)} |")
     disk = results.get(("disk", "a_4k_fdatasync_overwrite"))
     one = results.get(("annals-engine", "append_batch1_c1"))
     if disk and one:
@@ -88,6 +97,11 @@ def section(results, raw_notes):
         out += ["", f"Disk limit: 4 KiB write + fdatasync on a preallocated file {d:,.0f}/s "
                 f"(p50 {disk.get('p50_ms')} ms); a single in-process writer reaches "
                 f"{num(one['events_per_s']) / d:.2f}× of it (one fdatasync per acknowledged append)."]
+    g64 = results.get(("annals-grpc", "append_batch1_c64"))
+    r64 = results.get(("annals-http", "append_batch1_c64"))
+    if g64 and r64:
+        out += ["", f"Single-event appends, 64 in flight: gRPC (one HTTP/2 connection) ÷ REST (64 keep-alive "
+                f"connections) = {num(g64['events_per_s']) / num(r64['events_per_s']):.2f}×."]
     sse = [r for (p, c), r in results.items() if p == "annals-http" and c.startswith("sse_latency")]
     for r in sse:
         out += ["", f"SSE `{r['case']}`: append acknowledged → received by each subscriber: p50 "

@@ -167,7 +167,16 @@ void ReadState::Kick() {
   if (reactor == nullptr || writing || finishing) return;
   if (!out.empty()) {
     writing = true;
+    // No buffer_hint: a hinted write completes only once a later write flushes it (also with
+    // GRPC_ARG_HTTP2_WRITE_BUFFER_SIZE set), and the callback API allows one write in flight,
+    // so the call would stall. Each message is one write (docs/performance.md, "gRPC reads").
     reactor->StartWrite(&out.front());
+    // Read ahead: the next store read runs while this batch is written. Appending to the
+    // deque leaves the message being written in place.
+    if (!fetching && !waiting_live && !final_status && out.size() <= kBatch) {
+      fetching = true;
+      sc->workers->Post([self = shared_from_this()] { self->Fetch(); });
+    }
     return;
   }
   if (final_status) {

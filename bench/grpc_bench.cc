@@ -1,0 +1,356 @@
+// Load generator for `annals serve` over KurrentDB's v1 gRPC protocol (h2c on the HTTP port),
+// with the peers' event model from event_model.h:
+//
+//   annals_grpc_bench append       --target 127.0.0.1:2113 --calls 64 [--batch 10]
+//   annals_grpc_bench batch-append --target ... --calls 8 --batch 100
+//   annals_grpc_bench read-all     --target ... --events 1000000
+//
+// `append` drives the C++ SDK's gRPC store (annals::ConnectGrpc): `--calls` appends in flight
+// at once on one HTTP/2 connection, each the next one of its stream with an exact expected
+// revision, completions on gRPC's callback threads (no thread per call). `batch-append` drives
+// Streams.BatchAppend directly: one bidirectional call with `--calls` batches in flight, each a
+// new stream of `--batch` events. `read-all` preloads `--events` events, then streams `$all`
+// from the start in one Read call (count = all of them), again and again for `--seconds`.
+//
+// Prints one line per case: `annals-grpc case=... events_per_s=... p50_ms=... p99_ms=...`.
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include "annals/grpc_store.h"
+#include "annals/types.h"
+#include "event_model.h"
+#include "latency_histogram.h"
+#include "streams.grpc.pb.h"
+
+namespace {
+
+namespace spb = ::event_store::client::streams;
+using Clock = std::chrono::steady_clock;
+using annals::bench::LatencyHistogram;
+
+struct Options {
+  std::string target = "127.0.0.1:2113";
+  int calls = 64;
+  int batch = 1;
+  double seconds = 10;
+  uint64_t events = 1000000;
+  std::string prefix;
+};
+
+[[noreturn]] void Die(const std::string& what) {
+  fmt::print(stderr, "annals_grpc_bench: {}\n", what);
+  std::exit(1);
+}
+
+std::string RunPrefix(const Options& o) {
+  if (!o.prefix.empty()) return o.prefix;
+  std::random_device rd;
+  return fmt::format("visit{:x}", rd() & 0xffffff);
+}
+
+void PrintLine(const std::string& name, double events_per_s, const LatencyHistogram& h,
+               const std::string& extra) {
+  fmt::print(
+      "annals-grpc case={} events_per_s={:.0f} requests={} p50_ms={:.3f} p90_ms={:.3f} "
+      "p99_ms={:.3f} p999_ms={:.3f} max_ms={:.3f}{}\n",
+      name, events_per_s, h.Count(), h.PercentileMs(0.5), h.PercentileMs(0.9), h.PercentileMs(0.99),
+      h.PercentileMs(0.999), h.PercentileMs(1), extra);
+  std::fflush(stdout);
+}
+
+annals::ProposedEvent ModelEvent(uint64_t revision) {
+  annals::ProposedEvent e;
+  e.id = annals::Uuid::Random();
+  e.type = annals::bench::kEventTypes[revision % annals::bench::kEventsPerStream];
+  e.data = annals::bench::kEventData;
+  e.metadata = annals::bench::kEventMetadata;
+  return e;
+}
+
+// ---- append (the SDK's gRPC store) -------------------------------------------------------------
+
+// One of the `--calls` appends in flight: its streams, in turn, 10 events each.
+struct Slot {
+  int index = 0;
+  uint64_t stream_no = 0;
+  uint64_t revision = 0;
+  Clock::time_point sent;
+  LatencyHistogram hist;
+};
+
+int RunAppend(const Options& o) {
+  auto store = annals::ConnectGrpc(
+      {.connection_string = "kurrentdb://" + o.target + "?tls=false&defaultDeadline=60000"});
+  if (!store.ok()) Die(store.status().ToString());
+  annals::EventStore& s = **store;
+  const std::string prefix = RunPrefix(o);
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> events{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  int in_flight = 0;
+  std::string failure;
+  std::vector<Slot> slots(static_cast<size_t>(o.calls));
+  const uint64_t per_append =
+      static_cast<uint64_t>(std::min(o.batch, annals::bench::kEventsPerStream));
+
+  // Sends the slot's next append; the completion (on a gRPC thread) sends the one after.
+  std::function<void(Slot*)> send = [&](Slot* slot) {
+    annals::AppendRequest r;
+    r.stream = fmt::format("{}-{}-{}", prefix, slot->index, slot->stream_no);
+    r.expected = slot->revision == 0
+                     ? annals::ExpectedRevision::NoStream()
+                     : annals::ExpectedRevision::Exact(annals::Revision{slot->revision - 1});
+    for (uint64_t i = 0; i < per_append; ++i) r.events.push_back(ModelEvent(slot->revision + i));
+    slot->sent = Clock::now();
+    s.AppendAsync(std::move(r), [&, slot](annals::Result<annals::AppendResult> result) {
+      slot->hist.Record(Clock::now() - slot->sent);
+      if (!result.ok()) {
+        std::lock_guard lock(mu);
+        failure = result.status().ToString();
+        stop = true;
+      } else {
+        events.fetch_add(per_append, std::memory_order_relaxed);
+        slot->revision += per_append;
+        if (slot->revision >= annals::bench::kEventsPerStream) {
+          ++slot->stream_no;
+          slot->revision = 0;
+        }
+      }
+      if (!stop.load(std::memory_order_relaxed)) {
+        send(slot);
+        return;
+      }
+      std::lock_guard lock(mu);
+      if (--in_flight == 0) cv.notify_all();
+    });
+  };
+  const auto start = Clock::now();
+  in_flight = o.calls;
+  for (int i = 0; i < o.calls; ++i) {
+    slots[static_cast<size_t>(i)].index = i;
+    send(&slots[static_cast<size_t>(i)]);
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
+  stop = true;
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return in_flight == 0; });
+  }
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  if (!failure.empty()) Die("append: " + failure);
+  // A stale expected revision must be refused (the peers check the same).
+  annals::AppendRequest stale;
+  stale.stream = fmt::format("{}-0-0", prefix);
+  stale.expected = annals::ExpectedRevision::Exact(annals::Revision{0});
+  stale.events.push_back(ModelEvent(1));
+  auto conflict = s.Append(stale);
+  const bool detected =
+      !conflict.ok() && conflict.status().code() == annals::StatusCode::kWrongExpectedRevision;
+  LatencyHistogram all;
+  for (auto& slot : slots) all.Merge(slot.hist);
+  PrintLine(fmt::format("append_batch{}_c{}", o.batch, o.calls),
+            static_cast<double>(events.load()) / elapsed, all,
+            fmt::format(" occ_conflict={}", detected ? "detected" : "MISSED"));
+  return 0;
+}
+
+// ---- BatchAppend (the protocol's own stub) ----------------------------------------------------
+
+std::shared_ptr<grpc::Channel> Channel(const Options& o) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  return grpc::CreateCustomChannel(o.target, grpc::InsecureChannelCredentials(), args);
+}
+
+void SetCorrelation(uint64_t n, event_store::client::UUID* id) {
+  // Any UUID will do: the call's own counter, in the structured form.
+  id->mutable_structured()->set_most_significant_bits(0x4000);
+  id->mutable_structured()->set_least_significant_bits(static_cast<int64_t>(n));
+}
+
+spb::BatchAppendReq BatchRequest(const std::string& stream, uint64_t correlation, int batch) {
+  spb::BatchAppendReq req;
+  SetCorrelation(correlation, req.mutable_correlation_id());
+  req.mutable_options()->mutable_stream_identifier()->set_stream_name(stream);
+  req.mutable_options()->mutable_no_stream();
+  req.mutable_options()->mutable_deadline()->set_seconds(60);
+  for (int i = 0; i < batch; ++i) {
+    annals::ProposedEvent e = ModelEvent(static_cast<uint64_t>(i));
+    auto* m = req.add_proposed_messages();
+    m->mutable_id()->set_string(e.id->ToString());
+    (*m->mutable_metadata())["type"] = e.type;
+    (*m->mutable_metadata())["content-type"] = "application/json";
+    m->set_data(e.data);
+    m->set_custom_metadata(e.metadata);
+  }
+  req.set_is_final(true);
+  return req;
+}
+
+// Sends batches of `batch` events, each to a new stream, with `window` in flight on one call,
+// for `seconds`; returns the events acknowledged and fills `hist` with batch latencies.
+uint64_t DriveBatchAppend(const Options& o, const std::string& prefix, int window, double seconds,
+                          LatencyHistogram* hist) {
+  auto stub = spb::Streams::NewStub(Channel(o));
+  grpc::ClientContext ctx;
+  auto call = stub->BatchAppend(&ctx);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<uint64_t, Clock::time_point> pending;
+  uint64_t acked = 0;
+  std::string failure;
+  std::thread reader([&] {
+    spb::BatchAppendResp resp;
+    while (call->Read(&resp)) {
+      const auto n =
+          static_cast<uint64_t>(resp.correlation_id().structured().least_significant_bits());
+      std::lock_guard lock(mu);
+      auto it = pending.find(n);
+      if (it != pending.end()) {
+        hist->Record(Clock::now() - it->second);
+        pending.erase(it);
+      }
+      if (resp.has_error()) {
+        failure = resp.error().message();
+      } else {
+        acked += static_cast<uint64_t>(o.batch);
+      }
+      cv.notify_all();
+    }
+  });
+  const auto end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                      std::chrono::duration<double>(seconds));
+  uint64_t next = 0;
+  while (Clock::now() < end) {
+    {
+      std::unique_lock lock(mu);
+      cv.wait(lock,
+              [&] { return pending.size() < static_cast<size_t>(window) || !failure.empty(); });
+      if (!failure.empty()) break;
+      pending.emplace(next, Clock::now());
+    }
+    if (!call->Write(BatchRequest(fmt::format("{}-{}", prefix, next), next, o.batch))) break;
+    ++next;
+  }
+  {
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, std::chrono::seconds(60), [&] { return pending.empty(); });
+  }
+  call->WritesDone();
+  reader.join();
+  grpc::Status st = call->Finish();
+  if (!failure.empty()) Die("batch append: " + failure);
+  if (!st.ok()) Die("batch append: " + st.error_message());
+  return acked;
+}
+
+int RunBatchAppend(const Options& o) {
+  LatencyHistogram hist;
+  const auto start = Clock::now();
+  const uint64_t events = DriveBatchAppend(o, RunPrefix(o), o.calls, o.seconds, &hist);
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  PrintLine(fmt::format("batchappend_batch{}_c{}", o.batch, o.calls),
+            static_cast<double>(events) / elapsed, hist, "");
+  return 0;
+}
+
+// ---- read $all, streamed -----------------------------------------------------------------------
+
+int RunReadAll(const Options& o) {
+  // Preload with BatchAppend, 100 events a batch, until `events` are in.
+  {
+    Options load = o;
+    load.batch = 100;
+    LatencyHistogram ignored;
+    uint64_t loaded = 0;
+    const std::string prefix = RunPrefix(o);
+    for (int round = 0; loaded < o.events; ++round) {
+      auto stub = spb::Streams::NewStub(Channel(o));
+      grpc::ClientContext ctx;
+      auto call = stub->BatchAppend(&ctx);
+      uint64_t sent = 0;
+      for (; loaded + sent < o.events; sent += 100) {
+        call->Write(BatchRequest(fmt::format("{}-{}-{}", prefix, round, sent), sent, 100));
+      }
+      call->WritesDone();
+      spb::BatchAppendResp resp;
+      while (call->Read(&resp)) {
+        if (resp.has_error()) Die("preload: " + resp.error().message());
+        loaded += 100;
+      }
+      if (grpc::Status st = call->Finish(); !st.ok()) Die("preload: " + st.error_message());
+    }
+  }
+  auto stub = spb::Streams::NewStub(Channel(o));
+  LatencyHistogram per_read;
+  uint64_t events = 0;
+  const auto start = Clock::now();
+  const auto end =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
+  do {
+    spb::ReadReq req;
+    auto* opt = req.mutable_options();
+    opt->mutable_all()->mutable_start();
+    opt->set_read_direction(spb::ReadReq::Options::Forwards);
+    opt->set_count(o.events);
+    opt->mutable_no_filter();
+    opt->mutable_uuid_option()->mutable_string();
+    grpc::ClientContext ctx;
+    const auto t0 = Clock::now();
+    auto reader = stub->Read(&ctx, req);
+    spb::ReadResp resp;
+    uint64_t n = 0;
+    while (reader->Read(&resp)) n += resp.has_event() ? 1 : 0;
+    if (grpc::Status st = reader->Finish(); !st.ok()) Die("read $all: " + st.error_message());
+    if (n < o.events) Die(fmt::format("read $all: {} events, expected {}", n, o.events));
+    per_read.Record(Clock::now() - t0);
+    events += n;
+  } while (Clock::now() < end);
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  PrintLine(fmt::format("read_all_streamed_{}", o.events), static_cast<double>(events) / elapsed,
+            per_read, "");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"annals_grpc_bench: load against a running `annals serve` over gRPC"};
+  app.require_subcommand(1);
+  Options o;
+  auto common = [&](CLI::App* sub) {
+    sub->add_option("--target", o.target, "host:port of the server (h2c)");
+    sub->add_option("--seconds", o.seconds, "measured duration");
+    sub->add_option("--prefix", o.prefix, "stream name prefix (default: random per run)");
+  };
+  auto* append = app.add_subcommand("append", "appends through the SDK's gRPC store");
+  common(append);
+  append->add_option("--calls", o.calls, "appends in flight");
+  append->add_option("--batch", o.batch, "events per append (at most 10: one stream's events)");
+  auto* batch = app.add_subcommand("batch-append", "Streams.BatchAppend, one stream per batch");
+  common(batch);
+  batch->add_option("--calls", o.calls, "batches in flight on the call");
+  batch->add_option("--batch", o.batch, "events per batch");
+  auto* read_all = app.add_subcommand("read-all", "one streamed Read of $all, repeated");
+  common(read_all);
+  read_all->add_option("--events", o.events, "events in the store, all read by each call");
+  CLI11_PARSE(app, argc, argv);
+  if (*append) return RunAppend(o);
+  if (*batch) return RunBatchAppend(o);
+  if (*read_all) return RunReadAll(o);
+  return 1;
+}
