@@ -1,0 +1,153 @@
+// The PostgreSQL EventStore (include/annals/postgres_store.h). Writes are in writes.cc, reads
+// in reads.cc, opening and live notification in postgres_store.cc; docs/postgres.md has the
+// schema and why positions are gap-free and in commit order.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "annals/event_store.h"
+#include "annals/postgres_store.h"
+#include "core/workers.h"
+#include "postgres/connection_pool.h"
+#include "postgres/head_notifier.h"
+
+namespace annals::pg {
+
+// The first position of the log; Head() of an empty log.
+inline constexpr uint64_t kFirstPosition = 1;
+
+// streams.state.
+enum class StoredState : int16_t { kActive = 0, kSoftDeleted = 1, kTombstoned = 2 };
+
+// A row of `streams` joined with the stream's `stream_metadata`.
+struct StreamRow {
+  StoredState state = StoredState::kActive;
+  std::optional<Revision> last_revision;
+  uint64_t event_count = 0;
+  std::optional<int64_t> created;
+  std::optional<int64_t> last_updated;
+  std::optional<int64_t> last_position;
+  std::optional<Revision> metadata_revision;
+  std::string metadata_json;  // empty: never set
+};
+
+// One event to insert; CommitRecords gives it its position and created time.
+struct NewRecord {
+  std::string stream;
+  Revision revision;
+  Uuid id;
+  std::string type;
+  std::string content_type;
+  std::string_view data;  // borrowed from the request (or from `owned_data`)
+  std::string_view metadata;
+  std::string owned_data;
+};
+
+// How a write changes one catalog row, applied in the same statement as the inserts.
+struct CatalogChange {
+  std::string stream;
+  StoredState state = StoredState::kActive;
+  std::optional<Revision> last_revision;  // nullopt: unchanged
+  uint64_t added_events = 0;
+  std::optional<Revision> revision_base;  // nullopt: unchanged
+  // 1-based index in the records of this stream's last record, which becomes its last
+  // position and time; 0: neither changes.
+  uint32_t last_record = 0;
+};
+
+struct Committed {
+  Position first;  // of the first record
+  Timestamp created;
+};
+
+class PostgresStore final : public EventStore {
+ public:
+  PostgresStore(const PostgresOptions& options, ConnectOptions connect, Position head);
+  ~PostgresStore() override;
+
+  Result<AppendResult> Append(const AppendRequest& request) override;
+  void AppendAsync(AppendRequest request, std::function<void(Result<AppendResult>)> done) override;
+  Result<ReadStreamResult> ReadStream(const ReadStreamRequest& request) override;
+  Result<ReadAllResult> ReadAll(const ReadAllRequest& request) override;
+  Result<StreamInfo> GetStreamInfo(const std::string& stream) override;
+  Result<ListStreamsResult> ListStreams(const ListStreamsRequest& request) override;
+  Result<StreamMetadataResult> GetStreamMetadata(const std::string& stream) override;
+  Result<AppendResult> SetStreamMetadata(const std::string& stream, ExpectedRevision expected,
+                                         const StreamMetadata& metadata) override;
+  Result<DeleteResult> DeleteStream(const std::string& stream, ExpectedRevision expected,
+                                    DeleteMode mode) override;
+  Position Head() const override;
+  Position WaitForHead(Position after, std::chrono::milliseconds timeout) override;
+  uint64_t WatchHead(Position after, CommitCallback callback) override;
+  void CancelHeadWatch(uint64_t id) override;
+
+ private:
+  // What a write transaction's body hands back: its result, and the head just past its
+  // records when it wrote any (nullopt: nothing written, e.g. an idempotent retry).
+  template <typename T>
+  struct WriteOutcome {
+    T value;
+    std::optional<Position> head;
+  };
+  // Runs `body` in a transaction on a pooled connection and commits it (with a NOTIFY to the
+  // live listeners) when it wrote. Retries the whole transaction when it lost a race that a
+  // retry resolves (an event id inserted concurrently, a deadlock).
+  template <typename T, typename Body>
+  Result<T> RunWrite(Body body);
+
+  // Runs `read` on a pooled connection; once more on a fresh connection when the pooled one
+  // turned out to be dead (reads have no side effects to repeat).
+  template <typename T, typename Read>
+  Result<T> RunRead(Read read) const;
+
+  Result<WriteOutcome<AppendResult>> AppendTx(Connection& c, const AppendRequest& request);
+  Result<WriteOutcome<AppendResult>> SetMetadataTx(Connection& c, const std::string& stream,
+                                                   ExpectedRevision expected,
+                                                   const StreamMetadata& metadata);
+  Result<WriteOutcome<DeleteResult>> DeleteTx(Connection& c, const std::string& stream,
+                                              ExpectedRevision expected, DeleteMode mode);
+
+  const Limits limits_;
+  mutable ConnectionPool pool_;
+  mutable HeadNotifier notifier_;
+  Workers async_;
+};
+
+// ---- Statements shared by the write and read paths (catalog.cc). ----
+
+// The stream's catalog row and metadata; nullopt when it has no row. With `lock`, the row is
+// locked FOR UPDATE and created (empty) when missing, so concurrent writers of one stream
+// serialise on it.
+Result<std::optional<StreamRow>> ReadStreamRow(Connection& c, const std::string& stream, bool lock);
+// A StreamRow from columns 0..7 of `rows`: state, last_revision, event_count, created,
+// last_updated, last_position, metadata revision, metadata JSON.
+StreamRow StreamRowAt(const Rows& rows, int row);
+// Parses a row's metadata JSON (empty metadata when never set or for `$` streams).
+Result<StreamMetadata> MetadataOf(const std::string& stream, const StreamRow& row);
+// The state a stream is in after a write: soft-deleted when it has events and its metadata
+// carries the soft-delete `$tb` (KurrentDB's rule, whoever wrote that metadata).
+StoredState StateFor(const std::string& stream, bool has_events, bool tombstoned,
+                     const StreamMetadata& metadata);
+// Replaces the stored metadata of `stream` (the `$metadata` event at `revision` of `$$stream`).
+Status StoreMetadata(Connection& c, const std::string& stream, Revision revision,
+                     const std::string& json);
+// Takes the log head (the serialisation point of all writers: see docs/postgres.md), inserts
+// `records` at the positions it hands out and applies `changes` to the catalog, in one
+// statement. Call it last before COMMIT.
+Result<Committed> CommitRecords(Connection& c, const std::vector<NewRecord>& records,
+                                const std::vector<CatalogChange>& changes);
+// Columns of `events` in the order EventAt reads them, for a table aliased `e`.
+inline constexpr std::string_view kEventColumns =
+    "e.position, e.stream, e.revision, e.id, e.type, e.content_type, e.data, e.metadata, "
+    "e.created";
+RecordedEvent EventAt(const Rows& rows, int row, int first_column);
+
+// A uint64 request value as a bigint parameter (values beyond INT64_MAX mean "no bound").
+inline int64_t ClampToInt64(uint64_t value) {
+  return value > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(value);
+}
+
+}  // namespace annals::pg
