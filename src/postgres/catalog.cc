@@ -34,18 +34,30 @@ Result<std::optional<StreamRow>> ReadStreamRow(Connection& c, const std::string&
                                                bool lock) {
   const std::string select =
       std::string(kSelectStreamRow) + (lock ? " FOR UPDATE OF s" : std::string());
+  Result<Rows> rows = c.Exec(select, Params().Text(stream));
+  if (!rows.ok()) return rows.status();
+  if (rows->size() == 0) return std::optional<StreamRow>();
+  return std::optional<StreamRow>(StreamRowAt(*rows, 0));
+}
+
+Result<bool> CreateStreamRow(Connection& c, const std::string& stream) {
+  // A concurrent creator makes this wait for its commit, and then do nothing.
+  Result<Rows> inserted =
+      c.Exec("INSERT INTO streams (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING 1",
+             Params().Text(stream));
+  if (!inserted.ok()) return inserted.status();
+  return inserted->size() == 1;
+}
+
+Result<StreamRow> LockOrCreateStreamRow(Connection& c, const std::string& stream) {
   for (int attempt = 0; attempt < 2; ++attempt) {
-    Result<Rows> rows = c.Exec(select, Params().Text(stream));
-    if (!rows.ok()) return rows.status();
-    if (rows->size() == 1) return std::optional<StreamRow>(StreamRowAt(*rows, 0));
-    if (!lock) return std::optional<StreamRow>();
-    // No row: create it. A concurrent creator makes this wait for its commit and then do
-    // nothing, and the second SELECT ... FOR UPDATE finds its row.
-    Result<Rows> inserted =
-        c.Exec("INSERT INTO streams (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING 1",
-               Params().Text(stream));
-    if (!inserted.ok()) return inserted.status();
-    if (inserted->size() == 1) return std::optional<StreamRow>(StreamRow{});
+    Result<std::optional<StreamRow>> row = ReadStreamRow(c, stream, /*lock=*/true);
+    if (!row.ok()) return row.status();
+    if (*row) return **row;
+    Result<bool> created = CreateStreamRow(c, stream);
+    if (!created.ok()) return created.status();
+    if (*created) return StreamRow{};
+    // Someone else created it meanwhile (and committed): the second SELECT finds it.
   }
   return Status(StatusCode::kInternal, "postgres: stream row of '" + stream + "' vanished");
 }

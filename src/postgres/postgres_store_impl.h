@@ -3,7 +3,10 @@
 // schema and why positions are gap-free and in commit order.
 #pragma once
 
+#include <condition_variable>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -103,7 +106,17 @@ class PostgresStore final : public EventStore {
   template <typename T, typename Read>
   Result<T> RunRead(Read read) const;
 
-  Result<WriteOutcome<AppendResult>> AppendTx(Connection& c, const AppendRequest& request);
+  // Group commit (appends.cc): concurrent Appends queue up, and one of their threads at a time
+  // commits a batch of them in one transaction (one WAL flush, one turn at the log head).
+  struct PendingAppend {
+    const AppendRequest* request;
+    std::optional<Result<AppendResult>> result;  // set under batch_mu_
+  };
+  std::vector<PendingAppend*> TakeBatchLocked();
+  std::vector<Result<AppendResult>> CommitAppends(const std::vector<const AppendRequest*>& batch);
+  // One attempt in one transaction; an error status when the transaction failed as a whole.
+  Result<std::vector<Result<AppendResult>>> TryCommitAppends(
+      Connection& c, const std::vector<const AppendRequest*>& batch);
   Result<WriteOutcome<AppendResult>> SetMetadataTx(Connection& c, const std::string& stream,
                                                    ExpectedRevision expected,
                                                    const StreamMetadata& metadata);
@@ -111,6 +124,10 @@ class PostgresStore final : public EventStore {
                                               ExpectedRevision expected, DeleteMode mode);
 
   const Limits limits_;
+  std::mutex batch_mu_;
+  std::condition_variable batch_done_;
+  std::deque<PendingAppend*> pending_;
+  bool committing_ = false;  // a thread is committing a batch
   mutable ConnectionPool pool_;
   mutable HeadNotifier notifier_;
   Workers async_;
@@ -119,9 +136,40 @@ class PostgresStore final : public EventStore {
 // ---- Statements shared by the write and read paths (catalog.cc). ----
 
 // The stream's catalog row and metadata; nullopt when it has no row. With `lock`, the row is
-// locked FOR UPDATE and created (empty) when missing, so concurrent writers of one stream
-// serialise on it.
+// locked FOR UPDATE, so concurrent writers of one stream serialise on it.
 Result<std::optional<StreamRow>> ReadStreamRow(Connection& c, const std::string& stream, bool lock);
+// Inserts an empty catalog row (which stays locked by this transaction); false when another
+// transaction created it first (after waiting for that one to commit): read it again.
+Result<bool> CreateStreamRow(Connection& c, const std::string& stream);
+// The stream's row, locked; created empty when missing.
+Result<StreamRow> LockOrCreateStreamRow(Connection& c, const std::string& stream);
+// ---- Helpers of the write paths (writes.cc). ----
+
+// A stream's catalog row locked for a write, or an empty row when it has none yet.
+struct LockedStream {
+  StreamRow row;
+  bool exists = false;
+};
+// Locks the stream's row when it exists. A write checks its rules first and creates a missing
+// row only once they pass (ClaimStream), so a refused write leaves nothing behind.
+Result<LockedStream> LockStream(Connection& c, const std::string& stream);
+// Makes sure the locked stream has a row before the write; false when another writer created
+// it meanwhile: the write must start over on that row.
+Result<bool> ClaimStream(Connection& c, const std::string& stream, const LockedStream& locked);
+// A transaction that failed this way is retried from the start: the race it lost resolves on
+// a retry (a concurrently inserted event id is then found by the idempotency check).
+bool Retryable(const Connection& c);
+inline constexpr int kWriteAttempts = 5;
+Status StreamDeleted(const std::string& stream);
+// The `$metadata` event holding `metadata` for `$$stream` (locking that stream's row, creating
+// it when missing), stored as the stream's current metadata; adds `$$stream`'s catalog change
+// with `record_index` (1-based) as its last record.
+Result<NewRecord> MetadataRecord(Connection& c, const std::string& stream,
+                                 const StreamMetadata& metadata, uint32_t record_index,
+                                 std::vector<CatalogChange>& changes);
+// Points each record's `data` at its `owned_data` once the records are in their final place.
+void PointAtOwnedData(std::vector<NewRecord>& records);
+
 // A StreamRow from columns 0..7 of `rows`: state, last_revision, event_count, created,
 // last_updated, last_position, metadata revision, metadata JSON.
 StreamRow StreamRowAt(const Rows& rows, int row);

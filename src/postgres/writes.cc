@@ -1,6 +1,7 @@
-// The write paths of the PostgreSQL store: Append, SetStreamMetadata, DeleteStream. Each is one
-// transaction that locks the stream's catalog row, applies the rules of
-// docs/event-store-semantics.md in their order, and ends with CommitRecords (the log head).
+// The write paths of the PostgreSQL store other than Append (appends.cc): SetStreamMetadata
+// and DeleteStream, each one transaction that locks the stream's catalog row, applies the rules
+// of docs/event-store-semantics.md in their order, and ends with CommitRecords (the log head);
+// and the helpers both files share.
 #include <map>
 #include <utility>
 
@@ -10,7 +11,6 @@
 #include "postgres/postgres_store_impl.h"
 
 namespace annals::pg {
-namespace {
 
 // A transaction that failed in one of these ways is retried from the start: the race it lost
 // resolves on a retry (the event id is then found by the idempotency check).
@@ -19,54 +19,9 @@ bool Retryable(const Connection& c) {
   return (sqlstate == kUniqueViolation && c.last_constraint() == "events_id_unique") ||
          sqlstate == kSerializationFailure || sqlstate == kDeadlockDetected;
 }
-constexpr int kWriteAttempts = 5;
 
 Status StreamDeleted(const std::string& stream) {
   return Status(StatusCode::kStreamDeleted, "stream '" + stream + "' is deleted");
-}
-
-// nullopt: none of the request's ids was used before, go on; a value: the original result of
-// a retry (rule Append.4).
-Result<std::optional<AppendResult>> IdempotentResult(Connection& c, const AppendRequest& request) {
-  std::vector<Uuid> ids;
-  for (const ProposedEvent& event : request.events) {
-    if (event.id) ids.push_back(*event.id);
-  }
-  if (ids.empty()) return std::optional<AppendResult>();
-  Result<Rows> rows =
-      c.Exec("SELECT id, stream, revision, position FROM events WHERE id = ANY($1::uuid[])",
-             Params().UuidArray(ids));
-  if (!rows.ok()) return rows.status();
-  if (rows->size() == 0) return std::optional<AppendResult>();
-  struct Used {
-    std::string stream;
-    uint64_t revision;
-    uint64_t position;
-  };
-  std::map<Uuid, Used> found;
-  for (int row = 0; row < rows->size(); ++row) {
-    found[rows->Uuid(row, 0)] =
-        Used{rows->Bytes(row, 1), static_cast<uint64_t>(rows->Int64(row, 2)),
-             static_cast<uint64_t>(rows->Int64(row, 3))};
-  }
-  const Status conflict(StatusCode::kIdempotencyConflict,
-                        "event ids already used differently (stream '" + request.stream + "')");
-  // Every event must carry an id that was used, in this stream, at consecutive revisions in
-  // request order.
-  std::vector<const Used*> used;
-  for (const ProposedEvent& event : request.events) {
-    auto it = event.id ? found.find(*event.id) : found.end();
-    if (it == found.end()) return conflict;
-    used.push_back(&it->second);
-  }
-  for (size_t i = 0; i < used.size(); ++i) {
-    if (used[i]->stream != request.stream || used[i]->revision != used[0]->revision + i) {
-      return conflict;
-    }
-  }
-  return std::optional<AppendResult>(AppendResult{Revision{used.front()->revision},
-                                                  Revision{used.back()->revision},
-                                                  Position{used.back()->position}, true});
 }
 
 // Appends a `$metadata` event holding `metadata` to `$$stream` (locking that stream's row) and
@@ -75,9 +30,9 @@ Result<NewRecord> MetadataRecord(Connection& c, const std::string& stream,
                                  const StreamMetadata& metadata, uint32_t record_index,
                                  std::vector<CatalogChange>& changes) {
   const std::string metadata_stream = MetadataStreamOf(stream);
-  Result<std::optional<StreamRow>> row = ReadStreamRow(c, metadata_stream, /*lock=*/true);
+  Result<StreamRow> row = LockOrCreateStreamRow(c, metadata_stream);
   if (!row.ok()) return row.status();
-  const std::optional<Revision> last = (*row)->last_revision;
+  const std::optional<Revision> last = row->last_revision;
   const Revision revision{last ? last->value + 1 : 0};
   NewRecord record;
   record.stream = metadata_stream;
@@ -103,7 +58,16 @@ void PointAtOwnedData(std::vector<NewRecord>& records) {
   }
 }
 
-}  // namespace
+Result<LockedStream> LockStream(Connection& c, const std::string& stream) {
+  Result<std::optional<StreamRow>> row = ReadStreamRow(c, stream, /*lock=*/true);
+  if (!row.ok()) return row.status();
+  return LockedStream{row->value_or(StreamRow{}), row->has_value()};
+}
+
+Result<bool> ClaimStream(Connection& c, const std::string& stream, const LockedStream& locked) {
+  if (locked.exists) return true;
+  return CreateStreamRow(c, stream);
+}
 
 template <typename T, typename Body>
 Result<T> PostgresStore::RunWrite(Body body) {
@@ -149,76 +113,6 @@ Result<T> PostgresStore::RunWrite(Body body) {
   }
 }
 
-Result<AppendResult> PostgresStore::Append(const AppendRequest& request) {
-  // 1-2. Validation, system streams, reserved types: before any database work.
-  ANNALS_RETURN_IF_ERROR(ValidateAppend(request, limits_));
-  // Only Annals' own components write `$` streams, and `$$<stream>` only through metadata.
-  if (IsSystemName(request.stream) &&
-      (!request.system_writer || request.stream.starts_with("$$"))) {
-    return Status(StatusCode::kInvalidArgument,
-                  "cannot append to system stream '" + request.stream + "'");
-  }
-  for (const ProposedEvent& event : request.events) {
-    if (IsSystemName(event.type)) {
-      return Status(StatusCode::kInvalidArgument, "reserved event type " + event.type);
-    }
-  }
-  return RunWrite<AppendResult>([&](Connection& c) { return AppendTx(c, request); });
-}
-
-Result<PostgresStore::WriteOutcome<AppendResult>> PostgresStore::AppendTx(
-    Connection& c, const AppendRequest& request) {
-  Result<std::optional<StreamRow>> locked = ReadStreamRow(c, request.stream, /*lock=*/true);
-  if (!locked.ok()) return locked.status();
-  const StreamRow& row = **locked;
-  // 3. Tombstone.
-  if (row.state == StoredState::kTombstoned) return StreamDeleted(request.stream);
-  // 4. Idempotency.
-  Result<std::optional<AppendResult>> previous = IdempotentResult(c, request);
-  if (!previous.ok()) return previous.status();
-  if (previous->has_value()) return WriteOutcome<AppendResult>{**previous, std::nullopt};
-  // 5. Expected revision.
-  const bool soft_deleted = row.state == StoredState::kSoftDeleted;
-  ANNALS_RETURN_IF_ERROR(
-      CheckExpectedRevision(request.stream, request.expected, row.last_revision, soft_deleted));
-  Result<StreamMetadata> metadata = MetadataOf(request.stream, row);
-  if (!metadata.ok()) return metadata.status();
-  // 6-7. One commit: the recreation metadata first when soft-deleted, then the events.
-  const Revision first{row.last_revision ? row.last_revision->value + 1 : 0};
-  const Revision last{first.value + request.events.size() - 1};
-  std::vector<NewRecord> records;
-  std::vector<CatalogChange> changes;
-  if (soft_deleted) {
-    metadata->truncate_before = first;
-    Result<NewRecord> recreation = MetadataRecord(c, request.stream, *metadata, 1, changes);
-    if (!recreation.ok()) return recreation.status();
-    records.push_back(std::move(recreation).value());
-  }
-  for (size_t i = 0; i < request.events.size(); ++i) {
-    const ProposedEvent& event = request.events[i];
-    records.push_back(NewRecord{.stream = request.stream,
-                                .revision = Revision{first.value + i},
-                                .id = event.id ? *event.id : Uuid::Random(),
-                                .type = event.type,
-                                .content_type = event.content_type,
-                                .data = event.data,
-                                .metadata = event.metadata});
-  }
-  PointAtOwnedData(records);
-  changes.push_back(CatalogChange{
-      .stream = request.stream,
-      .state = StateFor(request.stream, /*has_events=*/true, /*tombstoned=*/false, *metadata),
-      .last_revision = last,
-      .added_events = request.events.size(),
-      .revision_base = soft_deleted ? std::optional<Revision>(first) : std::nullopt,
-      .last_record = static_cast<uint32_t>(records.size())});
-  Result<Committed> committed = CommitRecords(c, records, changes);
-  if (!committed.ok()) return committed.status();
-  const Position last_position{committed->first.value + records.size() - 1};
-  return WriteOutcome<AppendResult>{AppendResult{first, last, last_position, false},
-                                    Position{last_position.value + 1}};
-}
-
 Result<AppendResult> PostgresStore::SetStreamMetadata(const std::string& stream,
                                                       ExpectedRevision expected,
                                                       const StreamMetadata& metadata) {
@@ -233,13 +127,16 @@ Result<PostgresStore::WriteOutcome<AppendResult>> PostgresStore::SetMetadataTx(
     const StreamMetadata& metadata) {
   // The stream's row first (always before its `$$` row: one lock order for every writer), so
   // an append computing the stream's state sees this metadata or runs after it.
-  Result<std::optional<StreamRow>> locked = ReadStreamRow(c, stream, /*lock=*/true);
+  Result<LockedStream> locked = LockStream(c, stream);
   if (!locked.ok()) return locked.status();
-  const StreamRow& row = **locked;
+  const StreamRow& row = locked->row;
   if (row.state == StoredState::kTombstoned) return StreamDeleted(stream);
   const std::string metadata_stream = MetadataStreamOf(stream);
   ANNALS_RETURN_IF_ERROR(
       CheckExpectedRevision(metadata_stream, expected, row.metadata_revision, false));
+  Result<bool> claimed = ClaimStream(c, stream, *locked);
+  if (!claimed.ok()) return claimed.status();
+  if (!*claimed) return SetMetadataTx(c, stream, expected, metadata);  // created meanwhile
   std::vector<CatalogChange> changes;
   Result<NewRecord> record = MetadataRecord(c, stream, metadata, 1, changes);
   if (!record.ok()) return record.status();
@@ -265,9 +162,9 @@ Result<PostgresStore::WriteOutcome<DeleteResult>> PostgresStore::DeleteTx(Connec
                                                                           const std::string& stream,
                                                                           ExpectedRevision expected,
                                                                           DeleteMode mode) {
-  Result<std::optional<StreamRow>> locked = ReadStreamRow(c, stream, /*lock=*/true);
+  Result<LockedStream> locked = LockStream(c, stream);
   if (!locked.ok()) return locked.status();
-  const StreamRow& row = **locked;
+  const StreamRow& row = locked->row;
   if (row.state == StoredState::kTombstoned) return StreamDeleted(stream);
   const bool soft_deleted = row.state == StoredState::kSoftDeleted;
   ANNALS_RETURN_IF_ERROR(CheckExpectedRevision(stream, expected, row.last_revision, soft_deleted));
@@ -286,6 +183,9 @@ Result<PostgresStore::WriteOutcome<DeleteResult>> PostgresStore::DeleteTx(Connec
     changes.push_back(
         CatalogChange{.stream = stream, .state = StateFor(stream, true, false, *metadata)});
   } else {
+    Result<bool> claimed = ClaimStream(c, stream, *locked);
+    if (!claimed.ok()) return claimed.status();
+    if (!*claimed) return DeleteTx(c, stream, expected, mode);  // created meanwhile
     records.push_back(NewRecord{.stream = stream,
                                 .revision = Revision{kTombstoneRevision},
                                 .id = Uuid::Random(),
