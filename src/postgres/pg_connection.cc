@@ -252,7 +252,12 @@ Status Connection::ExecScript(const std::string& sql) {
 void Connection::RollbackIfOpen() {
   if (broken()) return;
   if (PQtransactionStatus(conn_) == PQTRANS_IDLE) return;
+  // The failure that led here stays the one reported by last_sqlstate().
+  std::string sqlstate = std::move(last_sqlstate_);
+  std::string constraint = std::move(last_constraint_);
   if (!ExecScript("ROLLBACK").ok()) broken_ = true;
+  last_sqlstate_ = std::move(sqlstate);
+  last_constraint_ = std::move(constraint);
 }
 
 }  // namespace annals::pg

@@ -86,7 +86,8 @@ class Connection {
   Result<Rows> Exec(std::string_view sql, const Params& params = {});
   // One or more statements without parameters (simple protocol), e.g. "BEGIN" or DDL.
   Status ExecScript(const std::string& sql);
-  // Rolls back an open transaction, if any; a failure marks the connection broken.
+  // Rolls back an open transaction, if any; a failure marks the connection broken. Keeps
+  // last_sqlstate() and last_constraint() of the statement that failed before.
   void RollbackIfOpen();
 
   // The SQLSTATE and constraint of the last failed statement ("" when it was not a server
