@@ -1,8 +1,9 @@
 // Gap-free, commit-ordered positions under concurrent writers (docs/postgres.md, "Ordering").
 //
-// 16 writer threads, each with its own pooled connection, append to many streams for a few
-// seconds through one store, while 3 readers tail `$all` through a second store on the same
-// database (another node: it learns of commits by LISTEN/NOTIFY or its poll). A reader that
+// 16 writer threads, each through its own store and connection (16 nodes: a store commits its
+// concurrent appends as one batch, so writers of one store would not race at the log head),
+// append to many streams for a few seconds, while 3 readers tail `$all` through another store
+// on the same database (it learns of commits by LISTEN/NOTIFY or its poll). A reader that
 // moved past a position whose transaction committed later would never see that event. At the
 // end every reader's sequence must equal the final `$all` exactly (nothing skipped, nothing
 // repeated), and every acknowledged append must be in it where its result said.
@@ -69,9 +70,12 @@ Sequence Tail(EventStore& store, const std::atomic<bool>& stop, uint64_t max_cou
 
 TEST(PostgresOrderingTest, ConcurrentWritersNeverLetATailingReaderSkipOrRepeat) {
   const std::string conninfo = pg::testing::FreshSchemaConninfo();
-  std::unique_ptr<EventStore> writers_store = Open(conninfo, kWriters);
+  std::vector<std::unique_ptr<EventStore>> writer_stores;
+  for (int w = 0; w < kWriters; ++w) {
+    writer_stores.push_back(Open(conninfo, 1));
+    ASSERT_NE(writer_stores.back(), nullptr);
+  }
   std::unique_ptr<EventStore> readers_store = Open(conninfo, kReaders + 1);
-  ASSERT_NE(writers_store, nullptr);
   ASSERT_NE(readers_store, nullptr);
 
   std::atomic<bool> writers_done{false};
@@ -103,7 +107,7 @@ TEST(PostgresOrderingTest, ConcurrentWritersNeverLetATailingReaderSkipOrRepeat) 
           ack.ids.push_back(*event.id);
           request.events.push_back(std::move(event));
         }
-        Result<AppendResult> result = writers_store->Append(request);
+        Result<AppendResult> result = writer_stores[w]->Append(request);
         if (!result.ok()) {
           ++failures;
           ADD_FAILURE() << "writer " << w << ": " << result.status().ToString();
@@ -133,7 +137,7 @@ TEST(PostgresOrderingTest, ConcurrentWritersNeverLetATailingReaderSkipOrRepeat) 
     request.from = page->next;
     if (page->end_of_log) break;
   }
-  EXPECT_EQ(request.from, writers_store->Head());
+  EXPECT_EQ(request.from, writer_stores[0]->Head());
 
   size_t appended = 0;
   for (int w = 0; w < kWriters; ++w) {
