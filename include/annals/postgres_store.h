@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "annals/event_store.h"
 #include "annals/limits.h"
@@ -53,5 +54,11 @@ Status MigratePostgres(const std::string& conninfo);
 
 // The schema version this build creates and reads.
 int PostgresSchemaVersion();
+
+// Whether `text` is a PostgreSQL connection URI (postgres:// or postgresql://), the form the
+// CLI's --store takes for this backend.
+inline bool IsPostgresUri(std::string_view text) {
+  return text.starts_with("postgres://") || text.starts_with("postgresql://");
+}
 
 }  // namespace annals

@@ -72,6 +72,20 @@ std::string Int16Bytes(int16_t value) {
 
 std::string UuidBytes(const Uuid& id) { return std::string(id.bytes.begin(), id.bytes.end()); }
 
+// libpq's multi-line messages ("ERROR: ...\nDETAIL: ...\n\tHINT") as one line for a Status.
+std::string OneLine(std::string_view message) {
+  std::string out;
+  for (char c : message) {
+    if (c == '\n' || c == '\t') {
+      if (!out.empty() && out.back() != ' ') out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
 }  // namespace
 
 // ---- Params. ----
@@ -186,9 +200,8 @@ Result<std::unique_ptr<Connection>> Connection::Open(const ConnectOptions& optio
   PGconn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
   if (conn == nullptr) return Status(StatusCode::kUnavailable, "postgres: out of memory");
   if (PQstatus(conn) != CONNECTION_OK) {
-    std::string message = PQerrorMessage(conn);
+    std::string message = OneLine(PQerrorMessage(conn));
     PQfinish(conn);
-    while (!message.empty() && message.back() == '\n') message.pop_back();
     return Status(StatusCode::kUnavailable, "postgres: cannot connect: " + message);
   }
   std::unique_ptr<Connection> connection(new Connection(conn));
@@ -214,8 +227,7 @@ Status Connection::StatusOf(const PGresult* result) {
   const char* constraint = result ? PQresultErrorField(result, PG_DIAG_CONSTRAINT_NAME) : nullptr;
   last_sqlstate_ = sqlstate ? sqlstate : "";
   last_constraint_ = constraint ? constraint : "";
-  std::string message = result ? PQresultErrorMessage(result) : PQerrorMessage(conn_);
-  while (!message.empty() && message.back() == '\n') message.pop_back();
+  std::string message = OneLine(result ? PQresultErrorMessage(result) : PQerrorMessage(conn_));
   if (PQstatus(conn_) != CONNECTION_OK || last_sqlstate_.empty()) {
     // No server error: the connection failed (or the server closed it). What the statement
     // did is unknown, and the connection is not reused.

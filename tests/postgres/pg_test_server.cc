@@ -10,6 +10,7 @@
 #include <atomic>
 #include <filesystem>
 #include <memory>
+#include <sstream>
 
 #include "postgres/pg_connection.h"
 
@@ -65,7 +66,9 @@ const std::string& ServerConninfo() {
   return g_conninfo;
 }
 
-std::string FreshSchemaConninfo() {
+namespace {
+
+std::string NewSchema() {
   static std::atomic<int> counter{0};
   const std::string schema =
       "test_" + std::to_string(getpid()) + "_" + std::to_string(counter.fetch_add(1));
@@ -74,7 +77,31 @@ std::string FreshSchemaConninfo() {
   if (!admin.ok()) return "";
   const Status created = (*admin)->ExecScript("CREATE SCHEMA " + schema);
   EXPECT_TRUE(created.ok()) << created.ToString();
-  return ServerConninfo() + " options='-csearch_path=" + schema + "'";
+  return schema;
+}
+
+// `key`'s value in a key=value connection string without quoted values.
+std::string ValueOf(const std::string& conninfo, const std::string& key) {
+  std::istringstream words(conninfo);
+  std::string word;
+  while (words >> word) {
+    if (word.rfind(key + "=", 0) == 0) return word.substr(key.size() + 1);
+  }
+  ADD_FAILURE() << "no " << key << " in " << conninfo;
+  return "";
+}
+
+}  // namespace
+
+std::string FreshSchemaConninfo() {
+  return ServerConninfo() + " options='-csearch_path=" + NewSchema() + "'";
+}
+
+std::string FreshSchemaUri() {
+  const std::string& conninfo = ServerConninfo();
+  return "postgresql://" + ValueOf(conninfo, "user") + "@/" + ValueOf(conninfo, "dbname") +
+         "?host=" + ValueOf(conninfo, "host") + "&port=" + ValueOf(conninfo, "port") +
+         "&options=-csearch_path%3D" + NewSchema();
 }
 
 }  // namespace annals::pg::testing

@@ -16,4 +16,8 @@ const std::string& ServerConninfo();
 // store opened on it has its own tables.
 std::string FreshSchemaConninfo();
 
+// The same as a postgresql:// URI (the CLI's --store form). Needs the server's connection
+// string in key=value form with host, port, user and dbname (as scripts/pg-test-server's).
+std::string FreshSchemaUri();
+
 }  // namespace annals::pg::testing
