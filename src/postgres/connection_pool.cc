@@ -23,14 +23,14 @@ ConnectionPool::Lease& ConnectionPool::Lease::operator=(Lease&& other) {
   return *this;
 }
 
-Result<ConnectionPool::Lease> ConnectionPool::Checkout() {
+Result<ConnectionPool::Lease> ConnectionPool::Checkout(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
-  const bool available = freed_.wait_for(
-      lock, checkout_timeout_, [&] { return closed_ || !idle_.empty() || open_ < size_; });
+  const bool available =
+      freed_.wait_for(lock, timeout, [&] { return closed_ || !idle_.empty() || open_ < size_; });
   if (closed_) return Status(StatusCode::kUnavailable, "postgres store is closed");
   if (!available) {
     return Status(StatusCode::kUnavailable, "postgres: no free connection within " +
-                                                std::to_string(checkout_timeout_.count()) +
+                                                std::to_string(timeout.count()) +
                                                 " ms (pool size " + std::to_string(size_) + ")");
   }
   if (!idle_.empty()) {

@@ -37,9 +37,10 @@ class ConnectionPool {
     std::unique_ptr<Connection> connection_;
   };
 
-  // kUnavailable when no connection frees up within the checkout timeout, when a new
-  // connection cannot be opened, or after Close().
-  Result<Lease> Checkout();
+  // kUnavailable when no connection frees up within the checkout timeout (or `timeout`, when
+  // given), when a new connection cannot be opened, or after Close().
+  Result<Lease> Checkout() { return Checkout(checkout_timeout_); }
+  Result<Lease> Checkout(std::chrono::milliseconds timeout);
   // Closes idle connections and refuses later checkouts; leased ones close on return.
   void Close();
 

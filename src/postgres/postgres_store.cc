@@ -9,6 +9,7 @@ namespace pg {
 
 PostgresStore::PostgresStore(const PostgresOptions& options, ConnectOptions connect, Position head)
     : limits_(options.limits),
+      checkout_timeout_(options.checkout_timeout),
       pool_(connect, options.pool_size, options.checkout_timeout),
       notifier_(connect, head, options.head_poll_interval),
       async_(options.async_threads) {}

@@ -105,6 +105,9 @@ class PostgresStore final : public EventStore {
   // turned out to be dead (reads have no side effects to repeat).
   template <typename T, typename Read>
   Result<T> RunRead(Read read) const;
+  // The same, waiting at most `checkout` for a connection.
+  template <typename T, typename Read>
+  Result<T> RunRead(Read read, std::chrono::milliseconds checkout) const;
 
   // Group commit (appends.cc): concurrent Appends queue up, and one of their threads at a time
   // commits a batch of them in one transaction (one WAL flush, one turn at the log head).
@@ -124,6 +127,7 @@ class PostgresStore final : public EventStore {
                                               ExpectedRevision expected, DeleteMode mode);
 
   const Limits limits_;
+  const std::chrono::milliseconds checkout_timeout_;
   std::mutex batch_mu_;
   std::condition_variable batch_done_;
   std::deque<PendingAppend*> pending_;

@@ -11,6 +11,7 @@ namespace annals::pg {
 namespace {
 
 constexpr int64_t kTicksPerSecond = 10'000'000;
+constexpr std::chrono::milliseconds kHeadCheckoutTimeout{10};
 
 Status InvalidArgument(std::string message) {
   return Status(StatusCode::kInvalidArgument, std::move(message));
@@ -150,8 +151,13 @@ void SetContinuation(const ReadAllRequest& request, uint64_t head, uint64_t lo, 
 
 template <typename T, typename Read>
 Result<T> PostgresStore::RunRead(Read read) const {
+  return RunRead<T>(std::move(read), checkout_timeout_);
+}
+
+template <typename T, typename Read>
+Result<T> PostgresStore::RunRead(Read read, std::chrono::milliseconds checkout) const {
   for (int attempt = 0;; ++attempt) {
-    Result<ConnectionPool::Lease> lease = pool_.Checkout();
+    Result<ConnectionPool::Lease> lease = pool_.Checkout(checkout);
     if (!lease.ok()) return lease.status();
     Result<T> result = read(**lease);
     if (!result.ok() && (*lease)->broken() && attempt == 0) continue;
@@ -312,12 +318,16 @@ Result<StreamMetadataResult> PostgresStore::GetStreamMetadata(const std::string&
 }
 
 Position PostgresStore::Head() const {
-  Result<Position> head = RunRead<Position>([](Connection& c) -> Result<Position> {
-    Result<Rows> rows = c.Exec("SELECT next_position FROM log_head");
-    if (!rows.ok()) return rows.status();
-    return Position{static_cast<uint64_t>(rows->Int64(0, 0))};
-  });
-  // Unreachable database: the last head known is still true (it only grows).
+  // A busy pool does not hold Head() up: the head this store last saw is still true (it only
+  // grows, and the store's own commits raise it at once); other nodes' commits reach it by
+  // notification.
+  Result<Position> head = RunRead<Position>(
+      [](Connection& c) -> Result<Position> {
+        Result<Rows> rows = c.Exec("SELECT next_position FROM log_head");
+        if (!rows.ok()) return rows.status();
+        return Position{static_cast<uint64_t>(rows->Int64(0, 0))};
+      },
+      kHeadCheckoutTimeout);
   if (!head.ok()) return notifier_.head();
   notifier_.Advance(*head);
   return std::max(*head, notifier_.head());
