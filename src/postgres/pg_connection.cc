@@ -205,9 +205,13 @@ Result<std::unique_ptr<Connection>> Connection::Open(const ConnectOptions& optio
     return Status(StatusCode::kUnavailable, "postgres: cannot connect: " + message);
   }
   std::unique_ptr<Connection> connection(new Connection(conn));
-  Result<Rows> set =
-      connection->Exec("SELECT set_config('statement_timeout', $1, false) IS NOT NULL",
-                       Params().Text(std::to_string(options.statement_timeout.count())));
+  // READ COMMITTED whatever the role's default: the log head's UPDATE must wait for the
+  // previous writer and then take its committed value (docs/postgres.md, "Ordering"); under
+  // REPEATABLE READ it would fail with a serialization error instead.
+  Result<Rows> set = connection->Exec(
+      "SELECT set_config('statement_timeout', $1, false) IS NOT NULL, "
+      "set_config('default_transaction_isolation', 'read committed', false) IS NOT NULL",
+      Params().Text(std::to_string(options.statement_timeout.count())));
   if (!set.ok()) return set.status();
   return connection;
 }
