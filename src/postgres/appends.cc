@@ -221,16 +221,19 @@ std::vector<Result<AppendResult>> PostgresStore::CommitAppends(
         if (!lease.ok()) return std::vector<Result<AppendResult>>(batch.size(), lease.status());
         continue;
       }
-      if (!Retryable(**lease)) break;
-      if (batch.size() > 1) {
+      // A race one append lost (retryable), or a failure that may be one append's own (not
+      // the server's or the connection's): the others must not share its fate.
+      const bool own_failure = failure.code() != StatusCode::kUnavailable;
+      if (batch.size() > 1 && (Retryable(**lease) || own_failure)) {
         one_by_one = true;
         break;
       }
+      if (!Retryable(**lease)) break;
     }
   }
   if (!one_by_one) return std::vector<Result<AppendResult>>(batch.size(), failure);
-  // One append lost a race (e.g. its event id was inserted by another node meanwhile): commit
-  // each on its own, so that one's retries resolve it without failing the others.
+  // Commit each on its own: the one that lost a race (e.g. its event id was inserted by another
+  // node meanwhile) retries alone, and one that fails fails alone.
   std::vector<Result<AppendResult>> results;
   for (const AppendRequest* request : batch) {
     results.push_back(std::move(CommitAppends({request})[0]));
