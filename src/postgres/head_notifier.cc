@@ -109,11 +109,23 @@ void HeadNotifier::Listen() {
 void HeadNotifier::ListenOn(Connection& connection) {
   if (!connection.ExecScript("LISTEN " + std::string(kHeadChannel)).ok()) return;
   for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (closed_) return;
+    }
     // Read the head after LISTEN (so no commit falls between the two) and after every
     // wake-up, whatever woke us.
     Result<Rows> head = connection.Exec("SELECT next_position FROM log_head");
     if (!head.ok() || head->size() != 1) return;
     Advance(Position{static_cast<uint64_t>(head->Int64(0, 0))});
+    // A notification that arrived while the SELECT ran is queued inside libpq, where poll()
+    // cannot see it; its commit may be newer than the SELECT's snapshot: read again.
+    bool queued = false;
+    while (PGnotify* notify = PQnotifies(connection.raw())) {
+      queued = true;
+      PQfreemem(notify);
+    }
+    if (queued) continue;
 
     pollfd fds[2] = {{PQsocket(connection.raw()), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
     const int ready = poll(fds, 2, static_cast<int>(poll_interval_.count()));
