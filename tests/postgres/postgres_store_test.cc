@@ -114,6 +114,32 @@ TEST(PostgresStoreTest, LostConnectionsAreReplacedAndTheListenerReconnects) {
   later.join();
 }
 
+TEST(PostgresStoreTest, AnotherStoresCommitWakesWaitersByNotification) {
+  const std::string conninfo = pg::testing::FreshSchemaConninfo();
+  auto writer = OpenOrFail({.conninfo = conninfo});
+  // A poll interval far beyond the test: only the NOTIFY can wake the reader in time.
+  auto reader = OpenOrFail({.conninfo = conninfo, .head_poll_interval = std::chrono::seconds(60)});
+  ASSERT_NE(writer, nullptr);
+  ASSERT_NE(reader, nullptr);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the listener is listening
+  for (int round = 0; round < 3; ++round) {
+    const Position head = reader->Head();
+    std::promise<Position> watched;
+    std::future<Position> fired = watched.get_future();
+    reader->WatchHead(head, [&](Position p) { watched.set_value(p); });
+    std::thread later([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      EXPECT_TRUE(writer->Append(OneEvent("order-1")).ok());
+    });
+    const auto start = Clock::now();
+    EXPECT_GT(reader->WaitForHead(head, std::chrono::seconds(20)), head);
+    EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
+    ASSERT_EQ(fired.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+    EXPECT_GT(fired.get(), head);
+    later.join();
+  }
+}
+
 TEST(PostgresStoreTest, NoFreeConnectionWithinTheCheckoutTimeoutIsUnavailable) {
   const std::string conninfo = pg::testing::FreshSchemaConninfo();
   auto store = OpenOrFail(
