@@ -31,7 +31,7 @@ struct PostgresOptions {
   std::chrono::seconds connect_timeout{5};
   // Server-side statement_timeout of every request's statements; 0 means none.
   std::chrono::milliseconds statement_timeout{30000};
-  // Threads that run AppendAsync requests.
+  // Threads that commit queued AppendAsync requests when no caller is committing.
   uint32_t async_threads = 2;
   // Creates or upgrades the schema at open (MigratePostgres). When false, a database without
   // the current schema is refused.

@@ -143,8 +143,8 @@ bool TransactionFailed(Connection& c) {
 
 }  // namespace
 
-Result<AppendResult> PostgresStore::Append(const AppendRequest& request) {
-  // 1-2. Validation, system streams, reserved types: before any database work.
+// Rules 1-2 of Append: validation, system streams, reserved types, before any database work.
+Status PostgresStore::CheckAppend(const AppendRequest& request) const {
   ANNALS_RETURN_IF_ERROR(ValidateAppend(request, limits_));
   // Only Annals' own components write `$` streams, and `$$<stream>` only through metadata.
   if (IsSystemName(request.stream) &&
@@ -157,7 +157,12 @@ Result<AppendResult> PostgresStore::Append(const AppendRequest& request) {
       return Status(StatusCode::kInvalidArgument, "reserved event type " + event.type);
     }
   }
-  PendingAppend me{&request, std::nullopt};
+  return Status::Ok();
+}
+
+Result<AppendResult> PostgresStore::Append(const AppendRequest& request) {
+  ANNALS_RETURN_IF_ERROR(CheckAppend(request));
+  PendingAppend me{.request = &request};
   std::unique_lock lock(batch_mu_);
   pending_.push_back(&me);
   while (!me.result) {
@@ -167,18 +172,76 @@ Result<AppendResult> PostgresStore::Append(const AppendRequest& request) {
     }
     // No batch in flight: this thread commits the next one (which may not include its own
     // append, if others queued before it; then it goes round again).
-    committing_ = true;
-    std::vector<PendingAppend*> batch = TakeBatchLocked();
-    lock.unlock();
-    std::vector<const AppendRequest*> requests;
-    for (PendingAppend* pending : batch) requests.push_back(pending->request);
-    std::vector<Result<AppendResult>> results = CommitAppends(requests);
-    lock.lock();
-    for (size_t i = 0; i < batch.size(); ++i) batch[i]->result = std::move(results[i]);
-    committing_ = false;
-    batch_done_.notify_all();
+    CommitNextBatchLocked(lock);
   }
   return std::move(*me.result);
+}
+
+void PostgresStore::AppendAsync(AppendRequest request,
+                                std::function<void(Result<AppendResult>)> done) {
+  if (Status invalid = CheckAppend(request); !invalid.ok()) {
+    done(std::move(invalid));
+    return;
+  }
+  // Queued like a synchronous append, so it shares batches with them; a worker thread commits
+  // when no one else is, and no thread waits for the commit on this append's behalf.
+  auto* pending = new PendingAppend{.done = std::move(done),
+                                    .owned = std::make_unique<AppendRequest>(std::move(request))};
+  pending->request = pending->owned.get();
+  std::unique_lock lock(batch_mu_);
+  pending_.push_back(pending);
+  PostLeaderLocked(lock);
+}
+
+void PostgresStore::PostLeaderLocked(std::unique_lock<std::mutex>& lock) {
+  if (committing_ || pending_.empty() || leader_posted_) return;
+  leader_posted_ = true;
+  lock.unlock();
+  const bool posted = async_.Post([this] {
+    std::unique_lock lead(batch_mu_);
+    leader_posted_ = false;
+    while (!committing_ && !pending_.empty()) CommitNextBatchLocked(lead);
+  });
+  lock.lock();
+  // Closing: the destructor commits what is left (DrainPendingAppends).
+  if (!posted) leader_posted_ = false;
+}
+
+void PostgresStore::CommitNextBatchLocked(std::unique_lock<std::mutex>& lock) {
+  committing_ = true;
+  std::vector<PendingAppend*> batch = TakeBatchLocked();
+  lock.unlock();
+  std::vector<const AppendRequest*> requests;
+  for (PendingAppend* pending : batch) requests.push_back(pending->request);
+  std::vector<Result<AppendResult>> results = CommitAppends(requests);
+  std::vector<std::pair<std::function<void(Result<AppendResult>)>, Result<AppendResult>>> done;
+  lock.lock();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (batch[i]->done) {  // asynchronous: this thread completes it
+      done.emplace_back(std::move(batch[i]->done), std::move(results[i]));
+      delete batch[i];
+    } else {
+      batch[i]->result = std::move(results[i]);
+    }
+  }
+  committing_ = false;
+  batch_done_.notify_all();
+  // Asynchronous appends left behind have no thread waiting for them: hand them to a worker.
+  PostLeaderLocked(lock);
+  lock.unlock();
+  for (auto& [callback, result] : done) callback(std::move(result));
+  lock.lock();
+}
+
+void PostgresStore::DrainPendingAppends() {
+  std::unique_lock lock(batch_mu_);
+  while (!pending_.empty()) {
+    if (committing_) {
+      batch_done_.wait(lock);
+      continue;
+    }
+    CommitNextBatchLocked(lock);
+  }
 }
 
 std::vector<PostgresStore::PendingAppend*> PostgresStore::TakeBatchLocked() {

@@ -1,4 +1,4 @@
-// Opening the PostgreSQL store, its lifetime, AppendAsync and live notification.
+// Opening the PostgreSQL store, its lifetime and live notification.
 #include <utility>
 
 #include "postgres/postgres_store_impl.h"
@@ -15,17 +15,10 @@ PostgresStore::PostgresStore(const PostgresOptions& options, ConnectOptions conn
       async_(options.async_threads) {}
 
 PostgresStore::~PostgresStore() {
-  async_.Stop();      // queued appends complete first
+  async_.Stop();  // queued appends complete first
+  DrainPendingAppends();
   notifier_.Close();  // then waiters and watches are released
   pool_.Close();
-}
-
-void PostgresStore::AppendAsync(AppendRequest request,
-                                std::function<void(Result<AppendResult>)> done) {
-  auto task = std::make_shared<std::pair<AppendRequest, decltype(done)>>(std::move(request),
-                                                                         std::move(done));
-  const bool queued = async_.Post([this, task] { task->second(Append(task->first)); });
-  if (!queued) task->second(Status(StatusCode::kUnavailable, "postgres store is closed"));
 }
 
 Position PostgresStore::WaitForHead(Position after, std::chrono::milliseconds timeout) {

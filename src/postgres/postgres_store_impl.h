@@ -1,6 +1,7 @@
-// The PostgreSQL EventStore (include/annals/postgres_store.h). Writes are in writes.cc, reads
-// in reads.cc, opening and live notification in postgres_store.cc; docs/postgres.md has the
-// schema and why positions are gap-free and in commit order.
+// The PostgreSQL EventStore (include/annals/postgres_store.h). Appends (group commit) are in
+// appends.cc, the other writes in writes.cc, reads in reads.cc, the catalog statements and the
+// log-head commit in catalog.cc, opening and live notification in postgres_store.cc;
+// docs/postgres.md has the schema and why positions are gap-free and in commit order.
 #pragma once
 
 #include <condition_variable>
@@ -112,9 +113,20 @@ class PostgresStore final : public EventStore {
   // Group commit (appends.cc): concurrent Appends queue up, and one of their threads at a time
   // commits a batch of them in one transaction (one WAL flush, one turn at the log head).
   struct PendingAppend {
-    const AppendRequest* request;
-    std::optional<Result<AppendResult>> result;  // set under batch_mu_
+    const AppendRequest* request = nullptr;
+    std::optional<Result<AppendResult>> result;  // synchronous: set under batch_mu_
+    // Asynchronous: called once committed (this entry is then deleted), and its request.
+    std::function<void(Result<AppendResult>)> done;
+    std::unique_ptr<AppendRequest> owned;
   };
+  Status CheckAppend(const AppendRequest& request) const;
+  // Commits the next batch from `pending_` (the caller holds `lock` and no batch is in flight)
+  // and completes its appends.
+  void CommitNextBatchLocked(std::unique_lock<std::mutex>& lock);
+  // Has a worker thread commit the pending appends when no thread is committing.
+  void PostLeaderLocked(std::unique_lock<std::mutex>& lock);
+  // Commits every pending append (at close, after the workers stopped).
+  void DrainPendingAppends();
   std::vector<PendingAppend*> TakeBatchLocked();
   std::vector<Result<AppendResult>> CommitAppends(const std::vector<const AppendRequest*>& batch);
   // One attempt in one transaction; an error status when the transaction failed as a whole.
@@ -131,7 +143,8 @@ class PostgresStore final : public EventStore {
   std::mutex batch_mu_;
   std::condition_variable batch_done_;
   std::deque<PendingAppend*> pending_;
-  bool committing_ = false;  // a thread is committing a batch
+  bool committing_ = false;     // a thread is committing a batch
+  bool leader_posted_ = false;  // a worker task will commit pending appends
   mutable ConnectionPool pool_;
   mutable HeadNotifier notifier_;
   Workers async_;

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <set>
 #include <thread>
 
 #include "annals/postgres_store.h"
@@ -191,6 +192,42 @@ TEST(PostgresStoreTest, ClosingRunsPendingWatchesWithTheUnchangedHead) {
   store.reset();
   ASSERT_EQ(given.wait_for(std::chrono::seconds(5)), std::future_status::ready);
   EXPECT_EQ(given.get(), head);
+}
+
+TEST(PostgresStoreTest, AsyncAppendsShareCommitsAndCloseCompletesThemAll) {
+  const std::string conninfo = pg::testing::FreshSchemaConninfo();
+  auto store = OpenOrFail({.conninfo = conninfo, .async_threads = 1});
+  ASSERT_NE(store, nullptr);
+  constexpr int kAppends = 200;
+  std::atomic<int> ok{0};
+  std::atomic<int> completed{0};
+  std::promise<void> all_done;
+  for (int i = 0; i < kAppends; ++i) {
+    store->AppendAsync(OneEvent("s-" + std::to_string(i)), [&](Result<AppendResult> r) {
+      if (r.ok()) ++ok;
+      if (++completed == kAppends) all_done.set_value();
+    });
+  }
+  ASSERT_EQ(all_done.get_future().wait_for(std::chrono::seconds(60)), std::future_status::ready);
+  EXPECT_EQ(ok.load(), kAppends);
+  Result<ReadAllResult> read = store->ReadAll({});
+  ASSERT_TRUE(read.ok());
+  ASSERT_EQ(read->events.size(), size_t{kAppends});
+  // Appends committed together share their commit time: far fewer commits than appends.
+  std::set<int64_t> commits;
+  for (const RecordedEvent& e : read->events) commits.insert(e.created.ticks);
+  EXPECT_LT(commits.size(), size_t{kAppends / 4});
+
+  // Appends still queued when the store closes are committed (or refused), never dropped.
+  std::atomic<int> late{0};
+  for (int i = 0; i < 50; ++i) {
+    store->AppendAsync(OneEvent("late-" + std::to_string(i)), [&](Result<AppendResult> r) {
+      EXPECT_TRUE(r.ok() || r.status().code() == StatusCode::kUnavailable) << r.status().ToString();
+      ++late;
+    });
+  }
+  store.reset();
+  EXPECT_EQ(late.load(), 50);
 }
 
 TEST(PostgresStoreTest, TheSameIdsRacingIntoTwoStreamsCommitOnce) {
