@@ -33,9 +33,8 @@ namespace {
 using namespace annals;
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kData = bench::kEventData;
-constexpr const char* kMetadata = bench::kEventMetadata;
-constexpr const auto& kTypes = bench::kEventTypes;
+using bench::MakeAppend;
+using bench::Percentile;
 constexpr int kEventsPerStream = bench::kEventsPerStream;
 
 struct Options {
@@ -61,13 +60,6 @@ std::unique_ptr<Engine> Open(const Options& o) {
   return std::move(engine).value();
 }
 
-double Percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
-  std::nth_element(v.begin(), v.begin() + static_cast<long>(i), v.end());
-  return v[i];
-}
-
 uint64_t RssBytes() {
   std::ifstream in("/proc/self/status");
   std::string key;
@@ -81,67 +73,14 @@ uint64_t RssBytes() {
   return kb * 1024;
 }
 
-AppendRequest MakeAppend(const std::string& stream, uint64_t first_revision, int count) {
-  AppendRequest r;
-  r.stream = stream;
-  r.expected = first_revision == 0 ? ExpectedRevision::NoStream()
-                                   : ExpectedRevision::Exact(Revision{first_revision - 1});
-  for (int i = 0; i < count; ++i) {
-    ProposedEvent e;
-    e.id = Uuid::Random();
-    e.type = kTypes[(first_revision + static_cast<uint64_t>(i)) % kEventsPerStream];
-    e.data = kData;
-    e.metadata = kMetadata;
-    r.events.push_back(std::move(e));
-  }
-  return r;
-}
-
 int RunAppend(const Options& o) {
   std::filesystem::remove_all(o.dir);
   auto engine = Open(o);
-  std::atomic<bool> stop{false};
-  std::atomic<uint64_t> events{0}, conflicts_detected{0};
-  std::vector<std::vector<double>> latencies(static_cast<size_t>(o.writers));
-  std::vector<std::thread> threads;
-  const auto start = Clock::now();
-  for (int w = 0; w < o.writers; ++w) {
-    threads.emplace_back([&, w] {
-      auto& lat = latencies[static_cast<size_t>(w)];
-      uint64_t stream_no = 0, revision = 0;
-      while (!stop.load(std::memory_order_relaxed)) {
-        const std::string stream = fmt::format("visit-{}-{}", w, stream_no);
-        const int count = std::min<int>(
-            o.batch, kEventsPerStream - static_cast<int>(revision % kEventsPerStream));
-        AppendRequest r =
-            MakeAppend(stream, revision, o.batch > kEventsPerStream ? o.batch : count);
-        const auto t0 = Clock::now();
-        auto result = engine->Append(r);
-        lat.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-        if (!result.ok()) {
-          fmt::print(stderr, "append failed: {}\n", result.status().ToString());
-          std::exit(1);
-        }
-        events.fetch_add(r.events.size(), std::memory_order_relaxed);
-        revision += r.events.size();
-        if (revision >= kEventsPerStream || o.batch > kEventsPerStream) {
-          ++stream_no;
-          revision = 0;
-        }
-      }
-      // A stale expected revision must be refused (the peers check the same).
-      AppendRequest stale = MakeAppend(fmt::format("visit-{}-0", w), 1, 1);
-      if (engine->Append(stale).status().code() == StatusCode::kWrongExpectedRevision) {
-        conflicts_detected.fetch_add(1);
-      }
-    });
-  }
-  std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
-  stop = true;
-  for (auto& t : threads) t.join();
-  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  std::vector<double> all;
-  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  bench::AppendRun run = bench::RunAppendWriters(*engine, o.writers, o.batch, o.seconds);
+  const double elapsed = run.seconds;
+  std::vector<double>& all = run.latencies_ms;
+  const auto& events = run.events;
+  const auto& conflicts_detected = run.conflicts_detected;
   const EngineStats stats = engine->Stats();
   const double appends = static_cast<double>(all.size());
   fmt::print(
@@ -149,12 +88,12 @@ int RunAppend(const Options& o) {
       "p50_ms={:.3f} "
       "p90_ms={:.3f} p99_ms={:.3f} p999_ms={:.3f} max_ms={:.3f} events_per_fsync={:.1f} "
       "occ_conflict={} durability={}\n",
-      o.batch, o.writers, events.load(), static_cast<double>(events.load()) / elapsed,
-      appends / elapsed, Percentile(all, 0.5), Percentile(all, 0.9), Percentile(all, 0.99),
-      Percentile(all, 0.999), Percentile(all, 1.0),
+      o.batch, o.writers, events, static_cast<double>(events) / elapsed, appends / elapsed,
+      Percentile(all, 0.5), Percentile(all, 0.9), Percentile(all, 0.99), Percentile(all, 0.999),
+      Percentile(all, 1.0),
       stats.fsyncs ? static_cast<double>(stats.events_appended) / static_cast<double>(stats.fsyncs)
                    : 0.0,
-      conflicts_detected.load() == static_cast<uint64_t>(o.writers) ? "detected" : "MISSED",
+      conflicts_detected == static_cast<uint64_t>(o.writers) ? "detected" : "MISSED",
       o.no_sync ? "unsafe-no-sync" : "fsync");
   engine.reset();
   if (!o.keep) std::filesystem::remove_all(o.dir);
@@ -252,7 +191,7 @@ int RunReadStream(const Options& o) {
   std::vector<double> all;
   for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
   fmt::print("annals case=read_stream_c{} events_per_s={:.0f} p50_ms={:.4f} p99_ms={:.4f}\n",
-             o.writers, static_cast<double>(events.load()) / s, Percentile(all, 0.5),
+             o.writers, static_cast<double>(events) / s, Percentile(all, 0.5),
              Percentile(all, 0.99));
   engine.reset();
   if (!o.keep) std::filesystem::remove_all(o.dir);

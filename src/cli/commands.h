@@ -12,5 +12,6 @@ void AddStreamsCommand(CLI::App& app);  // streams_command.cc
 void AddVerifyCommand(CLI::App& app);   // verify_command.cc
 void AddStatsCommand(CLI::App& app);    // stats_command.cc
 void AddReplayCommand(CLI::App& app);   // replay_command.cc
+void AddMigrateCommand(CLI::App& app);  // migrate_command.cc
 
 }  // namespace annals::cli

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   annals::cli::AddVerifyCommand(app);
   annals::cli::AddStatsCommand(app);
   annals::cli::AddReplayCommand(app);
+  annals::cli::AddMigrateCommand(app);
 
   // Parse errors exit with 2, a failed command with its kind's code (docs/cli.md).
   return annals::cli::Run(app, argc, argv);

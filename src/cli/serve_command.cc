@@ -18,6 +18,7 @@
 
 #include "annals/engine.h"
 #include "annals/event_store.h"
+#include "annals/postgres_store.h"
 #include "api/grpc/grpc_server.h"
 #include "api/http/delivery_routes.h"
 #include "api/http/encoding.h"
@@ -52,7 +53,8 @@ constexpr OptionSpec kOptions[] = {
     {"--data-dir", "data_dir", "ANNALS_DATA_DIR", "./data",
      "Data directory of the embedded engine (created when missing)"},
     {"--store", "store", "ANNALS_STORE", "engine",
-     "Backend: engine (durable, on --data-dir) or memory (lost at exit; tests)"},
+     "Backend: engine (durable, on --data-dir), memory (lost at exit; tests), or a PostgreSQL "
+     "URI postgres://... (docs/postgres.md)"},
     {"--durability", "durability", "ANNALS_DURABILITY", "fsync",
      "fsync: acknowledged appends are on disk; unsafe-no-sync: in the page cache only"},
     {"--http", "http.listen", "ANNALS_HTTP", "127.0.0.1:2113",
@@ -336,8 +338,36 @@ int RunServe(ServeFlags& flags) {
     std::fprintf(stderr, "annals serve: this build has no embedded engine; use --store memory\n");
     return 2;
 #endif
+  } else if (IsPostgresUri(store_kind)) {
+    if (durability != "fsync") {
+      std::fprintf(stderr,
+                   "annals serve: with --store postgres://, durability is the server's "
+                   "(synchronous_commit); leave --durability at fsync\n");
+      return 2;
+    }
+    if (Require(values, "delivery.secrets_key_file").empty()) {
+      // A key for this run only would leave the secrets that other nodes (or this one after a
+      // restart) stored in the shared database unreadable.
+      std::fprintf(stderr,
+                   "annals serve: with --store postgres://, give --secrets-key-file (the same "
+                   "key on every node)\n");
+      return 2;
+    }
+    PostgresOptions po;
+    po.conninfo = store_kind;
+    po.limits = limits;
+    auto opened = OpenPostgres(po);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "annals serve: cannot open the PostgreSQL store: %s\n",
+                   opened.status().ToString().c_str());
+      return 1;
+    }
+    store = std::move(*opened);
+    router_options.store_kind = "postgres";
+    router_options.durability = "server";
   } else {
-    std::fprintf(stderr, "annals serve: store must be engine or memory, not '%s'\n",
+    std::fprintf(stderr,
+                 "annals serve: store must be engine, memory or a postgres:// URI, not '%s'\n",
                  store_kind.c_str());
     return 2;
   }

@@ -1,0 +1,82 @@
+#include "postgres/connection_pool.h"
+
+#include <utility>
+
+namespace annals::pg {
+
+ConnectionPool::ConnectionPool(ConnectOptions options, uint32_t size,
+                               std::chrono::milliseconds checkout_timeout)
+    : options_(std::move(options)),
+      size_(std::max<uint32_t>(1, size)),
+      checkout_timeout_(checkout_timeout) {}
+
+ConnectionPool::Lease::~Lease() {
+  if (connection_) pool_->Return(std::move(connection_));
+}
+
+ConnectionPool::Lease& ConnectionPool::Lease::operator=(Lease&& other) {
+  if (this != &other) {
+    if (connection_) pool_->Return(std::move(connection_));
+    pool_ = other.pool_;
+    connection_ = std::move(other.connection_);
+  }
+  return *this;
+}
+
+Result<ConnectionPool::Lease> ConnectionPool::Checkout(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  const bool available =
+      freed_.wait_for(lock, timeout, [&] { return closed_ || !idle_.empty() || open_ < size_; });
+  if (closed_) return Status(StatusCode::kUnavailable, "postgres store is closed");
+  if (!available) {
+    return Status(StatusCode::kUnavailable, "postgres: no free connection within " +
+                                                std::to_string(timeout.count()) +
+                                                " ms (pool size " + std::to_string(size_) + ")");
+  }
+  if (!idle_.empty()) {
+    std::unique_ptr<Connection> connection = std::move(idle_.back());
+    idle_.pop_back();
+    return Lease(this, std::move(connection));
+  }
+  ++open_;  // reserve the slot while connecting without the lock
+  lock.unlock();
+  Result<std::unique_ptr<Connection>> opened = Connection::Open(options_);
+  if (!opened.ok()) {
+    lock.lock();
+    --open_;
+    freed_.notify_one();
+    return opened.status();
+  }
+  return Lease(this, std::move(opened).value());
+}
+
+void ConnectionPool::Return(std::unique_ptr<Connection> connection) {
+  // A connection left inside a transaction (a request that failed half-way) is rolled back;
+  // if that fails too, it is closed.
+  connection->RollbackIfOpen();
+  std::unique_ptr<Connection> discard;
+  {
+    std::lock_guard lock(mu_);
+    if (closed_ || connection->broken() || !connection->Idle()) {
+      discard = std::move(connection);
+      --open_;
+    } else {
+      idle_.push_back(std::move(connection));
+    }
+  }
+  freed_.notify_one();
+  // `discard` closes here, outside the lock.
+}
+
+void ConnectionPool::Close() {
+  std::vector<std::unique_ptr<Connection>> idle;
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    idle.swap(idle_);
+    open_ -= static_cast<uint32_t>(idle.size());
+  }
+  freed_.notify_all();
+}
+
+}  // namespace annals::pg

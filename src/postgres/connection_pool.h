@@ -1,0 +1,60 @@
+// A fixed-size pool of libpq connections. Connections are opened on demand up to the limit;
+// a request waits up to the checkout timeout for a free one. A connection that broke (lost,
+// or returned in an unknown transaction state) is closed on return, and its slot is refilled
+// by a fresh connection at the next checkout: the pool reconnects by itself.
+//
+// Thread safety: every method may be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "annals/status.h"
+#include "postgres/pg_connection.h"
+
+namespace annals::pg {
+
+class ConnectionPool {
+ public:
+  ConnectionPool(ConnectOptions options, uint32_t size, std::chrono::milliseconds checkout_timeout);
+
+  // A checked-out connection; returns it to the pool when destroyed.
+  class Lease {
+   public:
+    Lease(ConnectionPool* pool, std::unique_ptr<Connection> connection)
+        : pool_(pool), connection_(std::move(connection)) {}
+    Lease(Lease&&) = default;
+    Lease& operator=(Lease&& other);  // returns the connection it held first
+    ~Lease();
+    Connection* operator->() { return connection_.get(); }
+    Connection& operator*() { return *connection_; }
+
+   private:
+    ConnectionPool* pool_;
+    std::unique_ptr<Connection> connection_;
+  };
+
+  // kUnavailable when no connection frees up within the checkout timeout (or `timeout`, when
+  // given), when a new connection cannot be opened, or after Close().
+  Result<Lease> Checkout() { return Checkout(checkout_timeout_); }
+  Result<Lease> Checkout(std::chrono::milliseconds timeout);
+  // Closes idle connections and refuses later checkouts; leased ones close on return.
+  void Close();
+
+ private:
+  void Return(std::unique_ptr<Connection> connection);
+
+  const ConnectOptions options_;
+  const uint32_t size_;
+  const std::chrono::milliseconds checkout_timeout_;
+  std::mutex mu_;
+  std::condition_variable freed_;
+  std::vector<std::unique_ptr<Connection>> idle_;
+  uint32_t open_ = 0;  // idle + leased + being opened
+  bool closed_ = false;
+};
+
+}  // namespace annals::pg

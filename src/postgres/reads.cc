@@ -1,0 +1,336 @@
+// The read paths of the PostgreSQL store. Every read is one statement (one snapshot), except
+// ReadStream (catalog row, then events bounded by that row's last revision) and a ReadAll with
+// a type regex (matching positions, then their events): both combine consistently because
+// committed events never change.
+#include <regex>
+#include <string>
+
+#include "postgres/postgres_store_impl.h"
+
+namespace annals::pg {
+namespace {
+
+constexpr int64_t kTicksPerSecond = 10'000'000;
+constexpr std::chrono::milliseconds kHeadCheckoutTimeout{10};
+
+Status InvalidArgument(std::string message) {
+  return Status(StatusCode::kInvalidArgument, std::move(message));
+}
+Status NotFound(const std::string& stream) {
+  return Status(StatusCode::kNotFound, "stream '" + stream + "' not found");
+}
+
+// The lowest revision ReadStream may return under `metadata` ($tb, $maxCount).
+uint64_t LowestVisibleRevision(const StreamMetadata& metadata, Revision last) {
+  uint64_t lowest = 0;
+  if (metadata.truncate_before) lowest = std::max(lowest, metadata.truncate_before->value);
+  if (metadata.max_count && *metadata.max_count <= last.value) {
+    lowest = std::max(lowest, last.value + 1 - *metadata.max_count);
+  }
+  return lowest;
+}
+
+// $maxAge in ticks, or -1 when it is not set (or too large to hide anything).
+int64_t MaxAgeTicks(const StreamMetadata& metadata) {
+  if (!metadata.max_age_seconds ||
+      *metadata.max_age_seconds >= static_cast<uint64_t>(INT64_MAX / kTicksPerSecond)) {
+    return -1;
+  }
+  return static_cast<int64_t>(*metadata.max_age_seconds) * kTicksPerSecond;
+}
+
+// A ListStreams prefix as a LIKE pattern (with '\' escaping LIKE's own characters), which
+// lets the planner scan only the prefix's range of the name index.
+std::string LikePrefix(std::string_view prefix) {
+  std::string pattern;
+  for (char c : prefix) {
+    if (c == '\\' || c == '%' || c == '_') pattern += '\\';
+    pattern += c;
+  }
+  return pattern + "%";
+}
+
+StreamInfo InfoOf(std::string name, const StreamRow& row) {
+  StreamInfo info;
+  info.name = std::move(name);
+  info.state = row.state == StoredState::kTombstoned    ? StreamState::kTombstoned
+               : row.state == StoredState::kSoftDeleted ? StreamState::kSoftDeleted
+                                                        : StreamState::kActive;
+  info.last_revision = row.last_revision;
+  info.event_count = row.event_count;
+  info.last_position = Position{static_cast<uint64_t>(row.last_position.value_or(0))};
+  info.created = Timestamp{row.created.value_or(0)};
+  info.last_updated = Timestamp{row.last_updated.value_or(0)};
+  return info;
+}
+
+// A catalog row stands for a stream once it had an event or a tombstone; a row created by a
+// metadata write alone does not.
+bool Exists(const StreamRow& row) {
+  return row.last_revision.has_value() || row.state == StoredState::kTombstoned;
+}
+
+// The conditions of an EventFilter on `events e`, with its lists as parameters $4..$8 (the
+// type regex is applied by the caller).
+constexpr std::string_view kFilterSql = R"sql(
+   AND (cardinality($4::text[]) = 0
+        OR EXISTS (SELECT 1 FROM unnest($4::text[]) p WHERE starts_with(e.stream, p)))
+   AND ($5::text = '' OR e.category = $5::text)
+   AND (cardinality($6::text[]) = 0 OR e.type = ANY($6::text[]))
+   AND (cardinality($7::text[]) = 0
+        OR EXISTS (SELECT 1 FROM unnest($7::text[]) p WHERE starts_with(e.type, p)))
+   AND (NOT $8::boolean OR (left(e.stream, 1) <> '$' AND left(e.type, 1) <> '$')))sql";
+
+// The window of positions one ReadAll call may examine, and the matching events in it. The
+// head comes from the same snapshot as the events: every event below it is visible there and
+// none at or above it (docs/postgres.md, "Ordering"). $1 from, $2 max_scan, $3 limit.
+//   forwards:  [max(from, 1), min(from + max_scan, head))
+//   backwards: [max(min(from, head) - max_scan, 1), min(from, head))
+// Each statement returns (head, window low, window high, columns...) and at least one row.
+std::string WindowSql(Direction direction, std::string_view columns) {
+  const bool forwards = direction == Direction::kForwards;
+  const std::string bounds = forwards ? R"sql(
+bounds AS (
+  SELECT head, lo, CASE WHEN lo >= head THEN head
+                        WHEN $2::bigint >= head - lo THEN head
+                        ELSE lo + $2::bigint END AS hi
+    FROM (SELECT next_position AS head, greatest($1::bigint, 1) AS lo FROM log_head) h))sql"
+                                      : R"sql(
+bounds AS (
+  SELECT head, greatest(hi - $2::bigint, 1) AS lo, hi
+    FROM (SELECT next_position AS head, least($1::bigint, next_position) AS hi
+            FROM log_head) h))sql";
+  return "WITH" + bounds + "\nSELECT b.head, b.lo, b.hi, " + std::string(columns) +
+         "\n  FROM bounds b LEFT JOIN LATERAL (SELECT * FROM events e"
+         "\n WHERE e.position >= b.lo AND e.position < b.hi" +
+         std::string(kFilterSql) + "\n ORDER BY e.position " + (forwards ? "ASC" : "DESC") +
+         " LIMIT $3::bigint) e ON true ORDER BY e.position " + (forwards ? "ASC" : "DESC");
+}
+
+Params WindowParams(const ReadAllRequest& request, int64_t limit) {
+  const EventFilter& filter = request.filter;
+  std::vector<std::string_view> stream_prefixes(filter.stream_prefixes.begin(),
+                                                filter.stream_prefixes.end());
+  std::vector<std::string_view> types(filter.event_types.begin(), filter.event_types.end());
+  std::vector<std::string_view> type_prefixes(filter.type_prefixes.begin(),
+                                              filter.type_prefixes.end());
+  Params params;
+  params.Int64(ClampToInt64(request.from.value))
+      .Int64(ClampToInt64(request.max_scan))
+      .Int64(limit)
+      .TextArray(stream_prefixes)
+      .Text(filter.category)
+      .TextArray(types)
+      .TextArray(type_prefixes)
+      .Bool(filter.exclude_system_events);
+  return params;
+}
+
+// Where a ReadAll continues, from the window and the matches it returned (in read order).
+void SetContinuation(const ReadAllRequest& request, uint64_t head, uint64_t lo, uint64_t hi,
+                     ReadAllResult& result) {
+  const bool full = result.events.size() == request.max_count;
+  if (request.direction == Direction::kForwards) {
+    // Stopped on max_count: the next record is examined next; else the window is done.
+    result.next = full ? Position{result.events.back().position.value + 1} : Position{hi};
+    result.end_of_log = result.next.value >= head;
+    if (result.end_of_log) result.next = Position{head};
+  } else if (full) {
+    result.next = result.events.back().position;  // the last examined record
+    result.end_of_log = result.next.value <= kFirstPosition;
+  } else if (lo >= hi) {  // nothing below `from`
+    result.next = Position::Start();
+    result.end_of_log = true;
+  } else {
+    result.next = Position{lo};
+    result.end_of_log = lo <= kFirstPosition;
+  }
+}
+
+}  // namespace
+
+template <typename T, typename Read>
+Result<T> PostgresStore::RunRead(Read read) const {
+  return RunRead<T>(std::move(read), checkout_timeout_);
+}
+
+template <typename T, typename Read>
+Result<T> PostgresStore::RunRead(Read read, std::chrono::milliseconds checkout) const {
+  for (int attempt = 0;; ++attempt) {
+    Result<ConnectionPool::Lease> lease = pool_.Checkout(checkout);
+    if (!lease.ok()) return lease.status();
+    Result<T> result = read(**lease);
+    if (!result.ok() && (*lease)->broken() && attempt == 0) continue;
+    return result;
+  }
+}
+
+Result<ReadStreamResult> PostgresStore::ReadStream(const ReadStreamRequest& request) {
+  ANNALS_RETURN_IF_ERROR(ValidateStreamName(request.stream, limits_, /*allow_system=*/true));
+  if (request.max_count == 0) return InvalidArgument("max_count must be at least 1");
+  return RunRead<ReadStreamResult>([&](Connection& c) -> Result<ReadStreamResult> {
+    Result<std::optional<StreamRow>> found = ReadStreamRow(c, request.stream, /*lock=*/false);
+    if (!found.ok()) return found.status();
+    if (*found && (*found)->state == StoredState::kTombstoned) {
+      return Status(StatusCode::kStreamDeleted, "stream '" + request.stream + "' is deleted");
+    }
+    if (!*found || !(*found)->last_revision || (*found)->state == StoredState::kSoftDeleted) {
+      return NotFound(request.stream);
+    }
+    const StreamRow& row = **found;
+    const Revision last = *row.last_revision;
+    Result<StreamMetadata> metadata = MetadataOf(request.stream, row);
+    if (!metadata.ok()) return metadata.status();
+    const bool forwards = request.direction == Direction::kForwards;
+    // One row more than asked for: if it comes, it is `next`.
+    const std::string sql =
+        "SELECT " + std::string(kEventColumns) +
+        " FROM events e WHERE e.stream = $1 AND e.revision >= $2 AND e.revision <= $3"
+        " AND ($4 < 0 OR e.created >= " +
+        std::string(kNowTicksSql) + " - $4) ORDER BY e.revision " + (forwards ? "ASC" : "DESC") +
+        " LIMIT $5";
+    const uint64_t lowest = LowestVisibleRevision(*metadata, last);
+    const uint64_t from = request.from.value_or(forwards ? Revision{0} : last).value;
+    const uint64_t low = forwards ? std::max(from, lowest) : lowest;
+    const uint64_t high = forwards ? last.value : std::min(from, last.value);
+    ReadStreamResult result;
+    result.last_revision = last;
+    if (low > high) return result;
+    Result<Rows> rows = c.Exec(sql, Params()
+                                        .Text(request.stream)
+                                        .Int64(ClampToInt64(low))
+                                        .Int64(ClampToInt64(high))
+                                        .Int64(MaxAgeTicks(*metadata))
+                                        .Int64(ClampToInt64(request.max_count) == INT64_MAX
+                                                   ? INT64_MAX
+                                                   : ClampToInt64(request.max_count) + 1));
+    if (!rows.ok()) return rows.status();
+    for (int i = 0; i < rows->size(); ++i) {
+      if (result.events.size() == request.max_count) {
+        result.next = Revision{static_cast<uint64_t>(rows->Int64(i, 2))};
+        break;
+      }
+      result.events.push_back(EventAt(*rows, i, 0));
+    }
+    return result;
+  });
+}
+
+Result<ReadAllResult> PostgresStore::ReadAll(const ReadAllRequest& request) {
+  if (request.max_count == 0) return InvalidArgument("max_count must be at least 1");
+  if (request.max_scan == 0) return InvalidArgument("max_scan must be at least 1");
+  std::optional<std::regex> type_regex;
+  if (!request.filter.type_regex.empty()) {
+    try {
+      type_regex.emplace(request.filter.type_regex, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      return InvalidArgument("invalid type regex: " + std::string(e.what()));
+    }
+  }
+  return RunRead<ReadAllResult>([&](Connection& c) -> Result<ReadAllResult> {
+    ReadAllResult result;
+    // Without a regex the database filters and limits. With one (ECMAScript, which
+    // PostgreSQL's regular expressions are not), it returns the window's candidates by
+    // position and type, the regex picks, and the picked events are fetched.
+    const std::string columns = type_regex ? "e.position, e.type" : std::string(kEventColumns);
+    const int64_t limit =
+        type_regex ? ClampToInt64(request.max_scan) : ClampToInt64(request.max_count);
+    Result<Rows> rows = c.Exec(WindowSql(request.direction, columns), WindowParams(request, limit));
+    if (!rows.ok()) return rows.status();
+    const uint64_t head = static_cast<uint64_t>(rows->Int64(0, 0));
+    const uint64_t lo = static_cast<uint64_t>(rows->Int64(0, 1));
+    const uint64_t hi = static_cast<uint64_t>(rows->Int64(0, 2));
+    std::vector<int64_t> picked;
+    for (int i = 0; i < rows->size() && result.events.size() < request.max_count; ++i) {
+      if (rows->IsNull(i, 3)) continue;  // the empty window's single row
+      if (!type_regex) {
+        result.events.push_back(EventAt(*rows, i, 3));
+      } else if (std::regex_search(rows->Bytes(i, 4), *type_regex)) {
+        picked.push_back(rows->Int64(i, 3));
+        RecordedEvent placeholder;
+        placeholder.position = Position{static_cast<uint64_t>(picked.back())};
+        result.events.push_back(std::move(placeholder));
+      }
+    }
+    SetContinuation(request, head, lo, hi, result);
+    if (!picked.empty()) {
+      Result<Rows> events =
+          c.Exec("SELECT " + std::string(kEventColumns) +
+                     " FROM events e WHERE e.position = ANY($1::bigint[]) ORDER BY e.position " +
+                     (request.direction == Direction::kForwards ? "ASC" : "DESC"),
+                 Params().Int64Array(picked));
+      if (!events.ok()) return events.status();
+      result.events.clear();
+      for (int i = 0; i < events->size(); ++i) result.events.push_back(EventAt(*events, i, 0));
+    }
+    return result;
+  });
+}
+
+Result<StreamInfo> PostgresStore::GetStreamInfo(const std::string& stream) {
+  ANNALS_RETURN_IF_ERROR(ValidateStreamName(stream, limits_, /*allow_system=*/true));
+  return RunRead<StreamInfo>([&](Connection& c) -> Result<StreamInfo> {
+    Result<std::optional<StreamRow>> found = ReadStreamRow(c, stream, /*lock=*/false);
+    if (!found.ok()) return found.status();
+    if (!*found || !Exists(**found)) return NotFound(stream);
+    return InfoOf(stream, **found);
+  });
+}
+
+Result<ListStreamsResult> PostgresStore::ListStreams(const ListStreamsRequest& request) {
+  if (request.limit == 0) return InvalidArgument("limit must be at least 1");
+  return RunRead<ListStreamsResult>([&](Connection& c) -> Result<ListStreamsResult> {
+    Result<Rows> rows = c.Exec(
+        "SELECT s.state, s.last_revision, s.event_count, s.created, s.last_updated, "
+        "s.last_position, NULL::bigint, NULL::text, s.name FROM streams s "
+        "WHERE s.name > $1 AND s.name LIKE $2 ESCAPE '\\' "
+        "AND (s.last_revision IS NOT NULL OR s.state = 2) "
+        "AND ($3 OR left(s.name, 1) <> '$') ORDER BY s.name LIMIT $4",
+        Params()
+            .Text(request.after)
+            .Text(LikePrefix(request.prefix))
+            .Bool(request.include_system)
+            .Int64(ClampToInt64(request.limit)));
+    if (!rows.ok()) return rows.status();
+    ListStreamsResult result;
+    for (int i = 0; i < rows->size(); ++i) {
+      result.streams.push_back(InfoOf(rows->Bytes(i, 8), StreamRowAt(*rows, i)));
+    }
+    if (result.streams.size() == request.limit) result.next_after = result.streams.back().name;
+    return result;
+  });
+}
+
+Result<StreamMetadataResult> PostgresStore::GetStreamMetadata(const std::string& stream) {
+  ANNALS_RETURN_IF_ERROR(ValidateStreamName(stream, limits_));
+  return RunRead<StreamMetadataResult>([&](Connection& c) -> Result<StreamMetadataResult> {
+    Result<std::optional<StreamRow>> found = ReadStreamRow(c, stream, /*lock=*/false);
+    if (!found.ok()) return found.status();
+    if (*found && (*found)->state == StoredState::kTombstoned) {
+      return Status(StatusCode::kStreamDeleted, "stream '" + stream + "' is deleted");
+    }
+    // A stream whose metadata was set has a catalog row (SetStreamMetadata creates it).
+    if (!*found) return StreamMetadataResult{};
+    Result<StreamMetadata> metadata = MetadataOf(stream, **found);
+    if (!metadata.ok()) return metadata.status();
+    return StreamMetadataResult{std::move(metadata).value(), (*found)->metadata_revision};
+  });
+}
+
+Position PostgresStore::Head() const {
+  // A busy pool does not hold Head() up: the head this store last saw is still true (it only
+  // grows, and the store's own commits raise it at once); other nodes' commits reach it by
+  // notification.
+  Result<Position> head = RunRead<Position>(
+      [](Connection& c) -> Result<Position> {
+        Result<Rows> rows = c.Exec("SELECT next_position FROM log_head");
+        if (!rows.ok()) return rows.status();
+        return Position{static_cast<uint64_t>(rows->Int64(0, 0))};
+      },
+      kHeadCheckoutTimeout);
+  if (!head.ok()) return notifier_.head();
+  notifier_.Advance(*head);
+  return std::max(*head, notifier_.head());
+}
+
+}  // namespace annals::pg

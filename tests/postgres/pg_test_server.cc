@@ -1,0 +1,107 @@
+#include "pg_test_server.h"
+
+#include <gtest/gtest.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <sstream>
+
+#include "postgres/pg_connection.h"
+
+namespace annals::pg::testing {
+namespace {
+
+std::string g_conninfo;  // set by the environment's SetUp
+
+// Runs a command, returning its standard output; fails the test on a non-zero exit.
+std::string Run(const std::string& command) {
+  std::string output;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) {
+    ADD_FAILURE() << "popen " << command;
+    return output;
+  }
+  std::array<char, 512> buffer;
+  while (fgets(buffer.data(), buffer.size(), pipe) != nullptr) output += buffer.data();
+  const int status = pclose(pipe);
+  if (status != 0) ADD_FAILURE() << command << " exited with " << WEXITSTATUS(status);
+  while (!output.empty() && output.back() == '\n') output.pop_back();
+  return output;
+}
+
+class ServerEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    if (const char* given = getenv("ANNALS_PG_TEST_CONNINFO"); given && *given) {
+      g_conninfo = given;
+      return;
+    }
+    std::string pattern =
+        (std::filesystem::path(::testing::TempDir()) / "annals-pg-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    g_conninfo = Run(std::string(ANNALS_PG_TEST_SERVER) + " start " + dir_);
+  }
+  void TearDown() override {
+    if (!dir_.empty()) Run(std::string(ANNALS_PG_TEST_SERVER) + " stop " + dir_);
+  }
+
+ private:
+  std::string dir_;
+};
+
+[[maybe_unused]] ::testing::Environment* const kEnvironment =
+    ::testing::AddGlobalTestEnvironment(new ServerEnvironment);
+
+}  // namespace
+
+const std::string& ServerConninfo() {
+  EXPECT_FALSE(g_conninfo.empty()) << "no PostgreSQL test server (scripts/pg-test-server)";
+  return g_conninfo;
+}
+
+namespace {
+
+std::string NewSchema() {
+  static std::atomic<int> counter{0};
+  const std::string schema =
+      "test_" + std::to_string(getpid()) + "_" + std::to_string(counter.fetch_add(1));
+  Result<std::unique_ptr<Connection>> admin = Connection::Open({.conninfo = ServerConninfo()});
+  EXPECT_TRUE(admin.ok()) << admin.status().ToString();
+  if (!admin.ok()) return "";
+  const Status created = (*admin)->ExecScript("CREATE SCHEMA " + schema);
+  EXPECT_TRUE(created.ok()) << created.ToString();
+  return schema;
+}
+
+// `key`'s value in a key=value connection string without quoted values.
+std::string ValueOf(const std::string& conninfo, const std::string& key) {
+  std::istringstream words(conninfo);
+  std::string word;
+  while (words >> word) {
+    if (word.rfind(key + "=", 0) == 0) return word.substr(key.size() + 1);
+  }
+  ADD_FAILURE() << "no " << key << " in " << conninfo;
+  return "";
+}
+
+}  // namespace
+
+std::string FreshSchemaConninfo() {
+  return ServerConninfo() + " options='-csearch_path=" + NewSchema() + "'";
+}
+
+std::string FreshSchemaUri() {
+  const std::string& conninfo = ServerConninfo();
+  return "postgresql://" + ValueOf(conninfo, "user") + "@/" + ValueOf(conninfo, "dbname") +
+         "?host=" + ValueOf(conninfo, "host") + "&port=" + ValueOf(conninfo, "port") +
+         "&options=-csearch_path%3D" + NewSchema();
+}
+
+}  // namespace annals::pg::testing

@@ -1,0 +1,23 @@
+// A private PostgreSQL server for the PostgreSQL backend's tests, started once per test binary
+// by scripts/pg-test-server (a gtest environment: started before the first test, stopped and
+// removed after the last), and a fresh schema per store.
+//
+// ANNALS_PG_TEST_CONNINFO, when set, names a server to use instead (nothing is started).
+#pragma once
+
+#include <string>
+
+namespace annals::pg::testing {
+
+// The server's connection string. Fails the calling test when no server is running.
+const std::string& ServerConninfo();
+
+// A new, empty schema, and a connection string whose search_path is that schema only: a
+// store opened on it has its own tables.
+std::string FreshSchemaConninfo();
+
+// The same as a postgresql:// URI (the CLI's --store form). Needs the server's connection
+// string in key=value form with host, port, user and dbname (as scripts/pg-test-server's).
+std::string FreshSchemaUri();
+
+}  // namespace annals::pg::testing
