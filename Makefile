@@ -47,6 +47,7 @@ test: build
 	  if [ $$built -ne 0 ]; then cat $(ASAN_BUILD).log; else tail -n 3 $(ASAN_BUILD).log; fi; \
 	  [ $$optimised -eq 0 ] && [ $$built -eq 0 ]
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	  ctest --output-on-failure -j $(JOBS) -LE slow $(CTEST_ARGS)
 
 test-quick: build

@@ -392,7 +392,10 @@ class GrpcStore final : public EventStore {
         ProposedToProto(e, e.id.value_or(Uuid::Random()),
                         messages_[i + 1].mutable_proposed_message());
       }
-      store_->Prepare(&ctx_);
+      // The deadline grows with the append: a message per event, each written in turn.
+      uint64_t bytes = 0;
+      for (const ProposedEvent& e : request_.events) bytes += e.data.size() + e.metadata.size();
+      store_->Prepare(&ctx_, std::chrono::milliseconds(request_.events.size() + bytes / 10000));
       store_->streams_->async()->Append(&ctx_, &resp_, this);
       WriteNext();
       StartCall();
@@ -470,8 +473,10 @@ class GrpcStore final : public EventStore {
     return r;
   }
 
-  void Prepare(grpc::ClientContext* ctx) const {
-    ctx->set_deadline(std::chrono::system_clock::now() + ep_.deadline);
+  // `extra`: more time for a call that carries much (one message per event of an append).
+  void Prepare(grpc::ClientContext* ctx,
+               std::chrono::milliseconds extra = std::chrono::milliseconds(0)) const {
+    ctx->set_deadline(std::chrono::system_clock::now() + ep_.deadline + extra);
     if (!authorization_.empty()) ctx->AddMetadata("authorization", authorization_);
   }
 

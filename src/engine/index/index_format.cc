@@ -7,16 +7,15 @@ namespace {
 
 constexpr uint32_t kStreamRecordVersion = 1;
 
-// Presence bits of the optional fields of a StreamRecord.
-enum : uint32_t {
-  kHasEvents = 1u << 0,
-  kTombstoned = 1u << 1,
-  kHasMetadata = 1u << 2,
-  kHasMaxAge = 1u << 3,
-  kHasMaxCount = 1u << 4,
-  kHasTruncateBefore = 1u << 5,
-  kHasCacheControl = 1u << 6,
-};
+// Presence bits of the optional fields of a StreamRecord (constants, not an enum: mixed with
+// 0 in conditionals).
+constexpr uint32_t kHasEvents = 1u << 0;
+constexpr uint32_t kTombstoned = 1u << 1;
+constexpr uint32_t kHasMetadata = 1u << 2;
+constexpr uint32_t kHasMaxAge = 1u << 3;
+constexpr uint32_t kHasMaxCount = 1u << 4;
+constexpr uint32_t kHasTruncateBefore = 1u << 5;
+constexpr uint32_t kHasCacheControl = 1u << 6;
 
 void PutString(std::string* out, std::string_view s) {
   PutFixed32(out, static_cast<uint32_t>(s.size()));
