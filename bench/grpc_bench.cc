@@ -33,6 +33,7 @@
 #include "annals/types.h"
 #include "event_model.h"
 #include "latency_histogram.h"
+#include "result_line.h"
 #include "streams.grpc.pb.h"
 
 namespace {
@@ -50,25 +51,13 @@ struct Options {
   std::string prefix;
 };
 
-[[noreturn]] void Die(const std::string& what) {
-  fmt::print(stderr, "annals_grpc_bench: {}\n", what);
-  std::exit(1);
-}
+[[noreturn]] void Die(const std::string& what) { annals::bench::Die("annals_grpc_bench", what); }
 
-std::string RunPrefix(const Options& o) {
-  if (!o.prefix.empty()) return o.prefix;
-  std::random_device rd;
-  return fmt::format("visit{:x}", rd() & 0xffffff);
-}
+std::string RunPrefix(const Options& o) { return annals::bench::RunPrefix(o.prefix); }
 
 void PrintLine(const std::string& name, double events_per_s, const LatencyHistogram& h,
                const std::string& extra) {
-  fmt::print(
-      "annals-grpc case={} events_per_s={:.0f} requests={} p50_ms={:.3f} p90_ms={:.3f} "
-      "p99_ms={:.3f} p999_ms={:.3f} max_ms={:.3f}{}\n",
-      name, events_per_s, h.Count(), h.PercentileMs(0.5), h.PercentileMs(0.9), h.PercentileMs(0.99),
-      h.PercentileMs(0.999), h.PercentileMs(1), extra);
-  std::fflush(stdout);
+  annals::bench::PrintResult("annals-grpc", name, events_per_s, h, extra);
 }
 
 annals::ProposedEvent ModelEvent(uint64_t revision) {

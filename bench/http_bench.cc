@@ -34,6 +34,7 @@
 #include "annals/types.h"
 #include "event_model.h"
 #include "latency_histogram.h"
+#include "result_line.h"
 
 namespace {
 
@@ -58,10 +59,7 @@ struct Options {
   std::string prefix;  // stream name prefix, unique per run unless given
 };
 
-[[noreturn]] void Die(const std::string& what) {
-  fmt::print(stderr, "annals_http_bench: {}\n", what);
-  std::exit(1);
-}
+[[noreturn]] void Die(const std::string& what) { annals::bench::Die("annals_http_bench", what); }
 
 // One keep-alive connection, used by one thread.
 class Connection {
@@ -117,20 +115,11 @@ std::string AppendBody(uint64_t first_revision, int count) {
   return body;
 }
 
-std::string RunPrefix(const Options& o) {
-  if (!o.prefix.empty()) return o.prefix;
-  std::random_device rd;
-  return fmt::format("visit{:x}", rd() & 0xffffff);
-}
+std::string RunPrefix(const Options& o) { return annals::bench::RunPrefix(o.prefix); }
 
 void PrintLine(const std::string& name, double events_per_s, const LatencyHistogram& h,
                const std::string& extra) {
-  fmt::print(
-      "annals-http case={} events_per_s={:.0f} requests={} p50_ms={:.3f} p90_ms={:.3f} "
-      "p99_ms={:.3f} p999_ms={:.3f} max_ms={:.3f}{}\n",
-      name, events_per_s, h.Count(), h.PercentileMs(0.5), h.PercentileMs(0.9), h.PercentileMs(0.99),
-      h.PercentileMs(0.999), h.PercentileMs(1), extra);
-  std::fflush(stdout);
+  annals::bench::PrintResult("annals-http", name, events_per_s, h, extra);
 }
 
 // ---- append ----------------------------------------------------------------------------------
