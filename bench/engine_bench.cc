@@ -39,6 +39,7 @@ constexpr int kEventsPerStream = bench::kEventsPerStream;
 
 struct Options {
   std::string dir = "/tmp/annals-engine-bench";
+  std::string label;  // open-once
   int writers = 1;
   int batch = 1;
   double seconds = 10;
@@ -198,6 +199,29 @@ int RunReadStream(const Options& o) {
   return 0;
 }
 
+// One timed open of an existing directory (the recovery case runs it as a new process).
+// `killed_writer` then appends 10,000 events and SIGKILLs itself: what a crash leaves behind.
+int RunOpenOnce(const Options& o) {
+  const auto t0 = Clock::now();
+  auto engine = Open(o);
+  const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  ReadStreamRequest r;
+  r.stream = "visit-1";
+  const bool readable = engine->ReadStream(r).ok();
+  fmt::print(
+      "annals case=recovery_{} events={} streams={} ready_s={:.2f} rss_mib={:.0f} replayed={} "
+      "readable={}\n",
+      o.label, o.events, o.streams, s, RssBytes() / 1048576.0, engine->Stats().recovered_records,
+      readable);
+  std::fflush(stdout);
+  if (o.label != "killed_writer") return 0;  // the destructor closes cleanly
+  for (int i = 0; i < 10000; ++i) {
+    (void)engine->Append(MakeAppend(fmt::format("late-{}", i), 0, 10));
+  }
+  kill(getpid(), SIGKILL);
+  return 1;
+}
+
 int RunRecovery(const Options& o) {
   std::filesystem::remove_all(o.dir);
   const auto fill0 = Clock::now();
@@ -206,31 +230,15 @@ int RunRecovery(const Options& o) {
     Fill(*engine, o.events, o.streams);
   }
   const double fill_s = std::chrono::duration<double>(Clock::now() - fill0).count();
+  // Each open runs in a new process (this binary again, `open-once`): its RSS is the store's
+  // alone, and a forked child would inherit RocksDB's background threads as already running
+  // (they are not), so its close would wait for them for ever.
   auto timed_open = [&](const char* label) {
-    // In a child, so its RSS is the store's alone.
-    pid_t pid = fork();
-    if (pid == 0) {
-      const auto t0 = Clock::now();
-      auto engine = Open(o);
-      const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-      ReadStreamRequest r;
-      r.stream = "visit-1";
-      const bool readable = engine->ReadStream(r).ok();
-      fmt::print(
-          "annals case=recovery_{} events={} streams={} ready_s={:.2f} rss_mib={:.0f} "
-          "replayed={} readable={}\n",
-          label, o.events, o.streams, s, RssBytes() / 1048576.0, engine->Stats().recovered_records,
-          readable);
-      std::fflush(stdout);
-      if (std::string(label) == "after_clean_stop") return;  // destructor: clean close
-      // Append a little more and die without closing: what SIGKILL leaves behind.
-      for (int i = 0; i < 10000; ++i) {
-        (void)engine->Append(MakeAppend(fmt::format("late-{}", i), 0, 10));
-      }
-      kill(getpid(), SIGKILL);
-    }
-    int status;
-    waitpid(pid, &status, 0);
+    const std::string command = fmt::format(
+        "/proc/{}/exe open-once --label {} --dir '{}' --events {} --streams {}{}", getpid(), label,
+        o.dir, o.events, o.streams, o.no_sync ? " --unsafe-no-sync" : "");
+    std::fflush(stdout);
+    (void)std::system(command.c_str());  // killed_writer ends by SIGKILL, by design
   };
   fmt::print("# filled {} events in {} streams in {:.1f} s\n", o.events, o.streams, fill_s);
   timed_open("after_clean_stop");
@@ -250,7 +258,8 @@ int main(int argc, char** argv) {
        {app.add_subcommand("append", "appends from N writers"),
         app.add_subcommand("read-all", "reads $all in pages of 1000"),
         app.add_subcommand("read-stream", "--writers readers of random 10-event streams"),
-        app.add_subcommand("recovery", "open time after a clean stop and a SIGKILL")}) {
+        app.add_subcommand("recovery", "open time after a clean stop and a SIGKILL"),
+        app.add_subcommand("open-once", "one timed open of --dir (used by recovery)")}) {
     sub->add_option("--dir", o.dir, "data directory (deleted first)");
     sub->add_option("--writers", o.writers, "concurrent writers (readers for read-stream)");
     sub->add_option("--batch", o.batch, "events per append");
@@ -259,11 +268,13 @@ int main(int argc, char** argv) {
     sub->add_option("--streams", o.streams, "streams to load");
     sub->add_flag("--unsafe-no-sync", o.no_sync, "do not fdatasync (weaker durability)");
     sub->add_flag("--keep", o.keep, "keep the data directory");
+    sub->add_option("--label", o.label, "open-once: the case's label");
   }
   CLI11_PARSE(app, argc, argv);
   const std::string name = app.get_subcommands()[0]->get_name();
   if (name == "append") return RunAppend(o);
   if (name == "read-all") return RunReadAll(o);
   if (name == "read-stream") return RunReadStream(o);
+  if (name == "open-once") return RunOpenOnce(o);
   return RunRecovery(o);
 }
