@@ -5,7 +5,6 @@
 #include <grpcpp/security/tls_credentials_options.h>
 
 #include <algorithm>
-#include <atomic>
 #include <condition_variable>
 #include <fstream>
 #include <future>
@@ -13,7 +12,6 @@
 #include <mutex>
 #include <set>
 #include <sstream>
-#include <thread>
 
 #include "annals/limits.h"
 #include "annals_catalog.grpc.pb.h"

@@ -1,6 +1,5 @@
 #include "api/grpc/convert.h"
 
-#include "core/stream_metadata_codec.h"
 
 namespace annals::grpcapi {
 
@@ -79,18 +78,6 @@ grpc::Status ToGrpc(const Status& s, const std::string& stream, grpc::ServerCont
 std::optional<std::string> MetadataTarget(std::string_view stream) {
   if (stream.size() > 2 && stream.substr(0, 2) == "$$") return std::string(stream.substr(2));
   return std::nullopt;
-}
-
-RecordedEvent MetadataEvent(const std::string& stream, const StreamMetadataResult& md,
-                            Position position) {
-  RecordedEvent e;
-  e.stream = MetadataStreamOf(stream);
-  e.type = std::string(kMetadataEventType);
-  e.revision = md.metadata_revision.value_or(Revision{0});
-  e.position = position;
-  e.content_type = std::string(kContentTypeJson);
-  e.data = StreamMetadataToJson(md.metadata);
-  return e;
 }
 
 }  // namespace annals::grpcapi

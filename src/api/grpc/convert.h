@@ -55,8 +55,5 @@ grpc::Status Invalid(const std::string& message);
 
 // `$$<stream>` → `<stream>`; nullopt for any other name.
 std::optional<std::string> MetadataTarget(std::string_view stream);
-// The metadata of `stream` as the `$metadata` event KurrentDB would return from `$$<stream>`.
-RecordedEvent MetadataEvent(const std::string& stream, const StreamMetadataResult& md,
-                            Position position);
 
 }  // namespace annals::grpcapi
