@@ -1,6 +1,5 @@
 #include "api/grpc/convert.h"
 
-
 namespace annals::grpcapi {
 
 std::string ExpectedVersionText(const ExpectedRevision& e) {
