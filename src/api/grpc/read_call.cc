@@ -248,7 +248,7 @@ void ReadState::FetchStream(Fetched* f) {
   if (!started) {
     started = true;
     // A tombstoned stream's metadata is gone with it: its `$$` stream reads as deleted too,
-    // as in KurrentDB (and as the store's GetStreamMetadata answers).
+    // as the store's GetStreamMetadata answers.
     if (auto target = MetadataTarget(stream)) {
       auto info = store->GetStreamInfo(*target);
       if (info.ok() && info->state == StreamState::kTombstoned) {
