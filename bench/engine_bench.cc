@@ -215,8 +215,9 @@ int RunOpenOnce(const Options& o) {
       readable);
   std::fflush(stdout);
   if (o.label != "killed_writer") return 0;  // the destructor closes cleanly
+  // New streams each run (named by the pid), so a kept directory can be crashed again.
   for (int i = 0; i < 10000; ++i) {
-    (void)engine->Append(MakeAppend(fmt::format("late-{}", i), 0, 10));
+    (void)engine->Append(MakeAppend(fmt::format("late-{}-{}", getpid(), i), 0, 10));
   }
   kill(getpid(), SIGKILL);
   return 1;
