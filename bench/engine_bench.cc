@@ -6,6 +6,7 @@
 //   annals_engine_bench read-all --events 1000000 --dir /tmp/x
 //   annals_engine_bench read-stream --streams 100000 --writers 8 --dir /tmp/x
 //   annals_engine_bench recovery --events 10000000 --streams 1000000 --dir /tmp/x
+//   annals_engine_bench scale --events 10000000 --streams 1000000 --step 1000000 --dir /tmp/x
 //
 // Prints one line per case: `annals case=... events_per_s=... p50_ms=... p99_ms=...`.
 #include <sys/resource.h>
@@ -47,6 +48,7 @@ struct Options {
   uint64_t streams = 100'000;
   bool no_sync = false;
   bool keep = false;
+  uint64_t step = 1'000'000;  // scale
 };
 
 std::unique_ptr<Engine> Open(const Options& o) {
@@ -101,14 +103,22 @@ int RunAppend(const Options& o) {
   return 0;
 }
 
-// Fills the store with `events` events over `streams` streams, in 100-event appends.
-void Fill(Engine& engine, uint64_t events, uint64_t streams, const char* prefix = "visit") {
-  const uint64_t per_append = std::min<uint64_t>(100, std::max<uint64_t>(1, events / streams));
+// Events per append when `events` are spread over `streams` streams (at most 100).
+uint64_t EventsPerAppend(uint64_t events, uint64_t streams) {
+  return std::min<uint64_t>(100, std::max<uint64_t>(1, events / streams));
+}
+
+// Appends the events [from, to) of a store of `total` events over `streams` streams (append i
+// goes to stream i % streams), from 8 threads. Filling in steps continues where the last left.
+void FillRange(Engine& engine, uint64_t from, uint64_t to, uint64_t total, uint64_t streams,
+               const char* prefix = "visit") {
+  const uint64_t per_append = EventsPerAppend(total, streams);
   std::vector<std::thread> threads;
   const int kThreads = 8;
+  const uint64_t first = from / per_append;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
-      for (uint64_t i = static_cast<uint64_t>(t); i * per_append < events; i += kThreads) {
+      for (uint64_t i = first + static_cast<uint64_t>(t); i * per_append < to; i += kThreads) {
         const uint64_t stream = i % streams;
         const uint64_t revision = (i / streams) * per_append;
         AppendRequest r = MakeAppend(fmt::format("{}-{}", prefix, stream), revision,
@@ -122,6 +132,11 @@ void Fill(Engine& engine, uint64_t events, uint64_t streams, const char* prefix 
     });
   }
   for (auto& t : threads) t.join();
+}
+
+// Fills the store with `events` events over `streams` streams, in appends of up to 100 events.
+void Fill(Engine& engine, uint64_t events, uint64_t streams, const char* prefix = "visit") {
+  FillRange(engine, 0, events, events, streams, prefix);
 }
 
 int RunReadAll(const Options& o) {
@@ -223,6 +238,20 @@ int RunOpenOnce(const Options& o) {
   return 1;
 }
 
+// Opens the closed store three times, each in a new process (this binary again, `open-once`):
+// after a clean stop, then to append and be SIGKILLed, then after that crash. A new process
+// has the store's RSS alone, and a forked child would inherit RocksDB's background threads as
+// already running (they are not), so its close would wait for them for ever.
+void TimedOpens(const Options& o, uint64_t events) {
+  for (const char* label : {"after_clean_stop", "killed_writer", "after_sigkill"}) {
+    const std::string command = fmt::format(
+        "/proc/{}/exe open-once --label {} --dir '{}' --events {} --streams {}{}", getpid(), label,
+        o.dir, events, o.streams, o.no_sync ? " --unsafe-no-sync" : "");
+    std::fflush(stdout);
+    (void)std::system(command.c_str());  // killed_writer ends by SIGKILL, by design
+  }
+}
+
 int RunRecovery(const Options& o) {
   std::filesystem::remove_all(o.dir);
   const auto fill0 = Clock::now();
@@ -231,20 +260,72 @@ int RunRecovery(const Options& o) {
     Fill(*engine, o.events, o.streams);
   }
   const double fill_s = std::chrono::duration<double>(Clock::now() - fill0).count();
-  // Each open runs in a new process (this binary again, `open-once`): its RSS is the store's
-  // alone, and a forked child would inherit RocksDB's background threads as already running
-  // (they are not), so its close would wait for them for ever.
-  auto timed_open = [&](const char* label) {
-    const std::string command = fmt::format(
-        "/proc/{}/exe open-once --label {} --dir '{}' --events {} --streams {}{}", getpid(), label,
-        o.dir, o.events, o.streams, o.no_sync ? " --unsafe-no-sync" : "");
-    std::fflush(stdout);
-    (void)std::system(command.c_str());  // killed_writer ends by SIGKILL, by design
-  };
   fmt::print("# filled {} events in {} streams in {:.1f} s\n", o.events, o.streams, fill_s);
-  timed_open("after_clean_stop");
-  timed_open("killed_writer");  // this one is SIGKILLed after appending
-  timed_open("after_sigkill");
+  TimedOpens(o, o.events);
+  if (!o.keep) std::filesystem::remove_all(o.dir);
+  return 0;
+}
+
+uint64_t DirectoryBytes(const std::string& dir) {
+  uint64_t bytes = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (entry.is_regular_file()) bytes += entry.file_size();
+  }
+  return bytes;
+}
+
+// Latencies (ms) of `n` reads of whole random streams among the first `written` streams.
+std::vector<double> SampleStreamReads(Engine& engine, uint64_t written, int n) {
+  std::vector<double> latencies;
+  uint64_t x = 0x9e3779b97f4a7c15ull;
+  for (int i = 0; i < n; ++i) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    ReadStreamRequest r;
+    r.stream = fmt::format("visit-{}", x % written);
+    const auto begin = Clock::now();
+    auto read = engine.ReadStream(r);
+    latencies.push_back(std::chrono::duration<double, std::milli>(Clock::now() - begin).count());
+    if (!read.ok() || read->events.empty()) {
+      fmt::print(stderr, "read {}: {}\n", r.stream, read.ok() ? "empty" : read.status().ToString());
+      std::exit(1);
+    }
+  }
+  return latencies;
+}
+
+// Grows one store to --events in steps of --step (append i to stream `visit-<i % streams>`):
+// per step, the fill rate, random whole-stream read latencies, the filling process's RSS and
+// the directory's size, then the three timed opens of the recovery case. Each killed writer
+// adds 100,000 events in new streams of its own, counted in the next step's `events`.
+int RunScale(const Options& o) {
+  std::filesystem::remove_all(o.dir);
+  const uint64_t per_append = EventsPerAppend(o.events, o.streams);
+  uint64_t killed_extra = 0;
+  for (uint64_t done = 0; done < o.events;) {
+    const uint64_t next = std::min(o.events, done + o.step);
+    double fill_s = 0;
+    std::vector<double> reads;
+    uint64_t rss = 0;
+    {
+      auto engine = Open(o);
+      const auto t0 = Clock::now();
+      FillRange(*engine, done, next, o.events, o.streams);
+      fill_s = std::chrono::duration<double>(Clock::now() - t0).count();
+      const uint64_t written = std::min(o.streams, (next + per_append - 1) / per_append);
+      reads = SampleStreamReads(*engine, written, 20000);
+      rss = RssBytes();
+    }
+    fmt::print(
+        "annals case=scale events={} streams={} fill_events_per_s={:.0f} read_p50_ms={:.4f} "
+        "read_p99_ms={:.4f} rss_mib={:.0f} disk_mib={:.0f} durability={}\n",
+        next + killed_extra, std::min(o.streams, (next + per_append - 1) / per_append),
+        static_cast<double>(next - done) / fill_s, Percentile(reads, 0.5),
+        Percentile(reads, 0.99), rss / 1048576.0, DirectoryBytes(o.dir) / 1048576.0,
+        o.no_sync ? "unsafe-no-sync" : "fsync");
+    TimedOpens(o, next + killed_extra);
+    killed_extra += 100'000;
+    done = next;
+  }
   if (!o.keep) std::filesystem::remove_all(o.dir);
   return 0;
 }
@@ -260,7 +341,8 @@ int main(int argc, char** argv) {
         app.add_subcommand("read-all", "reads $all in pages of 1000"),
         app.add_subcommand("read-stream", "--writers readers of random 10-event streams"),
         app.add_subcommand("recovery", "open time after a clean stop and a SIGKILL"),
-        app.add_subcommand("open-once", "one timed open of --dir (used by recovery)")}) {
+        app.add_subcommand("open-once", "one timed open of --dir (used by recovery)"),
+        app.add_subcommand("scale", "fill rate, reads, memory and recovery as a store grows")}) {
     sub->add_option("--dir", o.dir, "data directory (deleted first)");
     sub->add_option("--writers", o.writers, "concurrent writers (readers for read-stream)");
     sub->add_option("--batch", o.batch, "events per append");
@@ -270,6 +352,7 @@ int main(int argc, char** argv) {
     sub->add_flag("--unsafe-no-sync", o.no_sync, "do not fdatasync (weaker durability)");
     sub->add_flag("--keep", o.keep, "keep the data directory");
     sub->add_option("--label", o.label, "open-once: the case's label");
+    sub->add_option("--step", o.step, "scale: events added between measurements");
   }
   CLI11_PARSE(app, argc, argv);
   const std::string name = app.get_subcommands()[0]->get_name();
@@ -277,5 +360,6 @@ int main(int argc, char** argv) {
   if (name == "read-all") return RunReadAll(o);
   if (name == "read-stream") return RunReadStream(o);
   if (name == "open-once") return RunOpenOnce(o);
+  if (name == "scale") return RunScale(o);
   return RunRecovery(o);
 }
