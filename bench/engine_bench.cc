@@ -319,9 +319,8 @@ int RunScale(const Options& o) {
         "annals case=scale events={} streams={} fill_events_per_s={:.0f} read_p50_ms={:.4f} "
         "read_p99_ms={:.4f} rss_mib={:.0f} disk_mib={:.0f} durability={}\n",
         next + killed_extra, std::min(o.streams, (next + per_append - 1) / per_append),
-        static_cast<double>(next - done) / fill_s, Percentile(reads, 0.5),
-        Percentile(reads, 0.99), rss / 1048576.0, DirectoryBytes(o.dir) / 1048576.0,
-        o.no_sync ? "unsafe-no-sync" : "fsync");
+        static_cast<double>(next - done) / fill_s, Percentile(reads, 0.5), Percentile(reads, 0.99),
+        rss / 1048576.0, DirectoryBytes(o.dir) / 1048576.0, o.no_sync ? "unsafe-no-sync" : "fsync");
     TimedOpens(o, next + killed_extra);
     killed_extra += 100'000;
     done = next;
