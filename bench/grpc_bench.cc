@@ -10,7 +10,8 @@
 // revision, completions on gRPC's callback threads (no thread per call). `batch-append` drives
 // Streams.BatchAppend directly: one bidirectional call with `--calls` batches in flight, each a
 // new stream of `--batch` events. `read-all` preloads `--events` events, then streams `$all`
-// from the start in one Read call (count = all of them), again and again for `--seconds`.
+// from the start in one Read call (count = all of them), again and again for `--seconds`, then
+// the same with Annals' Reads.ReadAll (up to 1,000 events a message; docs/grpc-api.md).
 //
 // Prints one line per case: `annals-grpc case=... events_per_s=... p50_ms=... p99_ms=...`.
 #include <grpcpp/grpcpp.h>
@@ -19,6 +20,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -31,6 +33,7 @@
 
 #include "annals/grpc_store.h"
 #include "annals/types.h"
+#include "annals_reads.grpc.pb.h"
 #include "event_model.h"
 #include "latency_histogram.h"
 #include "result_line.h"
@@ -39,6 +42,7 @@
 namespace {
 
 namespace spb = ::event_store::client::streams;
+namespace cpb = ::annals::client::v1;
 using Clock = std::chrono::steady_clock;
 using annals::bench::LatencyHistogram;
 
@@ -284,13 +288,27 @@ int RunReadAll(const Options& o) {
       if (grpc::Status st = call->Finish(); !st.ok()) Die("preload: " + st.error_message());
     }
   }
-  auto stub = spb::Streams::NewStub(Channel(o));
-  LatencyHistogram per_read;
-  uint64_t events = 0;
-  const auto start = Clock::now();
-  const auto end =
-      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
-  do {
+  // Reads everything, again and again for --seconds, with `read_once` (returns the events).
+  auto measure = [&](const std::string& label, const std::function<uint64_t()>& read_once) {
+    LatencyHistogram per_read;
+    uint64_t events = 0;
+    const auto start = Clock::now();
+    const auto end = start + std::chrono::duration_cast<Clock::duration>(
+                                 std::chrono::duration<double>(o.seconds));
+    do {
+      const auto t0 = Clock::now();
+      const uint64_t n = read_once();
+      if (n < o.events) Die(fmt::format("{}: {} events, expected {}", label, n, o.events));
+      per_read.Record(Clock::now() - t0);
+      events += n;
+    } while (Clock::now() < end);
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    PrintLine(fmt::format("{}_{}", label, o.events), static_cast<double>(events) / elapsed,
+              per_read, "");
+  };
+  // KurrentDB's Streams.Read: one event a message, what the official clients receive.
+  auto streams = spb::Streams::NewStub(Channel(o));
+  measure("read_all_streamed", [&] {
     spb::ReadReq req;
     auto* opt = req.mutable_options();
     opt->mutable_all()->mutable_start();
@@ -299,19 +317,26 @@ int RunReadAll(const Options& o) {
     opt->mutable_no_filter();
     opt->mutable_uuid_option()->mutable_string();
     grpc::ClientContext ctx;
-    const auto t0 = Clock::now();
-    auto reader = stub->Read(&ctx, req);
+    auto reader = streams->Read(&ctx, req);
     spb::ReadResp resp;
     uint64_t n = 0;
     while (reader->Read(&resp)) n += resp.has_event() ? 1 : 0;
     if (grpc::Status st = reader->Finish(); !st.ok()) Die("read $all: " + st.error_message());
-    if (n < o.events) Die(fmt::format("read $all: {} events, expected {}", n, o.events));
-    per_read.Record(Clock::now() - t0);
-    events += n;
-  } while (Clock::now() < end);
-  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  PrintLine(fmt::format("read_all_streamed_{}", o.events), static_cast<double>(events) / elapsed,
-            per_read, "");
+    return n;
+  });
+  // Annals' Reads.ReadAll: up to 1,000 events a message, what the C++ SDK receives.
+  auto reads = cpb::Reads::NewStub(Channel(o));
+  measure("read_all_batched", [&] {
+    cpb::ReadAllReq req;
+    req.set_max_count(o.events);
+    grpc::ClientContext ctx;
+    auto reader = reads->ReadAll(&ctx, req);
+    cpb::ReadAllResp resp;
+    uint64_t n = 0;
+    while (reader->Read(&resp)) n += static_cast<uint64_t>(resp.events_size());
+    if (grpc::Status st = reader->Finish(); !st.ok()) Die("read $all: " + st.error_message());
+    return n;
+  });
   return 0;
 }
 

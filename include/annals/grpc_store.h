@@ -33,7 +33,7 @@ namespace annals {
 struct GrpcStoreOptions {
   // KurrentDB's single-node connection string:
   //   kurrentdb://[user:password@]host[:port][?tls=false&tlsVerifyCert=false&tlsCAFile=PATH
-  //              &defaultDeadline=MS]
+  //              &defaultDeadline=MS&annalsExtensions=false]
   // `esdb://` and `kdb://` are accepted too. TLS is on unless `tls=false`, as in KurrentDB's
   // clients; the port defaults to 2113. Cluster discovery (`+discover`, several hosts) is
   // refused: Annals runs as one node.
@@ -50,6 +50,10 @@ struct GrpcEndpoint {
   bool verify_cert = true;
   std::string ca_file;                                            // PEM; empty: the system's roots
   std::chrono::milliseconds deadline = std::chrono::seconds(10);  // every call but subscriptions
+  // Annals' extensions (catalog, batched `$all` reads, trailers), used when the server lists
+  // them. `annalsExtensions=false` ignores them: the store then behaves exactly as against a
+  // KurrentDB server, which is how its fallbacks are tested.
+  bool annals_extensions = true;
 };
 Result<GrpcEndpoint> ParseGrpcConnectionString(std::string_view text);
 

@@ -55,6 +55,10 @@ Status ApplyOption(std::string_view key, std::string_view value, GrpcEndpoint* o
     auto ms = ParseNumber<uint64_t>(value);
     if (!ms || *ms == 0) return Bad("defaultDeadline must be a positive number of milliseconds");
     out->deadline = std::chrono::milliseconds(*ms);
+  } else if (KeyIs(key, "annalsExtensions")) {
+    auto b = ParseBool(value);
+    if (!b) return Bad("annalsExtensions must be true or false");
+    out->annals_extensions = *b;
   } else if (KeyIs(key, "nodePreference") || KeyIs(key, "connectionName") ||
              KeyIs(key, "keepAliveInterval") || KeyIs(key, "keepAliveTimeout") ||
              KeyIs(key, "maxDiscoverAttempts") || KeyIs(key, "discoveryInterval") ||

@@ -15,6 +15,7 @@
 
 #include "annals/limits.h"
 #include "annals_catalog.grpc.pb.h"
+#include "annals_reads.grpc.pb.h"
 #include "api/grpc/wire/event_wire.h"
 #include "core/base64.h"
 #include "core/event_filter_matcher.h"
@@ -83,7 +84,8 @@ class GrpcStore final : public EventStore {
       : ep_(std::move(ep)),
         channel_(std::move(channel)),
         streams_(spb::Streams::NewStub(channel_)),
-        catalog_(cpb::Catalog::NewStub(channel_)) {
+        catalog_(cpb::Catalog::NewStub(channel_)),
+        reads_(cpb::Reads::NewStub(channel_)) {
     if (!ep_.username.empty()) {
       authorization_ = "Basic " + Base64Encode(ep_.username + ":" + ep_.password);
     }
@@ -110,8 +112,10 @@ class GrpcStore final : public EventStore {
     grpc::Status st = features->GetSupportedMethods(&ctx, event_store::client::Empty(), &methods);
     if (st.error_code() == grpc::StatusCode::UNIMPLEMENTED) return Status::Ok();  // old servers
     if (!st.ok()) return FromGrpc(st, ctx, "");
+    if (!ep_.annals_extensions) return Status::Ok();  // behave as against other servers
     for (const auto& m : methods.methods()) {
       if (m.service_name() == "annals.client.v1.catalog") has_catalog_ = true;
+      if (m.service_name() == "annals.client.v1.reads") has_reads_ = true;
     }
     return Status::Ok();
   }
@@ -188,6 +192,7 @@ class GrpcStore final : public EventStore {
     if (request.max_count == 0) {
       return Status(StatusCode::kInvalidArgument, "max_count must be at least 1");
     }
+    if (has_reads_) return ReadAllBatched(request);
     auto matcher = EventFilterMatcher::Compile(request.filter);
     if (!matcher.ok()) return matcher.status();
     const bool forwards = request.direction == Direction::kForwards;
@@ -467,7 +472,7 @@ class GrpcStore final : public EventStore {
     r.last_revision = Revision{ok.current_revision()};
     r.first_revision = Revision{ok.current_revision() + 1 - request.events.size()};
     r.position = Position{ok.has_position() ? ok.position().commit_position() : 0};
-    r.idempotent = Trailer(ctx, "annals-idempotent") == "true";
+    r.idempotent = ep_.annals_extensions && Trailer(ctx, "annals-idempotent") == "true";
     return r;
   }
 
@@ -502,12 +507,59 @@ class GrpcStore final : public EventStore {
     if (!st.ok()) return FromGrpc(st, ctx, stream);
     if (!decode.ok()) return decode;
     for (const auto& [key, value] : ctx.GetServerTrailingMetadata()) {
-      if (key.starts_with("annals-")) {
+      if (ep_.annals_extensions && key.starts_with("annals-")) {
         out.trailers.emplace(std::string(key.data(), key.size()),
                              std::string(value.data(), value.size()));
       }
     }
     return out;
+  }
+
+  // ReadAll through annals.client.v1.Reads: the whole filter and max_scan are the server's,
+  // and many events come per message.
+  Result<ReadAllResult> ReadAllBatched(const ReadAllRequest& request) {
+    cpb::ReadAllReq req;
+    req.set_from_position(request.from.value);
+    req.set_backwards(request.direction == Direction::kBackwards);
+    req.set_from_end(request.direction == Direction::kBackwards && request.from == Position::End());
+    req.set_max_count(std::min(request.max_count, kMaxPage));
+    req.set_max_scan(request.max_scan);
+    const EventFilter& f = request.filter;
+    cpb::EventFilter& filter = *req.mutable_filter();
+    for (const auto& p : f.stream_prefixes) filter.add_stream_prefixes(p);
+    filter.set_category(f.category);
+    for (const auto& t : f.event_types) filter.add_event_types(t);
+    for (const auto& p : f.type_prefixes) filter.add_type_prefixes(p);
+    filter.set_type_regex(f.type_regex);
+    filter.set_exclude_system_events(f.exclude_system_events);
+    grpc::ClientContext ctx;
+    Prepare(&ctx);
+    auto reader = reads_->ReadAll(&ctx, req);
+    ReadAllResult result;
+    cpb::ReadAllResp resp;
+    Status decode = Status::Ok();
+    bool last = false;
+    while (reader->Read(&resp)) {
+      for (const spb::RecordedEvent& m : resp.events()) {
+        auto e = RecordedFromProto(m);
+        if (!e.ok()) {
+          decode = e.status();
+          break;
+        }
+        result.events.push_back(std::move(e).value());
+      }
+      if (resp.last()) {
+        last = true;
+        result.next = Position{resp.next_position()};
+        result.end_of_log = resp.end_of_log();
+      }
+    }
+    grpc::Status st = reader->Finish();
+    if (!st.ok()) return FromGrpc(st, ctx, "$all");
+    if (!decode.ok()) return decode;
+    if (!last)
+      return Status(StatusCode::kInternal, "the read of $all ended without its last message");
+    return result;
   }
 
   // The stream's last revision, for servers that do not send it with a read.
@@ -626,7 +678,9 @@ class GrpcStore final : public EventStore {
   std::unique_ptr<spb::Streams::Stub> streams_;
   std::unique_ptr<cpb::Catalog::Stub> catalog_;
   std::string authorization_;
+  std::unique_ptr<cpb::Reads::Stub> reads_;
   bool has_catalog_ = false;  // set once by Connect()
+  bool has_reads_ = false;    // likewise
 
   std::mutex mu_;
   std::condition_variable cv_;

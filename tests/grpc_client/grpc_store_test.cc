@@ -38,9 +38,12 @@ TEST(GrpcConnectionString, ParsesKurrentDbsSingleNodeForm) {
   EXPECT_TRUE(ep->tls);
   EXPECT_EQ(ep->ca_file, "/tmp/ca.pem");
   EXPECT_EQ(ep->deadline, std::chrono::milliseconds(2500));
+  EXPECT_TRUE(ep->annals_extensions);
 
-  auto plain = ParseGrpcConnectionString("esdb://127.0.0.1?TLS=false&tlsVerifyCert=false");
+  auto plain = ParseGrpcConnectionString(
+      "esdb://127.0.0.1?TLS=false&tlsVerifyCert=false&annalsExtensions=false");
   ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_FALSE(plain->annals_extensions);
   EXPECT_EQ(plain->port, 2113);
   EXPECT_FALSE(plain->tls);
   EXPECT_FALSE(plain->verify_cert);
@@ -59,7 +62,8 @@ TEST(GrpcConnectionString, RefusesWhatItCannotHonour) {
         "kurrentdb+discover://cluster.local:2113", "kurrentdb://a:2113,b:2113,c:2113",
         "kurrentdb://h:0", "kurrentdb://h:99999", "kurrentdb://h:21x3", "kurrentdb://h?tls=maybe",
         "kurrentdb://h?unknownOption=1", "kurrentdb://h?tls", "kurrentdb://user@h",
-        "kurrentdb://h?defaultDeadline=0", "kurrentdb://[::1:2113"}) {
+        "kurrentdb://h?defaultDeadline=0", "kurrentdb://[::1:2113",
+        "kurrentdb://h?annalsExtensions=no"}) {
     auto ep = ParseGrpcConnectionString(bad);
     EXPECT_FALSE(ep.ok()) << bad;
     if (!ep.ok()) {

@@ -11,6 +11,7 @@
 
 #include "api/grpc/catalog_service.h"
 #include "api/grpc/persistent_service.h"
+#include "api/grpc/reads_service.h"
 #include "api/grpc/service_context.h"
 #include "api/grpc/streams_service.h"
 #include "gossip.grpc.pb.h"
@@ -61,6 +62,7 @@ class FeaturesService final : public fpb::ServerFeatures::CallbackService {
     for (const char* method : {"head", "getstreaminfo", "liststreams"}) {
       add("annals.client.v1.catalog", method, {});
     }
+    add("annals.client.v1.reads", "readall", {});
     resp->set_event_store_server_version(kServerVersion);
     auto* reactor = ctx->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
@@ -107,6 +109,7 @@ struct GrpcServer::Impl {
   std::unique_ptr<FeaturesService> features;
   std::unique_ptr<GossipService> gossip;
   std::unique_ptr<CatalogService> catalog;
+  std::unique_ptr<ReadsService> reads;
   std::unique_ptr<grpc::Server> server;
   std::mutex mu;
   bool stopped = false;
@@ -131,6 +134,7 @@ Status GrpcServer::Start() {
   s.features = std::make_unique<FeaturesService>(s.sc.delivery != nullptr);
   s.gossip = std::make_unique<GossipService>(s.options.advertised_host, s.options.advertised_port);
   s.catalog = std::make_unique<CatalogService>(&s.sc);
+  s.reads = std::make_unique<ReadsService>(&s.sc);
 
   grpc::ServerBuilder builder;
   builder.RegisterService(s.streams.get());
@@ -138,6 +142,7 @@ Status GrpcServer::Start() {
   builder.RegisterService(s.features.get());
   builder.RegisterService(s.gossip.get());
   builder.RegisterService(s.catalog.get());
+  builder.RegisterService(s.reads.get());
   const int max_message =
       static_cast<int>(std::min<uint64_t>(s.options.max_message_bytes, INT32_MAX));
   builder.SetMaxReceiveMessageSize(max_message);

@@ -8,6 +8,7 @@
 #include <regex>
 
 #include "api/grpc/convert.h"
+#include "api/grpc/queued_write_reactor.h"
 
 namespace annals::grpcapi {
 
@@ -48,7 +49,8 @@ google::protobuf::Timestamp NowProto() {
   return t;
 }
 
-class ReadCall;
+struct ReadState;
+using ReadCall = QueuedWriteReactor<ReadState, ReadResp>;
 
 // The state of one call, shared with worker tasks and head watches, which may outlive the
 // reactor: they reach it only through `reactor`, which is null once gRPC is done with it.
@@ -113,44 +115,7 @@ struct ReadState : std::enable_shared_from_this<ReadState> {
     batch->push_back(std::move(r));
   }
   void StopWatch();
-};
-
-class ReadCall final : public grpc::ServerWriteReactor<ReadResp> {
- public:
-  explicit ReadCall(std::shared_ptr<ReadState> state) : state_(std::move(state)) {}
-  void Begin() {
-    std::lock_guard lock(state_->mu);
-    state_->reactor = this;
-    state_->Kick();
-  }
-  void OnWriteDone(bool ok) override {
-    std::lock_guard lock(state_->mu);
-    state_->writing = false;
-    if (!state_->out.empty()) state_->out.pop_front();
-    if (!ok) {
-      // The client went away: nothing more can be sent.
-      state_->out.clear();
-      if (!state_->final_status) state_->final_status = grpc::Status::CANCELLED;
-    }
-    state_->Kick();
-  }
-  void OnCancel() override {
-    std::lock_guard lock(state_->mu);
-    state_->out.clear();
-    if (!state_->final_status) state_->final_status = grpc::Status::CANCELLED;
-    state_->Kick();
-  }
-  void OnDone() override {
-    {
-      std::lock_guard lock(state_->mu);
-      state_->reactor = nullptr;
-    }
-    state_->StopWatch();
-    delete this;
-  }
-
- private:
-  std::shared_ptr<ReadState> state_;
+  void OnCallDone() { StopWatch(); }
 };
 
 void ReadState::StopWatch() {
@@ -478,13 +443,6 @@ grpc::Status Plan(const ReadReq& req, ReadState* s) {
   return grpc::Status::OK;
 }
 
-// A reactor that only finishes with an error.
-class FailedRead final : public grpc::ServerWriteReactor<ReadResp> {
- public:
-  explicit FailedRead(const grpc::Status& status) { Finish(status); }
-  void OnDone() override { delete this; }
-};
-
 }  // namespace
 
 grpc::ServerWriteReactor<ReadResp>* NewReadCall(const ServiceContext* sc,
@@ -493,15 +451,17 @@ grpc::ServerWriteReactor<ReadResp>* NewReadCall(const ServiceContext* sc,
   auto state = std::make_shared<ReadState>();
   state->sc = sc;
   state->ctx = ctx;
-  if (grpc::Status s = Plan(req, state.get()); !s.ok()) return new FailedRead(s);
+  if (grpc::Status s = Plan(req, state.get()); !s.ok())
+    return new FinishedWriteReactor<ReadResp>(s);
   const auto target = state->all ? std::nullopt : MetadataTarget(state->stream);
   const Status allowed = target ? sc->Authorize(*ctx, Access::kMetadataRead, *target)
                                 : sc->Authorize(*ctx, Access::kRead, state->stream);
   if (!allowed.ok()) {
-    return new FailedRead(ToGrpc(allowed, state->stream, ctx, sc->options->limits));
+    return new FinishedWriteReactor<ReadResp>(
+        ToGrpc(allowed, state->stream, ctx, sc->options->limits));
   }
   if (!state->subscription && state->remaining == 0) {
-    return new FailedRead(grpc::Status::OK);
+    return new FinishedWriteReactor<ReadResp>(grpc::Status::OK);
   }
   if (state->subscription) {
     ReadResp confirmation;
