@@ -331,9 +331,13 @@ int RunReadAll(const Options& o) {
     req.set_max_count(o.events);
     grpc::ClientContext ctx;
     auto reader = reads->ReadAll(&ctx, req);
-    cpb::ReadAllResp resp;
     uint64_t n = 0;
-    while (reader->Read(&resp)) n += static_cast<uint64_t>(resp.events_size());
+    while (true) {  // parsed into an arena, as the SDK does
+      google::protobuf::Arena arena;
+      auto& resp = *google::protobuf::Arena::CreateMessage<cpb::ReadAllResp>(&arena);
+      if (!reader->Read(&resp)) break;
+      n += static_cast<uint64_t>(resp.events_size());
+    }
     if (grpc::Status st = reader->Finish(); !st.ok()) Die("read $all: " + st.error_message());
     return n;
   });

@@ -536,10 +536,13 @@ class GrpcStore final : public EventStore {
     Prepare(&ctx);
     auto reader = reads_->ReadAll(&ctx, req);
     ReadAllResult result;
-    cpb::ReadAllResp resp;
     Status decode = Status::Ok();
     bool last = false;
-    while (reader->Read(&resp)) {
+    while (true) {
+      // Each message parsed into an arena freed whole (thousands of small strings otherwise).
+      google::protobuf::Arena arena;
+      auto& resp = *google::protobuf::Arena::CreateMessage<cpb::ReadAllResp>(&arena);
+      if (!reader->Read(&resp)) break;
       for (const spb::RecordedEvent& m : resp.events()) {
         auto e = RecordedFromProto(m);
         if (!e.ok()) {

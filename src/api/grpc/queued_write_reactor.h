@@ -3,10 +3,10 @@
 // it only through `State::reactor`, null once gRPC is done with the call.
 //
 // State provides: `std::recursive_mutex mu` (gRPC may run a reaction inline from StartWrite or
-// Finish), `QueuedWriteReactor<State, Resp>* reactor`, `std::deque<Resp> out` (front: being
-// written while `writing`), `bool writing`, `std::optional<grpc::Status> final_status`,
-// `void Kick()` (under mu: starts the next write, the finish or the next fetch) and
-// `void OnCallDone()` (after the reactor is detached, without mu).
+// Finish), `QueuedWriteReactor<State, Resp>* reactor`, a `std::deque out` of messages (front:
+// being written while `writing`; popped here when written), `bool writing`,
+// `std::optional<grpc::Status> final_status`, `void Kick()` (under mu: starts the next write, the
+// finish or the next fetch) and `void OnCallDone()` (after the reactor is detached, without mu).
 #pragma once
 
 #include <grpcpp/support/server_callback.h>
