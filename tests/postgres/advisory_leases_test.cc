@@ -67,20 +67,7 @@ TEST(AdvisoryLeasesTest, ATerminatedSessionLosesItsLeasesAndReconnects) {
   a->Refresh();
   EXPECT_TRUE(a->IsHeld("Relay/bus"));  // a healthy session keeps its leases
   // The server ends the session that holds the lock (as a restart or a failover would).
-  auto admin = pg::Connection::Open({.conninfo = conninfo});
-  ASSERT_TRUE(admin.ok()) << admin.status().ToString();
-  auto schema = (*admin)->Exec("SELECT current_schema()");
-  ASSERT_TRUE(schema.ok()) << schema.status().ToString();
-  const int64_t key = pg::AdvisoryLeases::LockKey(schema->Bytes(0, 0), "Relay/bus");
-  const uint64_t bits = static_cast<uint64_t>(key);
-  auto killed = (*admin)->Exec(
-      "SELECT count(*)::bigint FROM (SELECT pg_terminate_backend(pid) FROM pg_locks "
-      "WHERE locktype = 'advisory' AND classid::bigint = $1 AND objid::bigint = $2) t",
-      pg::Params()
-          .Int64(static_cast<int64_t>(bits >> 32))
-          .Int64(static_cast<int64_t>(bits & 0xffffffffu)));
-  ASSERT_TRUE(killed.ok()) << killed.status().ToString();
-  ASSERT_EQ(killed->Int64(0, 0), 1);
+  ASSERT_EQ(pg::testing::TerminateLeaseHolder(conninfo, "Relay/bus"), 1);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   a->Refresh();
   EXPECT_FALSE(a->IsHeld("Relay/bus"));
