@@ -8,14 +8,15 @@
 // or position) of the oldest unresolved event of the window, or the read cursor when the
 // window is empty, so it never passes an unresolved event; it is written to the checkpoint
 // stream at the checkpoint interval. After a restart the group reads again from the last
-// checkpoint: events resolved after it are delivered again (at least once).
+// checkpoint (so does a process that takes the group over from another, after Load): events
+// resolved after it are delivered again (at least once).
 //
 // Replayed parked messages sit in a separate queue that is handed out before the window and
 // does not hold the checkpoint back; when all of a replay round is resolved a ParkedReplayed
 // marker clears the round's entries from the parked stream.
 //
 // Thread safety: Poll, Ack, Nack, Info, ListParked, ReplayParked, TruncateParked and Reset may
-// be called from any thread; Load, Tick and Stop only from the dispatcher.
+// be called from any thread; Load, Idle, Tick and Stop only from the dispatcher.
 #pragma once
 
 #include <chrono>
