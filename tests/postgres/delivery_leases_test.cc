@@ -100,14 +100,18 @@ TEST(PostgresDeliveryLeasesTest, OneNodeDrivesAWebhookAndTheOtherTakesOverWhenIt
   for (int i = 0; i < kPerStream; ++i) {
     for (int s = 0; s < kStreams; ++s) appended.insert(nodes.Append("order-" + std::to_string(s)));
   }
-  const Json hook = {
-      {"url", receiver.Url()}, {"filter", {{"category", "order"}}}, {"from", "start"}};
+  // Paused until the other node knows it, so that the kill below lands mid-delivery.
+  const Json hook = {{"url", receiver.Url()},
+                     {"filter", {{"category", "order"}}},
+                     {"from", "start"},
+                     {"paused", true}};
   auto put = Http("PUT", nodes.a->Url("/webhooks/orders"), hook.dump());
   ASSERT_EQ(put.status, 201) << put.body;
   // The other node follows the config stream: it knows the webhook, and does not drive it.
   ASSERT_TRUE(WaitFor([&] { return GetJson(*nodes.b, "/webhooks/orders").is_object(); }));
   EXPECT_EQ(GetJson(*nodes.a, "/webhooks/orders")["drivenHere"], true);
   EXPECT_EQ(GetJson(*nodes.b, "/webhooks/orders")["drivenHere"], false);
+  ASSERT_EQ(Http("POST", nodes.a->Url("/webhooks/orders/resume")).status, 204);
   ASSERT_TRUE(WaitFor([&] { return receiver.AcceptedCount() >= 30; }));
   // While both live, one node delivers: the other sent nothing, and no event came twice.
   EXPECT_EQ(GetJson(*nodes.b, "/webhooks/orders")["requests"], 0);
