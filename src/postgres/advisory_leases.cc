@@ -36,9 +36,7 @@ Result<std::unique_ptr<AdvisoryLeases>> AdvisoryLeases::Open(ConnectOptions opti
   std::unique_ptr<AdvisoryLeases> leases(new AdvisoryLeases(std::move(options)));
   std::lock_guard lock(leases->mu_);
   leases->reconnect_after_ = {};
-  if (!leases->ConnectedLocked()) {
-    return Status(StatusCode::kUnavailable, "postgres: cannot open the lease connection");
-  }
+  if (!leases->ConnectedLocked()) return leases->last_error_;
   return leases;
 }
 
@@ -49,12 +47,24 @@ bool AdvisoryLeases::ConnectedLocked() {
   if (now < reconnect_after_) return false;
   reconnect_after_ = now + kReconnectDelay;
   Result<std::unique_ptr<Connection>> opened = Connection::Open(options_);
-  if (!opened.ok()) return false;
+  if (!opened.ok()) {
+    last_error_ = opened.status();
+    return false;
+  }
   Result<Rows> set = (*opened)->Exec(kKeepaliveSql);
-  if (!set.ok() || set->size() != 1) return false;
+  if (!set.ok() || set->size() != 1) {
+    last_error_ =
+        set.ok() ? Status(StatusCode::kInternal, "postgres: no current schema") : set.status();
+    return false;
+  }
   const std::string scope = set->Bytes(0, 3);
   // The schema is part of every key, so it must not change under the held locks.
-  if (!scope_.empty() && scope != scope_) return false;
+  if (!scope_.empty() && scope != scope_) {
+    last_error_ =
+        Status(StatusCode::kInvalidArgument,
+               "postgres: the lease connection's schema changed from " + scope_ + " to " + scope);
+    return false;
+  }
   scope_ = scope;
   connection_ = std::move(*opened);
   return true;

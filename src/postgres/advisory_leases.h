@@ -54,6 +54,7 @@ class AdvisoryLeases final : public CursorLeases {
   std::string scope_;
   std::set<std::string> held_;
   std::chrono::steady_clock::time_point reconnect_after_{};
+  Status last_error_;  // of the last failed connection attempt
 };
 
 }  // namespace annals::pg

@@ -80,5 +80,11 @@ TEST(AdvisoryLeasesTest, ATerminatedSessionLosesItsLeasesAndReconnects) {
   EXPECT_TRUE(a->TryAcquire("Relay/bus"));
 }
 
+TEST(AdvisoryLeasesTest, AnUnreachableServerIsUnavailable) {
+  auto leases = OpenPostgresLeases({.conninfo = "host=/nonexistent-annals-dir port=1"});
+  EXPECT_EQ(leases.status().code(), StatusCode::kUnavailable) << leases.status().ToString();
+  EXPECT_NE(leases.status().message().find("cannot connect"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace annals
