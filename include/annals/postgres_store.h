@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "annals/cursor_leases.h"
 #include "annals/event_store.h"
 #include "annals/limits.h"
 #include "annals/status.h"
@@ -51,6 +52,12 @@ Result<std::unique_ptr<EventStore>> OpenPostgres(const PostgresOptions& options)
 // current one, in one transaction serialised by an advisory lock; a no-op when current.
 // kInvalidArgument for a newer schema version than this build knows.
 Status MigratePostgres(const std::string& conninfo);
+
+// Cursor leases for the delivery of several nodes over one database (each cursor driven by
+// one node at a time): advisory locks on a dedicated connection, keyed by the schema of
+// `options.conninfo` (docs/postgres.md, "Delivery leases"). kUnavailable when the server
+// cannot be reached.
+Result<std::unique_ptr<CursorLeases>> OpenPostgresLeases(const PostgresOptions& options);
 
 // The schema version this build creates and reads.
 int PostgresSchemaVersion();

@@ -313,6 +313,7 @@ int RunServe(ServeFlags& flags) {
     return 2;
   }
   std::unique_ptr<EventStore> store;
+  std::unique_ptr<CursorLeases> cursor_leases;  // null: this process owns the store
   Engine* engine = nullptr;
   if (store_kind == "memory") {
     store = NewMemoryStore(limits);
@@ -363,6 +364,15 @@ int RunServe(ServeFlags& flags) {
       return 1;
     }
     store = std::move(*opened);
+    // Nodes on one database share the delivery cursors: each is driven by the node that
+    // holds its lease (docs/postgres.md, "Delivery leases").
+    auto leases = OpenPostgresLeases(po);
+    if (!leases.ok()) {
+      std::fprintf(stderr, "annals serve: cannot open the PostgreSQL leases: %s\n",
+                   leases.status().ToString().c_str());
+      return 1;
+    }
+    cursor_leases = std::move(*leases);
     router_options.store_kind = "postgres";
     router_options.durability = "server";
   } else {
@@ -377,7 +387,7 @@ int RunServe(ServeFlags& flags) {
   std::signal(SIGPIPE, SIG_IGN);
 
   // Persistent subscriptions and webhooks: cursors over the store (docs/delivery.md).
-  auto delivery_service = delivery::DeliveryService::Open(store.get());
+  auto delivery_service = delivery::DeliveryService::Open(store.get(), std::move(cursor_leases));
   if (!delivery_service.ok()) {
     std::fprintf(stderr, "annals serve: delivery: %s\n",
                  delivery_service.status().ToString().c_str());

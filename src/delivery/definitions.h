@@ -132,6 +132,9 @@ struct GroupInfo {
   uint32_t attempts = 0;   // deliveries so far of the most-tried unresolved event (0: none)
   std::string last_error;  // of the source read or a durable write, empty when none
   std::vector<ConsumerInfo> consumers;
+  // This process drives the cursor (holds its lease). When false, the other fields say
+  // nothing of its progress: the node that drives it knows.
+  bool driven_here = true;
 };
 
 std::string_view StrategyName(Strategy s);

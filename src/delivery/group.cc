@@ -59,13 +59,71 @@ Status Group::Load() {
   auto res = store_->ReadStream(r);
   if (!res.ok() && res.status().code() != StatusCode::kNotFound) return res.status();
   std::lock_guard lock(mu_);
+  driven_ = false;
+  ForgetLocked();
   if (res.ok() && !res->events.empty() && res->events[0].type == kCheckpointType) {
     auto cp = ParseCheckpoint(res->events[0].data);
     if (cp.ok() && cp->generation == def_.generation) read_cursor_ = cp->cursor;
   }
   written_checkpoint_ = read_cursor_;
   last_checkpoint_write_ = Clock::now();
-  return LoadParked();
+  ANNALS_RETURN_IF_ERROR(LoadParked());
+  driven_ = true;
+  return Status::Ok();
+}
+
+void Group::ForgetLocked() {
+  window_.clear();
+  replay_.clear();
+  in_flight_.clear();
+  in_flight_count_ = 0;
+  for (auto& [name, c] : consumers_) c.in_flight = 0;
+  park_queue_.clear();
+  parked_.clear();
+  parked_ids_.clear();
+  held_.clear();
+  parked_watermark_ = 0;
+  parked_last_.reset();
+  replaying_ = false;
+  replay_through_ = 0;
+  read_cursor_ = def_.start_cursor;
+  ++epoch_;  // a read begun before is dropped
+  reset_to_.reset();
+  written_checkpoint_ = read_cursor_;
+  resolved_since_checkpoint_ = 0;
+  caught_up_ = false;
+  retry_io_after_ = Clock::time_point{};
+}
+
+void Group::Idle() {
+  std::vector<PollCallback> waiting;
+  {
+    std::lock_guard lock(mu_);
+    driven_ = false;
+    ForgetLocked();
+    for (Waiter& w : waiters_) waiting.push_back(std::move(w.done));
+    waiters_.clear();
+    for (auto& [name, c] : consumers_) c.waiting = 0;
+  }
+  for (auto& cb : waiting) cb({});
+}
+
+bool Group::Driven() const {
+  std::lock_guard lock(mu_);
+  return driven_;
+}
+
+Status Group::CheckDriven() const {
+  std::lock_guard lock(mu_);
+  return driven_ ? Status::Ok() : NotDrivenLocked();
+}
+
+Status Group::NotDrivenLocked() const {
+  return Status(StatusCode::kUnavailable,
+                "'" + def_.name +
+                    "' is driven by another Annals node on this database (or by none for a "
+                    "moment, while a node takes it over): consume it, and manage its parked "
+                    "messages, on the node that drives it");
 }
 
 // Reads the parked stream backwards until everything older is known to be cleared: by the
@@ -161,7 +219,7 @@ std::vector<Delivery> Group::TakeLocked(const std::string& consumer, uint32_t ma
                                         Clock::time_point now, bool one_per_stream) {
   std::vector<Delivery> out;
   const GroupSettings& s = def_.settings;
-  if (def_.paused || in_flight_count_ >= s.max_in_flight) return out;
+  if (!driven_ || def_.paused || in_flight_count_ >= s.max_in_flight) return out;
   const bool pinned = s.strategy == Strategy::kPinnedByStream;
   // Who may receive what: the live consumers, in name order (pinned) or first-seen order.
   size_t index = 0;
@@ -386,6 +444,7 @@ uint64_t Group::CheckpointLocked() const {
 void Group::Reset(uint64_t cursor) {
   {
     std::lock_guard lock(mu_);
+    if (!driven_) return;  // the service refuses it first
     ++epoch_;
     reset_to_ = cursor;
     for (auto& [seq, m] : window_) {
@@ -408,7 +467,7 @@ void Group::Fill() {
   Source source;
   {
     std::lock_guard lock(mu_);
-    if (stopped_ || window_.size() >= def_.settings.buffer_size) return;
+    if (stopped_ || !driven_ || window_.size() >= def_.settings.buffer_size) return;
     if (caught_up_ && !(store_->Head() > caught_up_head_)) return;
     if (Clock::now() < retry_io_after_) return;
     cursor = read_cursor_;
@@ -505,7 +564,7 @@ void Group::WriteParks() {
   uint64_t generation;
   {
     std::lock_guard lock(mu_);
-    if (park_queue_.empty() || Clock::now() < retry_io_after_) return;
+    if (!driven_ || park_queue_.empty() || Clock::now() < retry_io_after_) return;
     generation = def_.generation;
     const Timestamp now = Timestamp::Now();
     for (uint64_t seq : park_queue_) {
@@ -558,6 +617,7 @@ void Group::WriteCheckpoint(Clock::time_point now, bool force, bool if_changed) 
   uint64_t generation;
   {
     std::lock_guard lock(mu_);
+    if (!driven_) return;  // another node's checkpoint is its own to write
     cp = CheckpointLocked();
     if (cp == written_checkpoint_ && !force) return;
     const bool due = force || if_changed ||
@@ -609,7 +669,7 @@ void Group::ClearThroughLocked(uint64_t through) {
 Clock::time_point Group::Tick(Clock::time_point now) {
   {
     std::lock_guard lock(mu_);
-    if (reset_to_) {
+    if (reset_to_ && driven_) {
       read_cursor_ = *reset_to_;
       reset_to_.reset();
       caught_up_ = false;
@@ -655,7 +715,8 @@ Clock::time_point Group::Tick(Clock::time_point now) {
     if (CheckpointLocked() != written_checkpoint_) {
       next = std::min(next, last_checkpoint_write_ + def_.settings.checkpoint_after);
     }
-    if (!park_queue_.empty() || (!caught_up_ && window_.size() < def_.settings.buffer_size)) {
+    const bool reading = driven_ && !caught_up_ && window_.size() < def_.settings.buffer_size;
+    if (!park_queue_.empty() || reading) {
       next = std::min(next, std::max(now, retry_io_after_));
     }
   }
@@ -680,6 +741,7 @@ Status Group::TruncateParked() {
   uint64_t generation;
   {
     std::lock_guard lock(mu_);
+    if (!driven_) return NotDrivenLocked();
     if (!parked_last_) return Status::Ok();  // nothing was ever parked
     through = *parked_last_;
     generation = def_.generation;
@@ -698,6 +760,7 @@ Result<ReplayResult> Group::ReplayParked() {
   uint64_t through;
   {
     std::lock_guard lock(mu_);
+    if (!driven_) return NotDrivenLocked();
     if (replaying_) return Status(StatusCode::kUnavailable, "a replay is already running");
     if (parked_.empty()) return ReplayResult{};
     replaying_ = true;
@@ -746,6 +809,7 @@ Result<ReplayResult> Group::ReplayParked() {
 Result<ParkedPage> Group::ListParked(uint64_t from, uint32_t max) {
   ParkedPage page;
   std::lock_guard lock(mu_);
+  if (!driven_) return NotDrivenLocked();
   for (auto it = parked_.lower_bound(from); it != parked_.end(); ++it) {
     if (page.entries.size() >= max) {
       page.next = it->first;
@@ -774,6 +838,7 @@ GroupInfo Group::Info() {
     info.retried = retried_;
     info.parked_total = parked_total_;
     info.last_error = last_error_;
+    info.driven_here = driven_;
     info.lag_events = window_.size();
     if (!window_.empty()) oldest = window_.begin()->second.event->created;
     for (const auto* queue : {&window_, &replay_}) {

@@ -8,14 +8,15 @@
 // or position) of the oldest unresolved event of the window, or the read cursor when the
 // window is empty, so it never passes an unresolved event; it is written to the checkpoint
 // stream at the checkpoint interval. After a restart the group reads again from the last
-// checkpoint: events resolved after it are delivered again (at least once).
+// checkpoint (so does a process that takes the group over from another, after Load): events
+// resolved after it are delivered again (at least once).
 //
 // Replayed parked messages sit in a separate queue that is handed out before the window and
 // does not hold the checkpoint back; when all of a replay round is resolved a ParkedReplayed
 // marker clears the round's entries from the parked stream.
 //
 // Thread safety: Poll, Ack, Nack, Info, ListParked, ReplayParked, TruncateParked and Reset may
-// be called from any thread; Load, Tick and Stop only from the dispatcher.
+// be called from any thread; Load, Idle, Tick and Stop only from the dispatcher.
 #pragma once
 
 #include <chrono>
@@ -69,9 +70,18 @@ class Group {
   Group(EventStore* store, GroupDefinition def, GroupStreams streams, std::function<void()> wake);
   ~Group();
 
-  // Reads the last checkpoint and the parked entries not yet cleared. Dispatcher or before
-  // the dispatcher starts.
+  // Takes the group over (the DeliveryService holds its lease, include/annals/cursor_leases.h):
+  // forgets what is in memory, then reads the last checkpoint and the parked entries not yet
+  // cleared, which another process may have moved. Dispatcher or before the dispatcher starts.
   Status Load();
+  // Gives the group up (its lease was lost): answers waiting polls, forgets every event in
+  // memory (acks for them are then ignored; the next driver delivers them again) and writes
+  // nothing more. Until the next Load, a group not driven here reads nothing and hands
+  // nothing out: its polls wait and answer empty. A new group is not driven. Dispatcher only.
+  void Idle();
+  bool Driven() const;
+  // kUnavailable when this process does not drive the group (another node does, or none yet).
+  Status CheckDriven() const;
 
   const GroupStreams& streams() const { return streams_; }
   GroupDefinition definition() const;
@@ -173,6 +183,9 @@ class Group {
   void WriteParks();
   void WriteCheckpoint(Clock::time_point now, bool force, bool if_changed);
   Status LoadParked();
+  // Back to a cursor at the definition's start with nothing in memory (Load, Idle).
+  void ForgetLocked();
+  Status NotDrivenLocked() const;
 
   EventStore* const store_;
   const GroupStreams streams_;
@@ -207,6 +220,7 @@ class Group {
   bool caught_up_ = false;
   Position caught_up_head_;
   bool stopped_ = false;
+  bool driven_ = false;  // Load succeeded and Idle was not called since
   std::string last_error_;
   Clock::time_point retry_io_after_{};  // after a failed durable write
   uint64_t delivered_ = 0, acked_ = 0, retried_ = 0, parked_total_ = 0;

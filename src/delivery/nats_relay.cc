@@ -3,8 +3,10 @@
 #include <nats/nats.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 namespace annals::delivery {
@@ -254,9 +256,72 @@ void Relay::Run() {
 
 struct RelayManager::Impl {
   DeliveryService* svc;
+  std::mutex config_mu;  // serialises Put, Delete and Sync
   mutable std::mutex mu;
+  std::condition_variable closing;
   std::map<std::string, std::shared_ptr<Relay>> relays;
   bool closed = false;
+  std::thread syncer;  // a shared store only: follows the relays of other nodes
+
+  // A relay for a registered cursor (at start, or one another node created).
+  Result<std::shared_ptr<Relay>> Make(const Registered& reg) const {
+    auto r = std::make_shared<Relay>();
+    r->config.name = reg.definition.name;
+    ANNALS_RETURN_IF_ERROR(RelaySinkFromJson(reg.sink, &r->config));
+    r->config.filter = reg.definition.source;
+    auto g = svc->Find(Kind::kRelay, reg.definition.name);
+    if (!g.ok()) return g.status();
+    r->group = *g;
+    return r;
+  }
+  // Makes the relays match the service's registry, which follows the config stream: starts
+  // the relays other nodes created (driven here once this node gets their lease), applies
+  // their updates, halts the deleted ones.
+  void Sync() {
+    std::lock_guard config_lock(config_mu);
+    std::vector<std::shared_ptr<Relay>> halted;
+    std::vector<std::shared_ptr<Relay>> started;
+    std::set<std::string> names;
+    for (Registered& reg : svc->List(Kind::kRelay)) {
+      names.insert(reg.definition.name);
+      auto made = Make(reg);
+      if (!made.ok()) continue;
+      std::lock_guard lock(mu);
+      if (closed) return;
+      auto it = relays.find(reg.definition.name);
+      if (it != relays.end() && it->second->group == (*made)->group) {
+        std::lock_guard rl(it->second->mu);
+        it->second->config = (*made)->config;
+        continue;
+      }
+      if (it != relays.end()) halted.push_back(it->second);
+      relays[reg.definition.name] = *made;
+      started.push_back(*made);
+    }
+    {
+      std::lock_guard lock(mu);
+      for (auto it = relays.begin(); it != relays.end();) {
+        if (names.count(it->first)) {
+          ++it;
+          continue;
+        }
+        halted.push_back(it->second);
+        it = relays.erase(it);
+      }
+    }
+    for (auto& r : halted) Halt(r);
+    for (auto& r : started) Launch(r);
+  }
+  void SyncEverySecond() {
+    std::unique_lock lock(mu);
+    while (!closed) {
+      closing.wait_for(lock, std::chrono::seconds(1), [&] { return closed; });
+      if (closed) break;
+      lock.unlock();
+      Sync();
+      lock.lock();
+    }
+  }
 
   void Launch(const std::shared_ptr<Relay>& r) {
     r->thread = std::thread([r] { r->Run(); });
@@ -281,16 +346,16 @@ RelayManager::RelayManager(DeliveryService* service) : impl_(std::make_unique<Im
 Result<std::unique_ptr<RelayManager>> RelayManager::Start(DeliveryService* service) {
   std::unique_ptr<RelayManager> m(new RelayManager(service));
   for (Registered& reg : service->List(Kind::kRelay)) {
-    auto r = std::make_shared<Relay>();
-    r->config.name = reg.definition.name;
-    ANNALS_RETURN_IF_ERROR(RelaySinkFromJson(reg.sink, &r->config));
-    r->config.filter = reg.definition.source;
-    auto g = service->Find(Kind::kRelay, reg.definition.name);
-    if (!g.ok()) continue;
-    r->group = *g;
-    m->impl_->relays[r->config.name] = r;
-    m->impl_->Launch(r);
+    auto r = m->impl_->Make(reg);
+    if (!r.ok()) {
+      if (r.status().code() == StatusCode::kNotFound) continue;
+      return r.status();
+    }
+    m->impl_->relays[reg.definition.name] = *r;
+    m->impl_->Launch(*r);
   }
+  if (service->shared())
+    m->impl_->syncer = std::thread([im = m->impl_.get()] { im->SyncEverySecond(); });
   return m;
 }
 
@@ -304,6 +369,8 @@ void RelayManager::Close() {
     impl_->closed = true;
     relays.swap(impl_->relays);
   }
+  impl_->closing.notify_all();
+  if (impl_->syncer.joinable()) impl_->syncer.join();
   for (auto& [name, r] : relays) Impl::Halt(r);
 }
 
@@ -315,6 +382,7 @@ Result<bool> RelayManager::Put(RelayConfig config) {
   if (config.subject_prefix.empty() || Token(config.subject_prefix) != config.subject_prefix) {
     return Invalid("subjectPrefix: letters, digits, '_' and '-' only");
   }
+  std::lock_guard config_lock(impl_->config_mu);
   auto existing = impl_->Find(config.name);
   if (existing.ok()) {
     {
@@ -371,6 +439,7 @@ std::vector<RelayStatus> RelayManager::List() const {
 }
 
 Status RelayManager::Delete(const std::string& name) {
+  std::lock_guard config_lock(impl_->config_mu);
   auto r = impl_->Find(name);
   if (!r.ok()) return r.status();
   ANNALS_RETURN_IF_ERROR(impl_->svc->Delete(Kind::kRelay, name));

@@ -24,6 +24,9 @@ struct DeliveryService::Waker {
 
 namespace {
 
+// How often the dispatcher follows the config stream and checks and takes leases.
+constexpr auto kLeaseInterval = std::chrono::seconds(1);
+
 Status Invalid(std::string message) {
   return Status(StatusCode::kInvalidArgument, std::move(message));
 }
@@ -144,13 +147,29 @@ Result<uint64_t> ResolveStart(EventStore* store, const Source& source, const Sta
   return uint64_t{0};
 }
 
-DeliveryService::DeliveryService(EventStore* store)
-    : store_(store), waker_(std::make_shared<Waker>()) {}
+std::string LeaseKey(const CursorId& id) {
+  return std::string(KindName(id.first)) + "/" + id.second;
+}
 
-Result<std::unique_ptr<DeliveryService>> DeliveryService::Open(EventStore* store) {
-  std::unique_ptr<DeliveryService> svc(new DeliveryService(store));
-  ANNALS_RETURN_IF_ERROR(svc->LoadConfig());
+DeliveryService::DeliveryService(EventStore* store, std::unique_ptr<CursorLeases> leases,
+                                 bool shared)
+    : store_(store),
+      leases_(std::move(leases)),
+      shared_(shared),
+      waker_(std::make_shared<Waker>()) {}
+
+Result<std::unique_ptr<DeliveryService>> DeliveryService::Open(
+    EventStore* store, std::unique_ptr<CursorLeases> leases) {
+  const bool shared = leases != nullptr;
+  if (!leases) leases = LocalCursorLeases();
+  std::unique_ptr<DeliveryService> svc(new DeliveryService(store, std::move(leases), shared));
+  svc->config_synced_head_ = store->Head();
+  {
+    std::lock_guard config_lock(svc->config_mu_);
+    ANNALS_RETURN_IF_ERROR(svc->SyncConfigLocked());
+  }
   for (auto& [key, entry] : svc->entries_) {
+    if (!svc->leases_->TryAcquire(LeaseKey(key))) continue;
     ANNALS_RETURN_IF_ERROR(entry.group->Load());
   }
   svc->dispatcher_ = std::thread([s = svc.get()] { s->Run(); });
@@ -163,9 +182,8 @@ std::shared_ptr<Group> DeliveryService::MakeGroup(Kind kind, const GroupDefiniti
   return std::make_shared<Group>(store_, def, StreamsOf(kind, def), [w = waker_] { w->Wake(); });
 }
 
-Status DeliveryService::LoadConfig() {
-  std::optional<Revision> from = Revision{0};
-  std::map<std::pair<Kind, std::string>, Registered> regs;
+Status DeliveryService::SyncConfigLocked() {
+  std::optional<Revision> from = Revision{config_last_ ? config_last_->value + 1 : 0};
   while (from) {
     ReadStreamRequest r{std::string(kConfigStream), from, Direction::kForwards, 1000};
     auto res = store_->ReadStream(r);
@@ -173,34 +191,54 @@ Status DeliveryService::LoadConfig() {
       if (res.status().code() == StatusCode::kNotFound) break;
       return res.status();
     }
-    config_last_ = res->last_revision;
     for (const RecordedEvent& e : res->events) {
-      for (Kind kind : {Kind::kGroup, Kind::kWebhook, Kind::kRelay}) {
-        const std::string prefix(KindName(kind));
-        if (e.type.compare(0, prefix.size(), prefix) != 0) continue;
-        const std::string verb = e.type.substr(prefix.size());
-        auto j = ParseJson(e.data);
-        if (!j.ok() || !j->is_object()) continue;
-        if (verb == "Deleted") {
-          regs.erase({kind, j->value("name", std::string())});
-          continue;
-        }
-        if (verb != "Created" && verb != "Updated") continue;
-        auto def = DefinitionFromJson(j->value("definition", Json::object()));
-        if (!def.ok()) {
-          return Status(StatusCode::kCorruption, "delivery config at revision " +
-                                                     std::to_string(e.revision.value) + ": " +
-                                                     def.status().message());
-        }
-        Registered reg{std::move(*def), j->value("sink", Json::object())};
-        regs[{kind, reg.definition.name}] = std::move(reg);
-      }
+      ANNALS_RETURN_IF_ERROR(ApplyConfigLocked(e));
+      config_last_ = e.revision;
     }
     from = res->next;
   }
-  for (auto& [key, reg] : regs) {
-    std::shared_ptr<Group> g = MakeGroup(key.first, reg.definition);
-    entries_.emplace(key, Entry{std::move(reg), std::move(g)});
+  return Status::Ok();
+}
+
+// A cursor another process created, updated or deleted (or an earlier run, at open). New
+// cursors are not driven until the dispatcher gets their lease.
+Status DeliveryService::ApplyConfigLocked(const RecordedEvent& e) {
+  for (Kind kind : {Kind::kGroup, Kind::kWebhook, Kind::kRelay}) {
+    const std::string prefix(KindName(kind));
+    if (e.type.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string verb = e.type.substr(prefix.size());
+    auto j = ParseJson(e.data);
+    if (!j.ok() || !j->is_object()) continue;
+    std::lock_guard lock(mu_);
+    if (verb == "Deleted") {
+      auto it = entries_.find({kind, j->value("name", std::string())});
+      if (it != entries_.end()) {
+        retired_.emplace_back(it->first, std::move(it->second.group));
+        entries_.erase(it);
+      }
+      continue;
+    }
+    if (verb != "Created" && verb != "Updated") continue;
+    auto def = DefinitionFromJson(j->value("definition", Json::object()));
+    if (!def.ok()) {
+      return Status(StatusCode::kCorruption, "delivery config at revision " +
+                                                 std::to_string(e.revision.value) + ": " +
+                                                 def.status().message());
+    }
+    Registered reg{std::move(*def), j->value("sink", Json::object())};
+    auto it = entries_.find({kind, reg.definition.name});
+    if (it != entries_.end() &&
+        it->second.group->definition().generation == reg.definition.generation) {
+      it->second.group->Update(reg.definition.settings, reg.definition.paused);
+      it->second.reg = std::move(reg);
+      continue;
+    }
+    if (it != entries_.end()) {
+      retired_.emplace_back(it->first, std::move(it->second.group));
+    }
+    std::shared_ptr<Group> g = MakeGroup(kind, reg.definition);
+    const std::string name = reg.definition.name;
+    entries_[{kind, name}] = Entry{std::move(reg), std::move(g)};
   }
   return Status::Ok();
 }
@@ -217,6 +255,12 @@ Result<AppendResult> DeliveryService::AppendConfig(std::string type, const Json&
   req.events.push_back(std::move(e));
   auto res = store_->Append(req);
   if (res.ok()) config_last_ = res->last_revision;
+  if (res.status().code() == StatusCode::kWrongExpectedRevision) {
+    // Another process changed the configuration since it was last followed: the next call
+    // reads that change first.
+    return Status(StatusCode::kUnavailable,
+                  "another node changed the delivery configuration at the same time: retry");
+  }
   return res;
 }
 
@@ -228,6 +272,7 @@ Result<PutResult> DeliveryService::Put(Kind kind, GroupDefinition def, Json sink
   const GroupStreams streams = StreamsOf(kind, def);
   ANNALS_RETURN_IF_ERROR(ValidateStreamName(streams.parked, Limits(), /*allow_system=*/true));
   std::lock_guard config_lock(config_mu_);
+  if (shared_) ANNALS_RETURN_IF_ERROR(SyncConfigLocked());
   std::shared_ptr<Group> existing;
   {
     std::lock_guard lock(mu_);
@@ -272,7 +317,9 @@ Result<PutResult> DeliveryService::Put(Kind kind, GroupDefinition def, Json sink
   if (!res.ok()) return res.status();
   def.generation = res->first_revision.value;
   std::shared_ptr<Group> g = MakeGroup(kind, def);
-  ANNALS_RETURN_IF_ERROR(g->Load());  // a recreated name ignores its predecessor's state
+  // A recreated name ignores its predecessor's state. When the lease is not free (another
+  // node followed the config stream and took the cursor first), that node drives it.
+  if (leases_->TryAcquire(LeaseKey({kind, def.name}))) ANNALS_RETURN_IF_ERROR(g->Load());
   {
     std::lock_guard lock(mu_);
     entries_[{kind, def.name}] = Entry{Registered{def, std::move(sink)}, std::move(g)};
@@ -292,6 +339,7 @@ Result<Registered> DeliveryService::Get(Kind kind, const std::string& name) cons
 
 Status DeliveryService::Delete(Kind kind, const std::string& name) {
   std::lock_guard config_lock(config_mu_);
+  if (shared_) ANNALS_RETURN_IF_ERROR(SyncConfigLocked());
   {
     std::lock_guard lock(mu_);
     if (!entries_.count({kind, name})) return NotFound(kind, name);
@@ -302,7 +350,7 @@ Status DeliveryService::Delete(Kind kind, const std::string& name) {
     std::lock_guard lock(mu_);
     auto it = entries_.find({kind, name});
     if (it != entries_.end()) {
-      retired_.push_back(std::move(it->second.group));
+      retired_.emplace_back(it->first, std::move(it->second.group));
       entries_.erase(it);
     }
   }
@@ -331,6 +379,7 @@ Result<std::shared_ptr<Group>> DeliveryService::Find(Kind kind, const std::strin
 Status DeliveryService::Reset(Kind kind, const std::string& name, const StartAt& start) {
   auto g = Find(kind, name);
   if (!g.ok()) return g.status();
+  ANNALS_RETURN_IF_ERROR((*g)->CheckDriven());
   auto cursor = ResolveStart(store_, (*g)->definition().source, start);
   if (!cursor.ok()) return cursor.status();
   (*g)->Reset(*cursor);
@@ -340,18 +389,30 @@ Status DeliveryService::Reset(Kind kind, const std::string& name, const StartAt&
 void DeliveryService::Run() {
   std::shared_ptr<Waker> w = waker_;
   std::unique_lock lock(w->mu);
+  Clock::time_point next_lease_pass{};
   while (!w->stopping) {
     w->woken = false;
     lock.unlock();
     const Position head = store_->Head();
+    const bool full = Clock::now() >= next_lease_pass;
+    if (full) next_lease_pass = Clock::now() + kLeaseInterval;
+    Lease(full);
     std::vector<std::shared_ptr<Group>> groups;
-    std::vector<std::shared_ptr<Group>> retired;
+    std::vector<std::pair<CursorId, std::shared_ptr<Group>>> retired;
     {
       std::lock_guard g(mu_);
       for (auto& [key, entry] : entries_) groups.push_back(entry.group);
       retired.swap(retired_);
     }
-    for (auto& g : retired) g->Stop(/*final_checkpoint=*/false);
+    for (auto& [id, g] : retired) {
+      g->Stop(/*final_checkpoint=*/false);
+      bool reused = false;  // created again under the name: the lease is the new cursor's
+      {
+        std::lock_guard l(mu_);
+        reused = entries_.count(id) > 0;
+      }
+      if (!reused) leases_->Release(LeaseKey(id));
+    }
     retired.clear();
     const auto now = Clock::now();
     Clock::time_point next = now + std::chrono::seconds(1);
@@ -375,6 +436,31 @@ void DeliveryService::Run() {
     }
     lock.lock();
     w->cv.wait_until(lock, next, [&] { return w->woken || w->stopping; });
+  }
+}
+
+void DeliveryService::Lease(bool full) {
+  if (full && shared_) {
+    const Position head = store_->Head();
+    if (head > config_synced_head_) {  // a config change is a commit
+      std::lock_guard config_lock(config_mu_);
+      if (SyncConfigLocked().ok()) config_synced_head_ = head;
+    }
+  }
+  if (full) leases_->Refresh();
+  std::vector<std::pair<std::string, std::shared_ptr<Group>>> groups;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, entry] : entries_) groups.emplace_back(LeaseKey(id), entry.group);
+  }
+  for (auto& [key, g] : groups) {
+    const bool driven = g->Driven();
+    if (driven && !leases_->IsHeld(key)) {
+      // Another process may hold it already: stop before delivering anything more.
+      g->Idle();
+    } else if (!driven && full && leases_->TryAcquire(key)) {
+      if (!g->Load().ok()) leases_->Release(key);  // tried again at the next pass
+    }
   }
 }
 
@@ -402,10 +488,17 @@ void DeliveryService::Close() {
   {
     std::lock_guard lock(mu_);
     for (auto& [key, entry] : entries_) groups.push_back(entry.group);
-    for (auto& g : retired_) g->Stop(/*final_checkpoint=*/false);
+    for (auto& [id, g] : retired_) g->Stop(/*final_checkpoint=*/false);
     retired_.clear();
   }
   for (auto& g : groups) g->Stop();
+  // The final checkpoints are written: other processes may take the cursors over now.
+  std::vector<std::string> keys;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, entry] : entries_) keys.push_back(LeaseKey(id));
+  }
+  for (const std::string& key : keys) leases_->Release(key);
 }
 
 std::vector<Delivery> PollBlocking(Group& group, const std::string& consumer, uint32_t max,

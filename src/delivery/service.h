@@ -11,7 +11,14 @@
 //
 // Everything durable is an event in the store, appended with `system_writer`: definitions in
 // `$annals-delivery-config`, checkpoints and parked messages in per-cursor streams (see
-// docs/delivery.md). Depends only on the EventStore interface.
+// docs/delivery.md). Depends only on the EventStore and CursorLeases interfaces.
+//
+// Several processes over one shared store (the PostgreSQL backend): the service drives a
+// cursor only while it holds the cursor's lease (CursorLeases, key "<Kind>/<name>"). About
+// once a second it follows the config stream (definitions made by other processes), checks
+// its leases, gives up the cursors whose lease it lost (Group::Idle) and tries to take every
+// cursor it does not drive; a cursor it takes over is loaded from the store first
+// (Group::Load), so it resumes at the last checkpoint another process wrote (at least once).
 //
 // Thread safety: every method may be called from any thread.
 #pragma once
@@ -25,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "annals/cursor_leases.h"
 #include "annals/event_store.h"
 #include "delivery/codec.h"
 #include "delivery/definitions.h"
@@ -35,6 +43,12 @@ namespace annals::delivery {
 // What a cursor is for. Names are unique per kind.
 enum class Kind : uint8_t { kGroup, kWebhook, kRelay };
 std::string_view KindName(Kind kind);  // "Group", "Webhook", "Relay" (config event prefix)
+
+// A cursor: its kind and name.
+using CursorId = std::pair<Kind, std::string>;
+
+// The lease key of a cursor: "<Kind>/<name>".
+std::string LeaseKey(const CursorId& id);
 
 // The checkpoint and parked streams of a cursor: KurrentDB's names for groups
 // (`$persistentsubscription-<stream or $all>::<group>-checkpoint|-parked`),
@@ -58,9 +72,12 @@ struct Registered {
 
 class DeliveryService {
  public:
-  // Reads the config stream, loads every cursor's checkpoint and parked state, and starts the
-  // dispatcher. `store` must outlive the service.
-  static Result<std::unique_ptr<DeliveryService>> Open(EventStore* store);
+  // Reads the config stream, loads the checkpoint and parked state of every cursor whose lease
+  // it gets, and starts the dispatcher. `store` must outlive the service. Without `leases`
+  // the store is this process's alone: every cursor is driven here (LocalCursorLeases), and
+  // the config stream is read only at open.
+  static Result<std::unique_ptr<DeliveryService>> Open(
+      EventStore* store, std::unique_ptr<CursorLeases> leases = nullptr);
   ~DeliveryService();  // Close()
   DeliveryService(const DeliveryService&) = delete;
   DeliveryService& operator=(const DeliveryService&) = delete;
@@ -72,15 +89,19 @@ class DeliveryService {
   // kNotFound when there is no such cursor. Waiting polls get empty answers.
   Status Delete(Kind kind, const std::string& name);
   std::vector<Registered> List(Kind kind) const;
-  // The live cursor, for Poll/Ack/Nack/Info/parked operations; kNotFound when absent.
+  // The live cursor, for Poll/Ack/Nack/Info/parked operations; kNotFound when absent. A cursor
+  // another process drives is found too: Group::CheckDriven says whether it can be consumed.
   Result<std::shared_ptr<Group>> Find(Kind kind, const std::string& name) const;
   // Moves a cursor to a start point (a position or a time: replay; or the end: skip ahead).
+  // kUnavailable when another process drives it.
   Status Reset(Kind kind, const std::string& name, const StartAt& start);
 
   // Stops the dispatcher, answers waiting polls, writes final checkpoints. Idempotent.
   void Close();
 
   EventStore* store() const { return store_; }
+  // Other processes share the store (Open was given leases): definitions may change there.
+  bool shared() const { return shared_; }
 
  private:
   struct Waker;
@@ -88,19 +109,29 @@ class DeliveryService {
     Registered reg;
     std::shared_ptr<Group> group;
   };
-  explicit DeliveryService(EventStore* store);
-  Status LoadConfig();
+  DeliveryService(EventStore* store, std::unique_ptr<CursorLeases> leases, bool shared);
+  // Reads the config stream from where it was read last and applies what other processes
+  // (or, at open, earlier runs) wrote. Needs config_mu_.
+  Status SyncConfigLocked();
+  Status ApplyConfigLocked(const RecordedEvent& e);
+  // The dispatcher's lease pass: gives up lost cursors, takes free ones. `full`: also follows
+  // the config stream and checks and tries to take leases (about once a second).
+  void Lease(bool full);
   Result<AppendResult> AppendConfig(std::string type, const Json& data);
   std::shared_ptr<Group> MakeGroup(Kind kind, const GroupDefinition& def);
   void Run();
 
   EventStore* const store_;
+  const std::unique_ptr<CursorLeases> leases_;
+  const bool shared_;  // other processes use the store: follow the config stream
   std::shared_ptr<Waker> waker_;
   std::mutex config_mu_;  // serialises config writes
   std::optional<Revision> config_last_;
   mutable std::mutex mu_;
-  std::map<std::pair<Kind, std::string>, Entry> entries_;
-  std::vector<std::shared_ptr<Group>> retired_;  // deleted: stopped by the dispatcher
+  std::map<CursorId, Entry> entries_;
+  // Deleted: stopped by the dispatcher, which then gives their lease (key) back.
+  std::vector<std::pair<CursorId, std::shared_ptr<Group>>> retired_;
+  Position config_synced_head_;  // the head when the config stream was last followed
   std::thread dispatcher_;
   bool closed_ = false;
 };

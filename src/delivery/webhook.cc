@@ -190,6 +190,7 @@ Status Validate(const WebhookConfig& c) {
 struct Hook {
   std::shared_ptr<Group> group;
   std::atomic<bool> removed{false};
+  Json stored_sink;  // as last written or read (Impl::config_mu): tells another node's update
   // Curl thread only.
   bool polling = false;
   uint32_t in_flight = 0;
@@ -244,10 +245,16 @@ struct WebhookManager::Impl {
     }
   };
   std::shared_ptr<Inbox> inbox = std::make_shared<Inbox>();
-  std::mutex config_mu;                   // serialises configuration changes
-  std::unordered_set<Request*> requests;  // in flight (curl thread only)
+  std::mutex config_mu;                               // serialises configuration changes
+  std::unordered_set<Request*> requests;              // in flight (curl thread only)
+  std::chrono::steady_clock::time_point next_sync{};  // curl thread only
 
   void Run();
+  // A hook for a registered webhook (at start, or one another node created).
+  Result<std::shared_ptr<Hook>> MakeHook(const Registered& reg) const;
+  // Follows the webhooks other nodes created, updated or deleted in a shared store (the
+  // service follows the config stream; this makes the hooks match its registry).
+  void Sync();
   void Send(const std::shared_ptr<Hook>& hook, std::vector<Delivery> batch);
   void Complete(Request* r, CURLcode rc);
   Status Store(const std::shared_ptr<Hook>& hook, WebhookConfig config);
@@ -321,25 +328,70 @@ Result<std::unique_ptr<WebhookManager>> WebhookManager::Start(
   im.inbox->multi = im.multi;
   im.box = std::move(box);
   for (Registered& reg : service->List(Kind::kWebhook)) {
-    auto hook = std::make_shared<Hook>();
-    hook->config.name = reg.definition.name;
-    if (Status s = im.LoadSink(reg.sink, &hook->config); !s.ok()) {
-      return Status(StatusCode::kCorruption,
-                    "webhook '" + reg.definition.name + "': " + s.message());
+    auto hook = im.MakeHook(reg);
+    if (!hook.ok()) {
+      if (hook.status().code() == StatusCode::kNotFound) continue;
+      return hook.status();
     }
-    hook->config.filter = reg.definition.source;
-    hook->config.start = reg.definition.start;
-    auto g = service->Find(Kind::kWebhook, reg.definition.name);
-    if (!g.ok()) continue;
-    hook->group = *g;
-    if (!hook->config.sealed_secret.empty()) {
-      // Unsigned requests must not go out in its name: held until it is PUT again.
-      hook->group->Update(hook->group->definition().settings, /*paused=*/true);
-    }
-    im.hooks[reg.definition.name] = std::move(hook);
+    im.hooks[reg.definition.name] = std::move(*hook);
   }
   im.thread = std::thread([&im] { im.Run(); });
   return m;
+}
+
+Result<std::shared_ptr<Hook>> WebhookManager::Impl::MakeHook(const Registered& reg) const {
+  auto hook = std::make_shared<Hook>();
+  hook->config.name = reg.definition.name;
+  if (Status s = LoadSink(reg.sink, &hook->config); !s.ok()) {
+    return Status(StatusCode::kCorruption, "webhook '" + reg.definition.name + "': " + s.message());
+  }
+  hook->stored_sink = reg.sink;
+  hook->config.filter = reg.definition.source;
+  hook->config.start = reg.definition.start;
+  auto g = svc->Find(Kind::kWebhook, reg.definition.name);
+  if (!g.ok()) return g.status();
+  hook->group = *g;
+  if (!hook->config.sealed_secret.empty()) {
+    // Unsigned requests must not go out in its name: held until it is PUT again.
+    hook->group->Update(hook->group->definition().settings, /*paused=*/true);
+  }
+  return hook;
+}
+
+void WebhookManager::Impl::Sync() {
+  std::lock_guard config_lock(config_mu);
+  std::map<std::string, std::shared_ptr<Hook>> next;
+  for (Registered& reg : svc->List(Kind::kWebhook)) {
+    auto g = svc->Find(Kind::kWebhook, reg.definition.name);
+    if (!g.ok()) continue;
+    std::shared_ptr<Hook> current;
+    {
+      std::lock_guard lock(mu);
+      auto it = hooks.find(reg.definition.name);
+      if (it != hooks.end()) current = it->second;
+    }
+    if (current && current->group == *g && current->stored_sink == reg.sink) {
+      next[reg.definition.name] = std::move(current);
+      continue;
+    }
+    auto made = MakeHook(reg);
+    if (!made.ok()) continue;  // an unreadable sink: the node that wrote it reports it
+    if (current && current->group == *g) {
+      // Updated elsewhere: the same cursor with the new settings, counters kept.
+      std::lock_guard lock(current->mu);
+      current->config = (*made)->config;
+      current->stored_sink = reg.sink;
+      next[reg.definition.name] = std::move(current);
+      continue;
+    }
+    if (current) current->removed = true;  // deleted and created again elsewhere
+    next[reg.definition.name] = std::move(*made);
+  }
+  std::lock_guard lock(mu);
+  for (auto& [name, hook] : hooks) {
+    if (!next.count(name)) hook->removed = true;
+  }
+  hooks.swap(next);
 }
 
 WebhookManager::~WebhookManager() { Close(); }
@@ -365,6 +417,10 @@ void WebhookManager::Impl::Run() {
   std::vector<std::shared_ptr<Hook>> snapshot;
   for (;;) {
     snapshot.clear();
+    if (svc->shared() && std::chrono::steady_clock::now() >= next_sync) {
+      next_sync = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      Sync();
+    }
     {
       std::lock_guard lock(mu);
       if (stopping) break;
@@ -541,8 +597,10 @@ void WebhookManager::Impl::Complete(Request* r, CURLcode rc) {
 Status WebhookManager::Impl::Store(const std::shared_ptr<Hook>& hook, WebhookConfig config) {
   std::lock_guard lock(config_mu);
   GroupDefinition def = CursorDefinition(config);
-  auto res = svc->Put(Kind::kWebhook, def, StoredSink(config));
+  Json sink = StoredSink(config);
+  auto res = svc->Put(Kind::kWebhook, def, sink);
   if (!res.ok()) return res.status();
+  hook->stored_sink = std::move(sink);
   std::lock_guard hl(hook->mu);
   hook->config = std::move(config);
   return Status::Ok();
@@ -563,12 +621,14 @@ Result<bool> WebhookManager::Put(WebhookConfig config) {
     return false;
   }
   std::lock_guard lock(impl_->config_mu);
-  auto res = impl_->svc->Put(Kind::kWebhook, CursorDefinition(config), impl_->StoredSink(config));
+  Json sink = impl_->StoredSink(config);
+  auto res = impl_->svc->Put(Kind::kWebhook, CursorDefinition(config), sink);
   if (!res.ok()) return res.status();
   auto g = impl_->svc->Find(Kind::kWebhook, config.name);
   if (!g.ok()) return g.status();
   auto hook = std::make_shared<Hook>();
   hook->group = *g;
+  hook->stored_sink = std::move(sink);
   hook->config = std::move(config);
   {
     std::lock_guard l(impl_->mu);

@@ -1,6 +1,7 @@
 // Opening the PostgreSQL store, its lifetime and live notification.
 #include <utility>
 
+#include "postgres/advisory_leases.h"
 #include "postgres/postgres_store_impl.h"
 #include "postgres/schema.h"
 
@@ -65,6 +66,12 @@ Status MigratePostgres(const std::string& conninfo) {
       pg::Connection::Open(pg::ConnectOptions{.conninfo = conninfo});
   if (!connection.ok()) return connection.status();
   return pg::Migrate(**connection);
+}
+
+Result<std::unique_ptr<CursorLeases>> OpenPostgresLeases(const PostgresOptions& options) {
+  auto leases = pg::AdvisoryLeases::Open(pg::ConnectOptionsOf(options));
+  if (!leases.ok()) return leases.status();
+  return std::unique_ptr<CursorLeases>(std::move(*leases));
 }
 
 int PostgresSchemaVersion() { return pg::kSchemaVersion; }

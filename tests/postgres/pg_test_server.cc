@@ -12,6 +12,7 @@
 #include <memory>
 #include <sstream>
 
+#include "postgres/advisory_leases.h"
 #include "postgres/pg_connection.h"
 
 namespace annals::pg::testing {
@@ -102,6 +103,25 @@ std::string FreshSchemaUri() {
   return "postgresql://" + ValueOf(conninfo, "user") + "@/" + ValueOf(conninfo, "dbname") +
          "?host=" + ValueOf(conninfo, "host") + "&port=" + ValueOf(conninfo, "port") +
          "&options=-csearch_path%3D" + NewSchema();
+}
+
+int64_t TerminateLeaseHolder(const std::string& conninfo, const std::string& key) {
+  Result<std::unique_ptr<Connection>> admin = Connection::Open({.conninfo = conninfo});
+  EXPECT_TRUE(admin.ok()) << admin.status().ToString();
+  if (!admin.ok()) return 0;
+  Result<Rows> schema = (*admin)->Exec("SELECT current_schema()");
+  EXPECT_TRUE(schema.ok()) << schema.status().ToString();
+  if (!schema.ok()) return 0;
+  // A bigint advisory lock shows in pg_locks as its high and low 32 bits.
+  const uint64_t lock = static_cast<uint64_t>(AdvisoryLeases::LockKey(schema->Bytes(0, 0), key));
+  Result<Rows> ended = (*admin)->Exec(
+      "SELECT count(*)::bigint FROM (SELECT pg_terminate_backend(pid) FROM pg_locks "
+      "WHERE locktype = 'advisory' AND classid::bigint = $1 AND objid::bigint = $2) t",
+      Params()
+          .Int64(static_cast<int64_t>(lock >> 32))
+          .Int64(static_cast<int64_t>(lock & 0xffffffffu)));
+  EXPECT_TRUE(ended.ok()) << ended.status().ToString();
+  return ended.ok() ? ended->Int64(0, 0) : 0;
 }
 
 }  // namespace annals::pg::testing

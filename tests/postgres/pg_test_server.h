@@ -5,6 +5,7 @@
 // ANNALS_PG_TEST_CONNINFO, when set, names a server to use instead (nothing is started).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace annals::pg::testing {
@@ -15,6 +16,11 @@ const std::string& ServerConninfo();
 // A new, empty schema, and a connection string whose search_path is that schema only: a
 // store opened on it has its own tables.
 std::string FreshSchemaConninfo();
+
+// Ends (pg_terminate_backend) the session that holds the cursor lease `key` of the store on
+// `conninfo` (src/postgres/advisory_leases.h), as a server restart or failover would; returns
+// how many sessions it ended.
+int64_t TerminateLeaseHolder(const std::string& conninfo, const std::string& key);
 
 // The same as a postgresql:// URI (the CLI's --store form). Needs the server's connection
 // string in key=value form with host, port, user and dbname (as scripts/pg-test-server's).

@@ -363,6 +363,12 @@ class PersistentRead final : public grpc::ServerBidiReactor<ppb::ReadReq, ppb::R
       state_->Kick();
       return;
     }
+    if (Status driven = (*g)->CheckDriven(); !driven.ok()) {
+      // Another node on the same database drives the group (docs/postgres.md).
+      state_->final_status = ToGrpc(driven, source, ctx_, sc_->options->limits);
+      state_->Kick();
+      return;
+    }
     state_->group = *g;
     state_->source = source;
     state_->subscribed = true;
@@ -415,6 +421,12 @@ void PersistentState::Deliver(std::vector<delivery::Delivery> batch) {
     std::vector<std::string> ids;
     for (const auto& d : batch) ids.push_back(d.ack_id);
     if (!ids.empty()) (void)group->Nack(ids, delivery::NackAction::kRetry, "consumer gone");
+    return;
+  }
+  if (Status driven = group->CheckDriven(); batch.empty() && !driven.ok()) {
+    // This node lost the group's lease: another node delivers its events now.
+    final_status = grpc::Status(grpc::StatusCode::UNAVAILABLE, driven.message());
+    Kick();
     return;
   }
   if (batch.empty() && in_poll) {

@@ -137,7 +137,8 @@ Json GroupInfoJson(const delivery::GroupInfo& i) {
               {"parkedTotal", i.parked_total},
               {"attempts", i.attempts},
               {"lastError", i.last_error.empty() ? Json(nullptr) : Json(i.last_error)},
-              {"consumers", consumers}};
+              {"consumers", consumers},
+              {"drivenHere", i.driven_here}};
 }
 
 // The cursor members shared by webhooks and relays.
@@ -150,6 +151,7 @@ void AddCursorStatus(Json& j, const delivery::GroupInfo& c) {
   j["parked"] = c.parked;
   j["attempts"] = c.attempts;
   j["lastCursorError"] = c.last_error.empty() ? Json(nullptr) : Json(c.last_error);
+  j["drivenHere"] = c.driven_here;
 }
 
 Json WebhookJson(const delivery::WebhookStatus& s) {
@@ -271,6 +273,13 @@ class GroupFeed final : public SseFeed, public std::enable_shared_from_this<Grou
       Problem p;
       p.kind = ProblemKind::kNotFound;
       p.detail = "the subscription was deleted, or the server is stopping";
+      AppendSseFrame(&c.frames, "error", {}, ProblemJson(p));
+      c.end = true;
+    } else if (Status driven = group_->CheckDriven(); batch.empty() && !driven.ok()) {
+      // This node lost the group's lease: another node delivers its events now.
+      Problem p;
+      p.kind = ProblemKind::kUnavailable;
+      p.detail = driven.message();
       AppendSseFrame(&c.frames, "error", {}, ProblemJson(p));
       c.end = true;
     }
@@ -556,6 +565,11 @@ Routed DeliveryRoutes::Subscriptions(Request& req, const std::vector<std::string
   const std::string_view action = segs[2];
   if (action == "parked") return answer(Parked(*g, req, segs, query, path));
   if (segs.size() != 3) return answer(NoRoute(path));
+  if (action == "poll" || action == "events" || action == "ack" || action == "nack") {
+    // Consumers of a group that another node on the same database drives are sent there
+    // (503): acks here would be ignored, and deliveries here would be duplicates.
+    if (Status driven = (*g)->CheckDriven(); !driven.ok()) return answer(Fail(driven, path));
+  }
   if (action == "poll") {
     if (m != "POST") return answer(NotAllowed(m, "POST", path));
     auto qp = ParseQuery(query);
