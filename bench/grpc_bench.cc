@@ -363,7 +363,8 @@ int main(int argc, char** argv) {
   common(batch);
   batch->add_option("--calls", o.calls, "batches in flight on the call");
   batch->add_option("--batch", o.batch, "events per batch");
-  auto* read_all = app.add_subcommand("read-all", "one streamed Read of $all, repeated");
+  auto* read_all = app.add_subcommand(
+      "read-all", "$all read whole, repeated: Streams.Read, then Annals' Reads.ReadAll");
   common(read_all);
   read_all->add_option("--events", o.events, "events in the store, all read by each call");
   CLI11_PARSE(app, argc, argv);
