@@ -12,6 +12,8 @@
 //       over HTTP first (100 per request), then C threads poll 500 and ack over keep-alive.
 // --engine DIR uses the embedded engine with --unsafe-no-sync semantics (no fsync) in DIR;
 // the default is the in-memory store.
+// Each mode prints one result line on stdout for scripts/bench (`annals-delivery case=...
+// events_per_s=...`, bench/result_line.h) and a sentence on stderr.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -36,7 +38,9 @@
 #include "annals/engine.h"
 #include "delivery/service.h"
 #include "delivery/webhook.h"
+#include "latency_histogram.h"
 #include "memory/memory_store.h"
+#include "result_line.h"
 
 using namespace annals;
 using namespace annals::delivery;
@@ -155,6 +159,15 @@ void Fill(EventStore* store, uint64_t events) {
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
+// A throughput case: no per-event latency, so only the rate and the totals.
+void PrintRate(const std::string& name, uint64_t events, double seconds) {
+  std::fprintf(stderr, "%s: %llu events in %.3f s\n", name.c_str(),
+               static_cast<unsigned long long>(events), seconds);
+  fmt::print("annals-delivery case={} events_per_s={:.0f} events={} seconds={:.3f}\n", name,
+             events / seconds, events, seconds);
+  std::fflush(stdout);
+}
+
 size_t Collect(char* p, size_t s, size_t n, void* out) {
   static_cast<std::string*>(out)->append(p, s * n);
   return s * n;
@@ -227,9 +240,7 @@ int RestBench(const std::string& url, uint64_t n, uint64_t consumers) {
   }
   for (auto& t : ts) t.join();
   const double s = Seconds(Clock::now() - t0);
-  std::printf("rest consumers=%llu: %llu events in %.3f s = %.0f events/s\n",
-              static_cast<unsigned long long>(consumers),
-              static_cast<unsigned long long>(done.load()), s, done / s);
+  PrintRate(fmt::format("group_rest_c{}", consumers), done.load(), s);
   Http(c, "DELETE", url + "/subscriptions/rest-bench", "", &out);
   curl_easy_cleanup(c);
   return 0;
@@ -267,8 +278,7 @@ int main(int argc, char** argv) {
     if (!(*hooks)->Put(c).ok()) return 1;
     while (rx.events() < n) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     const double s = Seconds(Clock::now() - t0);
-    std::printf("webhook batch=%u concurrency=%u: %llu events in %.3f s = %.0f events/s\n",
-                c.batch_size, c.concurrency, static_cast<unsigned long long>(n), s, n / s);
+    PrintRate(fmt::format("webhook_batch{}_c{}", c.batch_size, c.concurrency), n, s);
     return 0;
   }
   if (mode == "latency") {
@@ -300,17 +310,19 @@ int main(int argc, char** argv) {
       acked[id] = Clock::now();
     }
     while (rx.events() < total) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    std::vector<double> ms;
+    bench::LatencyHistogram h;
     for (auto& [id, at] : rx.Arrivals()) {
       auto it = acked.find(id);
-      if (it != acked.end())
-        ms.push_back(std::chrono::duration<double, std::milli>(at - it->second).count());
+      if (it != acked.end()) h.Record(at - it->second);
     }
-    std::sort(ms.begin(), ms.end());
-    auto q = [&](double p) { return ms[std::min(ms.size() - 1, size_t(p * ms.size()))]; };
-    std::printf("latency at %llu events/s over %llu s: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
-                static_cast<unsigned long long>(rate), static_cast<unsigned long long>(seconds),
-                q(0.5), q(0.99), ms.back());
+    const double s = Seconds(Clock::now() - start);
+    std::fprintf(stderr,
+                 "webhook latency at %llu events/s over %llu s: p50 %.2f ms, p99 %.2f ms, max "
+                 "%.2f ms\n",
+                 static_cast<unsigned long long>(rate), static_cast<unsigned long long>(seconds),
+                 h.PercentileMs(0.5), h.PercentileMs(0.99), h.PercentileMs(1));
+    bench::PrintResult("annals-delivery", fmt::format("webhook_latency_rate{}", rate), total / s, h,
+                       fmt::format(" deliveries={} missing={}", h.Count(), total - h.Count()));
     return 0;
   }
   if (mode == "group") {
@@ -341,9 +353,7 @@ int main(int argc, char** argv) {
     }
     for (auto& t : ts) t.join();
     const double s = Seconds(Clock::now() - t0);
-    std::printf("group consumers=%llu: %llu events in %.3f s = %.0f events/s\n",
-                static_cast<unsigned long long>(consumers), static_cast<unsigned long long>(n), s,
-                n / s);
+    PrintRate(fmt::format("group_c{}", consumers), n, s);
     return 0;
   }
   return 2;

@@ -133,12 +133,15 @@ struct EventFilter {
   std::string category;                      // streams named `<category>-...` (or exactly it)
   std::vector<std::string> event_types;      // exact, any of
   std::vector<std::string> type_prefixes;    // any of
-  std::string type_regex;                    // ECMAScript syntax
+  std::string type_regex;                    // ECMAScript syntax, found anywhere in the type
+  std::string stream_regex;                  // ECMAScript syntax, found anywhere in the name
   bool exclude_system_events = false;        // streams and types starting with '$'
   bool Empty() const {
     return stream_prefixes.empty() && category.empty() && event_types.empty() &&
-           type_prefixes.empty() && type_regex.empty() && !exclude_system_events;
+           type_prefixes.empty() && type_regex.empty() && stream_regex.empty() &&
+           !exclude_system_events;
   }
+  bool operator==(const EventFilter&) const = default;
 };
 
 // The category of a stream name: the text before the first '-', or the whole name.

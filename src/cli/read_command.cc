@@ -34,6 +34,7 @@ struct ReadOptions {
   std::vector<std::string> types;
   std::vector<std::string> type_prefixes;
   std::string type_regex;
+  std::string stream_regex;
   bool exclude_system = false;
 };
 
@@ -110,6 +111,7 @@ ReadAllRequest AllRequest(const ReadOptions& options) {
   request.filter.event_types = options.types;
   request.filter.type_prefixes = options.type_prefixes;
   request.filter.type_regex = options.type_regex;
+  request.filter.stream_regex = options.stream_regex;
   request.filter.exclude_system_events = options.exclude_system;
   return request;
 }
@@ -136,11 +138,12 @@ void RunRead(const ReadOptions& options) {
   }
   const bool filtered = !options.stream_prefixes.empty() || !options.category.empty() ||
                         !options.types.empty() || !options.type_prefixes.empty() ||
-                        !options.type_regex.empty() || options.exclude_system;
+                        !options.type_regex.empty() || !options.stream_regex.empty() ||
+                        options.exclude_system;
   if (filtered && !options.all) {
     FailUsage(
-        "--stream-prefix, --category, --type, --type-prefix, --type-regex and --exclude-system "
-        "filter --all reads only");
+        "--stream-prefix, --category, --type, --type-prefix, --type-regex, --stream-regex and "
+        "--exclude-system filter --all reads only");
   }
   uint64_t limit = UINT64_MAX;
   if (!options.limit.empty()) {
@@ -188,6 +191,8 @@ void AddReadCommand(CLI::App& app) {
                       "--all: event types starting with this (repeatable: any of)");
   command->add_option("--type-regex", options->type_regex,
                       "--all: event types matching this ECMAScript regular expression");
+  command->add_option("--stream-regex", options->stream_regex,
+                      "--all: stream names matching this ECMAScript regular expression");
   command->add_flag("--exclude-system", options->exclude_system,
                     "--all: leave out system events (stream or type starting with '$')");
   command->callback([options] { RunRead(*options); });

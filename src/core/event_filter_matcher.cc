@@ -12,18 +12,25 @@ bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
 
+// ECMAScript, as the gRPC protocol's filters; `optimize` because a filter is compiled once per
+// read and matched against every event the read scans.
+Status CompileRegex(const std::string& pattern, const char* field, std::optional<std::regex>* out) {
+  if (pattern.empty()) return Status::Ok();
+  try {
+    out->emplace(pattern, std::regex::ECMAScript | std::regex::optimize);
+  } catch (const std::regex_error& e) {
+    return Status(StatusCode::kInvalidArgument, fmt::format("filter.{}: {}", field, e.what()));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<EventFilterMatcher> EventFilterMatcher::Compile(const EventFilter& filter) {
   EventFilterMatcher m;
   m.filter_ = &filter;
-  if (!filter.type_regex.empty()) {
-    try {
-      m.regex_.emplace(filter.type_regex, std::regex::ECMAScript | std::regex::optimize);
-    } catch (const std::regex_error& e) {
-      return Status(StatusCode::kInvalidArgument, fmt::format("filter.typeRegex: {}", e.what()));
-    }
-  }
+  ANNALS_RETURN_IF_ERROR(CompileRegex(filter.type_regex, "typeRegex", &m.type_regex_));
+  ANNALS_RETURN_IF_ERROR(CompileRegex(filter.stream_regex, "streamRegex", &m.stream_regex_));
   return m;
 }
 
@@ -45,7 +52,10 @@ bool EventFilterMatcher::Matches(std::string_view stream, std::string_view type)
                    [&](const std::string& p) { return StartsWith(type, p); })) {
     return false;
   }
-  if (regex_ && !std::regex_search(type.begin(), type.end(), *regex_)) return false;
+  if (type_regex_ && !std::regex_search(type.begin(), type.end(), *type_regex_)) return false;
+  if (stream_regex_ && !std::regex_search(stream.begin(), stream.end(), *stream_regex_)) {
+    return false;
+  }
   return true;
 }
 

@@ -1,4 +1,4 @@
-// EventFilterMatcher: an EventFilter compiled once (its type regex), then matched against many
+// EventFilterMatcher: an EventFilter compiled once (its regexes), then matched against many
 // events. Shared by the engine's `$all` reads and the gRPC store, which re-applies the whole
 // filter to what KurrentDB's narrower server-side filters let through. The in-memory model
 // keeps its own matcher on purpose: it is the independent reference the engine is tested
@@ -16,14 +16,16 @@ namespace annals {
 
 class EventFilterMatcher {
  public:
-  // kInvalidArgument for a type regex that does not compile. `filter` must outlive the matcher.
+  // kInvalidArgument for a type or stream regex that does not compile. `filter` must outlive the
+  // matcher.
   static Result<EventFilterMatcher> Compile(const EventFilter& filter);
 
   bool Matches(std::string_view stream, std::string_view type) const;
 
  private:
   const EventFilter* filter_ = nullptr;
-  std::optional<std::regex> regex_;
+  std::optional<std::regex> type_regex_;
+  std::optional<std::regex> stream_regex_;
 };
 
 }  // namespace annals

@@ -86,14 +86,6 @@ bool ParseDigits(std::string_view s, size_t pos, size_t n, int* out) {
 
 }  // namespace
 
-bool Source::operator==(const Source& o) const {
-  const EventFilter& a = filter;
-  const EventFilter& b = o.filter;
-  return stream == o.stream && a.stream_prefixes == b.stream_prefixes && a.category == b.category &&
-         a.event_types == b.event_types && a.type_prefixes == b.type_prefixes &&
-         a.type_regex == b.type_regex && a.exclude_system_events == b.exclude_system_events;
-}
-
 std::string_view StrategyName(Strategy s) {
   switch (s) {
     case Strategy::kRoundRobin:
@@ -122,15 +114,17 @@ Json SourceToJson(const Source& s) {
   if (!f.stream_prefixes.empty()) j["streamPrefixes"] = f.stream_prefixes;
   if (!f.type_prefixes.empty()) j["typePrefixes"] = f.type_prefixes;
   if (!f.type_regex.empty()) j["typeRegex"] = f.type_regex;
+  if (!f.stream_regex.empty()) j["streamRegex"] = f.stream_regex;
   if (f.exclude_system_events) j["excludeSystem"] = true;
   return j;
 }
 
 Result<Source> SourceFromJson(const Json& j) {
-  ANNALS_RETURN_IF_ERROR(OnlyKeys(j,
-                                  {"stream", "category", "eventType", "eventTypes", "types",
-                                   "streamPrefixes", "typePrefixes", "typeRegex", "excludeSystem"},
-                                  "source"));
+  ANNALS_RETURN_IF_ERROR(
+      OnlyKeys(j,
+               {"stream", "category", "eventType", "eventTypes", "types", "streamPrefixes",
+                "typePrefixes", "typeRegex", "streamRegex", "excludeSystem"},
+               "source"));
   Source s;
   EventFilter& f = s.filter;
   ANNALS_RETURN_IF_ERROR(OptString(j, "stream", &s.stream));
@@ -143,6 +137,7 @@ Result<Source> SourceFromJson(const Json& j) {
   ANNALS_RETURN_IF_ERROR(OptStrings(j, "streamPrefixes", &f.stream_prefixes));
   ANNALS_RETURN_IF_ERROR(OptStrings(j, "typePrefixes", &f.type_prefixes));
   ANNALS_RETURN_IF_ERROR(OptString(j, "typeRegex", &f.type_regex));
+  ANNALS_RETURN_IF_ERROR(OptString(j, "streamRegex", &f.stream_regex));
   if (auto it = j.find("excludeSystem"); it != j.end()) {
     if (!it->is_boolean()) return Invalid("source.excludeSystem: must be true or false");
     f.exclude_system_events = it->get<bool>();
@@ -150,7 +145,7 @@ Result<Source> SourceFromJson(const Json& j) {
   if (j.contains("stream")) {
     if (s.stream.empty()) return Invalid("source.stream: must not be empty");
     if (!f.category.empty() || !f.stream_prefixes.empty() || !f.type_prefixes.empty() ||
-        !f.type_regex.empty()) {
+        !f.type_regex.empty() || !f.stream_regex.empty()) {
       return Invalid("source: a stream source takes only eventTypes as a filter");
     }
   }
@@ -234,7 +229,8 @@ Json SettingsToJson(const GroupSettings& s) {
               {"bufferSize", s.buffer_size},
               {"readBatch", s.read_batch},
               {"parkKeepsOrder", s.park_keeps_order},
-              {"consumerTimeoutMs", s.consumer_timeout.count()}};
+              {"consumerTimeoutMs", s.consumer_timeout.count()},
+              {"maxSubscribers", s.max_subscribers}};
 }
 
 Status SettingsFromJson(const Json& j, GroupSettings* s) {
@@ -242,7 +238,7 @@ Status SettingsFromJson(const Json& j, GroupSettings* s) {
       OnlyKeys(j,
                {"maxInFlight", "ackTimeoutMs", "maxRetries", "retryBackoffMinMs",
                 "retryBackoffMaxMs", "strategy", "checkpointAfterMs", "checkpointMaxCount",
-                "bufferSize", "readBatch", "parkKeepsOrder", "consumerTimeoutMs"},
+                "bufferSize", "readBatch", "parkKeepsOrder", "consumerTimeoutMs", "maxSubscribers"},
                "settings"));
   ANNALS_RETURN_IF_ERROR(OptU32(j, "maxInFlight", &s->max_in_flight));
   ANNALS_RETURN_IF_ERROR(OptMs(j, "ackTimeoutMs", &s->ack_timeout));
@@ -254,6 +250,7 @@ Status SettingsFromJson(const Json& j, GroupSettings* s) {
   ANNALS_RETURN_IF_ERROR(OptU32(j, "bufferSize", &s->buffer_size));
   ANNALS_RETURN_IF_ERROR(OptU32(j, "readBatch", &s->read_batch));
   ANNALS_RETURN_IF_ERROR(OptMs(j, "consumerTimeoutMs", &s->consumer_timeout));
+  ANNALS_RETURN_IF_ERROR(OptU32(j, "maxSubscribers", &s->max_subscribers));
   if (auto it = j.find("strategy"); it != j.end()) {
     auto st = it->is_string() ? ParseStrategy(it->get<std::string>()) : std::nullopt;
     if (!st) return Invalid("settings.strategy: roundRobin, dispatchToSingle or pinnedByStream");

@@ -21,7 +21,7 @@ struct Source {
   std::string stream;  // non-empty: a stream source
   EventFilter filter;  // `$all` sources: every criterion; an empty filter is all of `$all`
   bool ByRevision() const { return !stream.empty(); }
-  bool operator==(const Source&) const;
+  bool operator==(const Source&) const = default;
 };
 
 // Where a new group starts. Resolved once, when the group is created, into a cursor value
@@ -68,6 +68,9 @@ struct GroupSettings {
   bool park_keeps_order = false;
   std::chrono::milliseconds consumer_timeout{30000};  // a consumer that has not polled for this
                                                       // long is gone (pinned/single remap)
+  // Connected subscribers (gRPC subscription calls, SSE feeds) allowed at once; 0: no limit.
+  // Polling consumers hold no connection and are not counted.
+  uint32_t max_subscribers = 0;
   bool operator==(const GroupSettings&) const = default;
 };
 

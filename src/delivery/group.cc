@@ -432,6 +432,23 @@ void Group::Release(const std::string& consumer, const std::vector<Uuid>& ids) {
   wake_();
 }
 
+Status Group::AttachSubscriber() {
+  std::lock_guard lock(mu_);
+  const uint32_t max = def_.settings.max_subscribers;
+  if (max != 0 && subscribers_ >= max) {
+    return Status(StatusCode::kUnavailable, "subscription group " + def_.name +
+                                                " already has its maximum of " +
+                                                std::to_string(max) + " subscribers");
+  }
+  ++subscribers_;
+  return Status::Ok();
+}
+
+void Group::DetachSubscriber() {
+  std::lock_guard lock(mu_);
+  if (subscribers_ > 0) --subscribers_;
+}
+
 bool Group::Stopped() const {
   std::lock_guard lock(mu_);
   return stopped_;

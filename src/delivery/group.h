@@ -104,6 +104,10 @@ class Group {
   // acked since, or handed to someone else); its waiting polls are answered empty, and it no
   // longer counts as live for the strategies.
   void Release(const std::string& consumer, const std::vector<Uuid>& ids);
+  // A connected subscriber (a gRPC subscription call, an SSE feed) arrives or leaves. Attach is
+  // kUnavailable, and counts nothing, when settings.max_subscribers are already connected.
+  Status AttachSubscriber();
+  void DetachSubscriber();
   // True once the group was deleted or the service closed: polls answer empty at once.
   bool Stopped() const;
 
@@ -220,7 +224,8 @@ class Group {
   bool caught_up_ = false;
   Position caught_up_head_;
   bool stopped_ = false;
-  bool driven_ = false;  // Load succeeded and Idle was not called since
+  uint32_t subscribers_ = 0;  // connected: AttachSubscriber minus DetachSubscriber
+  bool driven_ = false;       // Load succeeded and Idle was not called since
   std::string last_error_;
   Clock::time_point retry_io_after_{};  // after a failed durable write
   uint64_t delivered_ = 0, acked_ = 0, retried_ = 0, parked_total_ = 0;

@@ -531,6 +531,7 @@ class GrpcStore final : public EventStore {
     for (const auto& t : f.event_types) filter.add_event_types(t);
     for (const auto& p : f.type_prefixes) filter.add_type_prefixes(p);
     filter.set_type_regex(f.type_regex);
+    filter.set_stream_regex(f.stream_regex);
     filter.set_exclude_system_events(f.exclude_system_events);
     grpc::ClientContext ctx;
     Prepare(&ctx);
@@ -600,6 +601,9 @@ class GrpcStore final : public EventStore {
     } else if (!f.type_regex.empty()) {
       x = out->mutable_event_type();
       x->set_regex(f.type_regex);
+    } else if (!f.stream_regex.empty()) {
+      x = out->mutable_stream_identifier();
+      x->set_regex(f.stream_regex);
     } else {
       return false;
     }

@@ -78,8 +78,12 @@ bool AnyPrefixOf(const std::vector<std::string>& prefixes, std::string_view text
                      [&](const std::string& p) { return StartsWith(text, p); });
 }
 
-bool Matches(const EventFilter& filter, const std::optional<std::regex>& type_regex,
-             const RecordedEvent& event) {
+struct FilterRegexes {
+  std::optional<std::regex> type;
+  std::optional<std::regex> stream;
+};
+
+bool Matches(const EventFilter& filter, const FilterRegexes& regexes, const RecordedEvent& event) {
   if (!filter.stream_prefixes.empty() && !AnyPrefixOf(filter.stream_prefixes, event.stream)) {
     return false;
   }
@@ -91,7 +95,8 @@ bool Matches(const EventFilter& filter, const std::optional<std::regex>& type_re
   if (!filter.type_prefixes.empty() && !AnyPrefixOf(filter.type_prefixes, event.type)) {
     return false;
   }
-  if (type_regex && !std::regex_search(event.type, *type_regex)) return false;
+  if (regexes.type && !std::regex_search(event.type, *regexes.type)) return false;
+  if (regexes.stream && !std::regex_search(event.stream, *regexes.stream)) return false;
   if (filter.exclude_system_events && (IsSystemName(event.stream) || IsSystemName(event.type))) {
     return false;
   }
@@ -172,13 +177,16 @@ class MemoryStore final : public EventStore {
   Result<ReadAllResult> ReadAll(const ReadAllRequest& request) override {
     if (request.max_count == 0) return InvalidArgument("max_count must be at least 1");
     if (request.max_scan == 0) return InvalidArgument("max_scan must be at least 1");
-    std::optional<std::regex> type_regex;
-    if (!request.filter.type_regex.empty()) {
-      try {
-        type_regex.emplace(request.filter.type_regex, std::regex::ECMAScript);
-      } catch (const std::regex_error& e) {
-        return InvalidArgument("invalid type regex: " + std::string(e.what()));
+    FilterRegexes regexes;
+    try {
+      if (!request.filter.type_regex.empty()) {
+        regexes.type.emplace(request.filter.type_regex, std::regex::ECMAScript);
       }
+      if (!request.filter.stream_regex.empty()) {
+        regexes.stream.emplace(request.filter.stream_regex, std::regex::ECMAScript);
+      }
+    } catch (const std::regex_error& e) {
+      return InvalidArgument("invalid filter regex: " + std::string(e.what()));
     }
     std::lock_guard lock(mu_);
     ReadAllResult result;
@@ -188,7 +196,7 @@ class MemoryStore final : public EventStore {
     };
     auto examine = [&](size_t index) {
       ++scanned;
-      if (Matches(request.filter, type_regex, log_[index])) result.events.push_back(log_[index]);
+      if (Matches(request.filter, regexes, log_[index])) result.events.push_back(log_[index]);
     };
     // Index of the first event at or after `from`: forwards starts there, backwards below it.
     size_t i = static_cast<size_t>(

@@ -1,10 +1,10 @@
 // The read paths of the PostgreSQL store. Every read is one statement (one snapshot), except
 // ReadStream (catalog row, then events bounded by that row's last revision) and a ReadAll with
-// a type regex (matching positions, then their events): both combine consistently because
+// a type or stream regex (matching positions, then their events): both combine consistently because
 // committed events never change.
-#include <regex>
 #include <string>
 
+#include "core/event_filter_matcher.h"
 #include "postgres/postgres_store_impl.h"
 
 namespace annals::pg {
@@ -71,7 +71,7 @@ bool Exists(const StreamRow& row) {
 }
 
 // The conditions of an EventFilter on `events e`, with its lists as parameters $4..$8 (the
-// type regex is applied by the caller).
+// regexes are applied by the caller).
 constexpr std::string_view kFilterSql = R"sql(
    AND (cardinality($4::text[]) = 0
         OR EXISTS (SELECT 1 FROM unnest($4::text[]) p WHERE starts_with(e.stream, p)))
@@ -219,22 +219,16 @@ Result<ReadStreamResult> PostgresStore::ReadStream(const ReadStreamRequest& requ
 Result<ReadAllResult> PostgresStore::ReadAll(const ReadAllRequest& request) {
   if (request.max_count == 0) return InvalidArgument("max_count must be at least 1");
   if (request.max_scan == 0) return InvalidArgument("max_scan must be at least 1");
-  std::optional<std::regex> type_regex;
-  if (!request.filter.type_regex.empty()) {
-    try {
-      type_regex.emplace(request.filter.type_regex, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      return InvalidArgument("invalid type regex: " + std::string(e.what()));
-    }
-  }
+  Result<EventFilterMatcher> matcher = EventFilterMatcher::Compile(request.filter);
+  if (!matcher.ok()) return matcher.status();
+  const bool regex = !request.filter.type_regex.empty() || !request.filter.stream_regex.empty();
   return RunRead<ReadAllResult>([&](Connection& c) -> Result<ReadAllResult> {
     ReadAllResult result;
     // Without a regex the database filters and limits. With one (ECMAScript, which
     // PostgreSQL's regular expressions are not), it returns the window's candidates by
-    // position and type, the regex picks, and the picked events are fetched.
-    const std::string columns = type_regex ? "e.position, e.type" : std::string(kEventColumns);
-    const int64_t limit =
-        type_regex ? ClampToInt64(request.max_scan) : ClampToInt64(request.max_count);
+    // position, type and stream, the matcher picks, and the picked events are fetched.
+    const std::string columns = regex ? "e.position, e.type, e.stream" : std::string(kEventColumns);
+    const int64_t limit = regex ? ClampToInt64(request.max_scan) : ClampToInt64(request.max_count);
     Result<Rows> rows = c.Exec(WindowSql(request.direction, columns), WindowParams(request, limit));
     if (!rows.ok()) return rows.status();
     const uint64_t head = static_cast<uint64_t>(rows->Int64(0, 0));
@@ -243,9 +237,9 @@ Result<ReadAllResult> PostgresStore::ReadAll(const ReadAllRequest& request) {
     std::vector<int64_t> picked;
     for (int i = 0; i < rows->size() && result.events.size() < request.max_count; ++i) {
       if (rows->IsNull(i, 3)) continue;  // the empty window's single row
-      if (!type_regex) {
+      if (!regex) {
         result.events.push_back(EventAt(*rows, i, 3));
-      } else if (std::regex_search(rows->Bytes(i, 4), *type_regex)) {
+      } else if (matcher->Matches(rows->Bytes(i, 5), rows->Bytes(i, 4))) {
         picked.push_back(rows->Int64(i, 3));
         RecordedEvent placeholder;
         placeholder.position = Position{static_cast<uint64_t>(picked.back())};

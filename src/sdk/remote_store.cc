@@ -214,6 +214,7 @@ class RemoteStore final : public EventStore {
     for (const std::string& t : f.event_types) q += "&type=" + PercentEncodeSegment(t);
     for (const std::string& t : f.type_prefixes) q += "&typePrefix=" + PercentEncodeSegment(t);
     if (!f.type_regex.empty()) q += "&typeRegex=" + PercentEncodeSegment(f.type_regex);
+    if (!f.stream_regex.empty()) q += "&streamRegex=" + PercentEncodeSegment(f.stream_regex);
     if (f.exclude_system_events) q += "&excludeSystem=true";
     return q;
   }

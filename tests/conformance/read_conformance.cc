@@ -364,6 +364,22 @@ TEST_P(ConformanceTest, Filter_TypeRegexIsEcmaScript) {
                   "cart-2/$streamDeleted"});
 }
 
+TEST_P(ConformanceTest, Filter_StreamRegexIsEcmaScriptSearchedInTheName) {
+  BuildMixedLog(store());
+  ExpectFiltered(store(), {.stream_regex = "^order-\\d+$"},
+                 {"order-1/OrderPlaced", "order-1/OrderShipped", "order-2/OrderPlaced"});
+  ExpectFiltered(store(), {.stream_regex = "line"}, {"orderline-1/LineAdded"});
+  ExpectFiltered(store(), {.stream_regex = "^(?!.*-)"},  // lookahead: ECMAScript
+                 {"order/AuditLogged"});
+  ExpectFiltered(store(), {.category = "cart", .type_regex = "Added$", .stream_regex = "2$"},
+                 {"cart-2/ItemAdded"});
+  EXPECT_CODE(store().ReadAll({.filter = {.stream_regex = "(order"}}), kInvalidArgument);
+  EXPECT_CODE(store().ReadAll({.from = Position::End(),
+                               .direction = Direction::kBackwards,
+                               .filter = {.category = "cart", .stream_regex = "[z-a]"}}),
+              kInvalidArgument);
+}
+
 TEST_P(ConformanceTest, Filter_InvalidTypeRegexIsInvalidArgument) {
   BuildMixedLog(store());
   EXPECT_CODE(store().ReadAll({.filter = {.type_regex = "(Order"}}), kInvalidArgument);
@@ -404,7 +420,8 @@ TEST_P(ConformanceTest, Filter_CriteriaCombineWithAnd) {
 std::vector<EventFilter> NonMatchingFilters() {
   return {{.event_types = {"NoSuchType"}},   {.type_regex = "^NoSuchType$"},
           {.stream_prefixes = {"nowhere-"}}, {.category = "nowhere"},
-          {.type_prefixes = {"NoSuch"}},     {.category = "order", .event_types = {"ItemAdded"}}};
+          {.type_prefixes = {"NoSuch"}},     {.category = "order", .event_types = {"ItemAdded"}},
+          {.stream_regex = "^nowhere$"}};
 }
 
 // A backend may answer some filters from an index without examining the records they skip,

@@ -28,11 +28,14 @@ TEST(DeliveryCodec, DefinitionRoundTrips) {
   d.name = "g1";
   d.source.filter.category = "visit";
   d.source.filter.event_types = {"A", "B"};
+  d.source.filter.type_regex = "^A";
+  d.source.filter.stream_regex = "-\\d+$";
   d.start.kind = StartAt::Kind::kTime;
   d.start.time = *ParseTime("2026-01-02T03:04:05.000006Z");
   d.settings.strategy = Strategy::kPinnedByStream;
   d.settings.max_retries = 3;
   d.settings.ack_timeout = std::chrono::milliseconds(1234);
+  d.settings.max_subscribers = 2;
   d.generation = 7;
   d.start_cursor = 99;
   auto back = DefinitionFromJson(DefinitionToJson(d));
@@ -56,7 +59,11 @@ TEST(DeliveryCodec, SourceShapes) {
   s = SourceFromJson(Json::parse(R"({"eventType":"A"})"));
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->filter.event_types, std::vector<std::string>{"A"});
+  s = SourceFromJson(Json::parse(R"({"streamRegex":"^visit-\\d+$"})"));
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->filter.stream_regex, "^visit-\\d+$");
   EXPECT_FALSE(SourceFromJson(Json::parse(R"({"stream":"a","category":"b"})")).ok());
+  EXPECT_FALSE(SourceFromJson(Json::parse(R"({"stream":"a","streamRegex":"b"})")).ok());
   EXPECT_FALSE(SourceFromJson(Json::parse(R"({"bogus":1})")).ok());
   EXPECT_FALSE(SourceFromJson(Json::parse(R"({"stream":""})")).ok());
 }

@@ -508,6 +508,31 @@ TEST(DeliveryRestSse, AnUnackedEventIsRedeliveredAfterTheAckTimeout) {
   EXPECT_GT(c.heartbeats(), 0);  // idle: heartbeat comments
 }
 
+TEST(DeliveryRestSse, MaxSubscribersRefusesAFeedBeyondItUntilOneCloses) {
+  ServerProcess s({"--sse-heartbeat-ms", "100"});
+  ASSERT_EQ(Http("PUT", s.Url("/subscriptions/m"),
+                 R"({"source":{"category":"visit"},"settings":{"maxSubscribers":1}})")
+                .status,
+            201);
+  EXPECT_EQ(Http("GET", s.Url("/subscriptions/m")).json()["settings"]["maxSubscribers"], 1);
+  Append(s, "visit-1", 1);
+  {
+    SseClient first(s.address(), "/subscriptions/m/events");
+    ASSERT_EQ(first.status(), 200) << first.head();
+    ASSERT_TRUE(NextDelivery(first));
+    SseClient over(s.address(), "/subscriptions/m/events");
+    EXPECT_EQ(over.status(), 503) << over.head();
+    EXPECT_NE(over.head().find("application/problem+json"), std::string::npos) << over.head();
+    // Polling consumers hold no connection: not counted.
+    EXPECT_EQ(Http("POST", s.Url("/subscriptions/m/poll?max=1&wait=0")).status, 200);
+  }
+  // The slot frees once the server sees the connection close (at its next heartbeat).
+  ASSERT_TRUE(WaitFor([&] {
+    SseClient next(s.address(), "/subscriptions/m/events");
+    return next.status() == 200;
+  }));
+}
+
 TEST(DeliveryRestSse, ADisconnectedConsumersEventsGoToTheNextConsumerAtOnce) {
   ServerProcess s({"--sse-heartbeat-ms", "100"});
   // A long ack timeout: only the disconnect can bring the event back this soon.

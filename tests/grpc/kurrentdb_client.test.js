@@ -9,7 +9,7 @@ const { randomUUID } = require("node:crypto");
 const {
   KurrentDBClient, jsonEvent, binaryEvent, ANY, NO_STREAM, STREAM_EXISTS, START, END, FORWARDS,
   BACKWARDS, streamNameFilter, eventTypeFilter, persistentSubscriptionToStreamSettingsFromDefaults,
-  persistentSubscriptionToAllSettingsFromDefaults, PARK, RETRY, SKIP, StreamNotFoundError, StreamDeletedError, WrongExpectedVersionError, AccessDeniedError,
+  persistentSubscriptionToAllSettingsFromDefaults, PARK, RETRY, SKIP, STOP, StreamNotFoundError, StreamDeletedError, WrongExpectedVersionError, AccessDeniedError,
 } = require("@kurrent/kurrentdb-client");
 const { execFileSync } = require("node:child_process");
 const fs = require("node:fs");
@@ -441,6 +441,98 @@ test("persistent subscription to $all with a filter; update; nack skip", async (
   const info = await client.getPersistentSubscriptionToAllInfo(group);
   assert.equal(info.settings.maxRetryCount, 3);
   await client.deletePersistentSubscriptionToAll(group);
+});
+
+test("persistent subscription to $all with a stream name regex; nack STOP", async () => {
+  const tag = `rx${randomUUID().slice(0, 8)}`;
+  const group = unique("regexgroup");
+  await client.createPersistentSubscriptionToAll(
+    group, persistentSubscriptionToAllSettingsFromDefaults({ startFrom: START }),
+    { filter: streamNameFilter({ regex: `^${tag}-(a|c)$` }) });
+  for (const name of ["a", "b", "c", "cc"]) {
+    await client.appendToStream(`${tag}-${name}`, event(name.toUpperCase()));
+  }
+  // STOP: the nacked event is not lost (it is retried), and this subscription is handed
+  // nothing more until it ends.
+  const first = client.subscribeToPersistentSubscriptionToAll(group);
+  const got = [];
+  try {
+    await new Promise((resolve, reject) => {
+      first.on("error", reject);
+      first.on("data", async (e) => {
+        got.push(`${e.event.type}:${e.retryCount}`);
+        if (e.event.type === "C") {
+          await first.nack(STOP, "stopping", e);
+          resolve();
+        } else {
+          await first.ack(e);
+        }
+      });
+    });
+    // The nack is on its way; once the server has it, nothing is in flight (C waits for a
+    // consumer).
+    const deadline = Date.now() + 5000;
+    while ((await client.getPersistentSubscriptionToAllInfo(group)).stats.totalInFlightMessages) {
+      assert.ok(Date.now() < deadline, "the nack never arrived");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await client.appendToStream(`${tag}-a`, event("A2"));
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(got, ["A:0", "C:0"]);
+  } finally {
+    await first.unsubscribe();
+  }
+  const second = client.subscribeToPersistentSubscriptionToAll(group);
+  try {
+    const again = await take(second, 2, (e) => second.ack(e));
+    const seen = again.map((e) => `${e.event.type}:${e.retryCount}`).sort();
+    // C: the stop's nack counted once; nothing for the stopped call.
+    assert.deepEqual(seen, ["A2:0", "C:1"]);
+  } finally {
+    await second.unsubscribe();
+  }
+  const info = await client.getPersistentSubscriptionToAllInfo(group);
+  assert.equal(info.groupName, group);
+  await client.deletePersistentSubscriptionToAll(group);
+});
+
+test("maxSubscriberCount: a subscriber over the limit is refused", async () => {
+  const s = unique("maxsub");
+  const group = unique("group");
+  await client.appendToStream(s, event("X"));
+  await client.createPersistentSubscriptionToStream(
+    s, group, persistentSubscriptionToStreamSettingsFromDefaults({ startFrom: START,
+                                                                  maxSubscriberCount: 1 }));
+  const info = await client.getPersistentSubscriptionToStreamInfo(s, group);
+  assert.equal(info.settings.maxSubscriberCount, 1);
+  const first = client.subscribeToPersistentSubscriptionToStream(s, group);
+  try {
+    await take(first, 1);  // connected and counted
+    const over = client.subscribeToPersistentSubscriptionToStream(s, group);
+    await assert.rejects(collect(over), (err) => {
+      assert.equal(err.type, "maximum-subscribers-reached", String(err));
+      assert.equal(err.groupName, group);
+      return true;
+    });
+  } finally {
+    await first.unsubscribe();
+  }
+  // The slot frees when the server sees the call end; the unacked event goes to the next one.
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    const next = client.subscribeToPersistentSubscriptionToStream(s, group);
+    try {
+      const [e] = await take(next, 1, (x) => next.ack(x));
+      assert.equal(e.event.type, "X");
+      assert.ok(e.retryCount >= 1, `retryCount ${e.retryCount}`);
+      await next.unsubscribe();
+      break;
+    } catch (err) {
+      if (err.type !== "maximum-subscribers-reached" || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  await client.deletePersistentSubscriptionToStream(s, group);
 });
 
 test("a subscription to a missing stream waits for it", async () => {

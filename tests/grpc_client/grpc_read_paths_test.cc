@@ -104,6 +104,7 @@ TEST_F(GrpcReadPathsTest, BothPathsWalkAllAlikeWithEveryFilterAndPageSize) {
       {"event types", {.event_types = {"Tested", "Scanned"}}},
       {"type prefix", {.type_prefixes = {"Test"}}},
       {"type regex", {.type_regex = "^Te.*d$"}},
+      {"stream regex", {.stream_regex = "-1\\d?$"}},
       {"no system events", {.exclude_system_events = true}},
       {"category and type", {.category = "visit", .event_types = {"Checked"}}},
   };

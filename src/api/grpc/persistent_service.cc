@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <deque>
 #include <mutex>
 #include <set>
@@ -54,6 +55,7 @@ std::string StrategyText(delivery::Strategy s) {
 void ApplySettings(const ppb::Settings& s, delivery::GroupSettings* g) {
   using std::chrono::milliseconds;
   if (s.max_retry_count() >= 0) g->max_retries = static_cast<uint32_t>(s.max_retry_count());
+  g->max_subscribers = static_cast<uint32_t>(std::max(0, s.max_subscriber_count()));
   if (s.message_timeout_case() == ppb::Settings::kMessageTimeoutMs && s.message_timeout_ms() > 0) {
     g->ack_timeout = milliseconds(s.message_timeout_ms());
   } else if (s.message_timeout_case() == ppb::Settings::kMessageTimeoutTicks &&
@@ -141,10 +143,7 @@ Result<GroupDefinition> DefinitionFrom(const ppb::CreateOptions& o) {
     if (a.has_filter()) {
       const auto& f = a.filter();
       if (f.has_stream_identifier()) {
-        if (!f.stream_identifier().regex().empty()) {
-          return Status(StatusCode::kInvalidArgument,
-                        "a stream name regex is not supported for persistent subscriptions");
-        }
+        def.source.filter.stream_regex = f.stream_identifier().regex();
         for (const auto& p : f.stream_identifier().prefix()) {
           def.source.filter.stream_prefixes.push_back(p);
         }
@@ -214,6 +213,7 @@ void InfoToProto(const delivery::GroupInfo& info, ppb::SubscriptionInfo* out) {
   out->set_total_in_flight_messages(static_cast<int32_t>(info.in_flight));
   out->set_outstanding_messages_count(static_cast<int32_t>(info.in_flight));
   out->set_named_consumer_strategy(StrategyText(s.strategy));
+  out->set_max_subscriber_count(static_cast<int32_t>(s.max_subscribers));
   out->set_parked_message_count(static_cast<int64_t>(info.parked));
 }
 
@@ -305,6 +305,9 @@ class PersistentRead final : public grpc::ServerBidiReactor<ppb::ReadReq, ppb::R
           (void)state_->group->Nack(keys, action, msg_.nack().reason());
         }
       }
+      if (state_->group && msg_.has_nack() && msg_.nack().action() == ppb::ReadReq::Nack::Stop) {
+        StopOnRequest();
+      }
       state_->Kick();
     } else if (msg_.has_stop()) {
       state_->stopped = true;
@@ -323,18 +326,24 @@ class PersistentRead final : public grpc::ServerBidiReactor<ppb::ReadReq, ppb::R
   }
   void OnCancel() override { End(grpc::Status::CANCELLED); }
   void OnDone() override {
-    std::set<std::string> unresolved;
+    std::vector<Uuid> unresolved;
     std::shared_ptr<delivery::Group> group;
+    std::string consumer;
     {
       std::lock_guard lock(state_->mu);
       state_->reactor = nullptr;
-      unresolved.swap(state_->outstanding);
+      for (const std::string& id : state_->outstanding) {
+        if (auto u = Uuid::Parse(id)) unresolved.push_back(*u);
+      }
+      state_->outstanding.clear();
       group = state_->group;
+      consumer = state_->consumer;
     }
-    // Events handed to this consumer and not acked go to the others at once.
-    if (group && !unresolved.empty()) {
-      (void)group->Nack({unresolved.begin(), unresolved.end()}, delivery::NackAction::kRetry,
-                        "the consumer disconnected");
+    if (group) {  // set only once attached
+      group->DetachSubscriber();
+      // Events handed to this consumer and not acked go to the others at once, and its
+      // waiting poll ends (it would take events for nobody).
+      group->Release(consumer, unresolved);
     }
     delete this;
   }
@@ -345,6 +354,25 @@ class PersistentRead final : public grpc::ServerBidiReactor<ppb::ReadReq, ppb::R
     if (!state_->final_status) state_->final_status = std::move(status);
     if (!state_->final_status->ok()) state_->out.clear();
     state_->Kick();
+  }
+  // Under the state's mutex. A nack with `stop`: the nacked events were retried (KurrentDB leaves
+  // this action unimplemented and drops them from its outstanding set; here they stay
+  // at-least-once), and this call is handed nothing more until the client ends it. The call is
+  // not ended here: the official clients wait for their half of a call that the server ended
+  // OK, and KurrentDB never does. Events queued behind the one being written go back to the
+  // group at once, and so does the waiting poll (it would take events for nobody).
+  void StopOnRequest() {
+    state_->stopped = true;
+    std::vector<Uuid> queued;
+    while (state_->out.size() > (state_->writing ? 1u : 0u)) {
+      const auto& e = state_->out.back();
+      if (auto u = e.has_event() ? UuidFromProto(e.event().event().id()) : std::nullopt) {
+        state_->outstanding.erase(u->ToString());
+        queued.push_back(*u);
+      }
+      state_->out.pop_back();
+    }
+    state_->group->Release(state_->consumer, queued);
   }
   // Under the state's mutex.
   void Subscribe(const ppb::ReadReq::Options& o) {
@@ -366,6 +394,16 @@ class PersistentRead final : public grpc::ServerBidiReactor<ppb::ReadReq, ppb::R
     if (Status driven = (*g)->CheckDriven(); !driven.ok()) {
       // Another node on the same database drives the group (docs/postgres.md).
       state_->final_status = ToGrpc(driven, source, ctx_, sc_->options->limits);
+      state_->Kick();
+      return;
+    }
+    if (Status attached = (*g)->AttachSubscriber(); !attached.ok()) {
+      // As KurrentDB: the clients raise their "maximum subscribers reached" error from these.
+      ctx_->AddTrailingMetadata("exception", "maximum-subscribers-reached");
+      ctx_->AddTrailingMetadata("stream-name", source);
+      ctx_->AddTrailingMetadata("group-name", o.group_name());
+      state_->final_status =
+          grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, attached.message());
       state_->Kick();
       return;
     }

@@ -142,6 +142,7 @@ EventFilter FilterFromProto(const rpb::EventFilter& f) {
   out.event_types.assign(f.event_types().begin(), f.event_types().end());
   out.type_prefixes.assign(f.type_prefixes().begin(), f.type_prefixes().end());
   out.type_regex = f.type_regex();
+  out.stream_regex = f.stream_regex();
   out.exclude_system_events = f.exclude_system_events();
   return out;
 }

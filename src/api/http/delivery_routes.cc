@@ -220,11 +220,13 @@ std::string PollJson(const std::vector<delivery::Delivery>& batch) {
 // GET /subscriptions/{group}/events: the group's deliveries as SSE frames, `id:` the ack id.
 // The ids handed to this connection are remembered (the most recent kRemembered of them) so
 // that, when the client goes away, those it has not acked go back to the group at once instead
-// of after the ack timeout.
+// of after the ack timeout. A feed counts as one of the group's connected subscribers
+// (Group::AttachSubscriber, made by its creator) until it is destroyed.
 class GroupFeed final : public SseFeed, public std::enable_shared_from_this<GroupFeed> {
  public:
   GroupFeed(std::shared_ptr<delivery::Group> group, std::string consumer, uint32_t max)
       : group_(std::move(group)), consumer_(std::move(consumer)), max_(max) {}
+  ~GroupFeed() override { group_->DetachSubscriber(); }
 
   void Next(std::chrono::milliseconds wait, std::function<void(Chunk)> done) override {
     group_->Poll(consumer_, max_, wait,
@@ -614,6 +616,9 @@ Routed DeliveryRoutes::Subscriptions(Request& req, const std::vector<std::string
     if (consumer.empty()) consumer = NextSseConsumer();
     if (auto u = p.Unknown()) {
       return answer(BadRequest("unknown query parameter '" + *u + "'", path, *u));
+    }
+    if (Status attached = (*g)->AttachSubscriber(); !attached.ok()) {
+      return answer(Fail(attached, path));
     }
     SseCall call;
     call.spec.instance = path;

@@ -729,6 +729,8 @@ Routed Router::AllRoute(Request& req, std::string_view query) const {
   if (dup) return QueryFail(kRoute, {"category", "given twice"}, path);
   if (auto c = q.One("typeRegex", &dup)) filter.type_regex = *c;
   if (dup) return QueryFail(kRoute, {"typeRegex", "given twice"}, path);
+  if (auto c = q.One("streamRegex", &dup)) filter.stream_regex = *c;
+  if (dup) return QueryFail(kRoute, {"streamRegex", "given twice"}, path);
   if (auto c = q.One("excludeSystem", &dup)) {
     auto b = ParseBool(*c);
     if (!b || dup) return QueryFail(kRoute, {"excludeSystem", "must be true or false"}, path);
