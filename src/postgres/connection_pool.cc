@@ -1,5 +1,6 @@
 #include "postgres/connection_pool.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace annals::pg {
@@ -24,6 +25,7 @@ ConnectionPool::Lease& ConnectionPool::Lease::operator=(Lease&& other) {
 }
 
 Result<ConnectionPool::Lease> ConnectionPool::Checkout(std::chrono::milliseconds timeout) {
+  std::vector<std::unique_ptr<Connection>> ended;  // closed after the lock is released
   std::unique_lock lock(mu_);
   const bool available =
       freed_.wait_for(lock, timeout, [&] { return closed_ || !idle_.empty() || open_ < size_; });
@@ -33,12 +35,18 @@ Result<ConnectionPool::Lease> ConnectionPool::Checkout(std::chrono::milliseconds
                                                 std::to_string(timeout.count()) +
                                                 " ms (pool size " + std::to_string(size_) + ")");
   }
-  if (!idle_.empty()) {
+  while (!idle_.empty()) {
     std::unique_ptr<Connection> connection = std::move(idle_.back());
     idle_.pop_back();
-    return Lease(this, std::move(connection));
+    if (connection->StillOpen()) return Lease(this, std::move(connection));
+    // The server ended it while idle: after a database restart, every idle connection. They
+    // all go now, so no request after the restart is handed one, and a new one takes the slot.
+    ended.push_back(std::move(connection));
+    --open_;
   }
-  ++open_;  // reserve the slot while connecting without the lock
+  if (ended.size() > 1) freed_.notify_all();  // slots for other waiters too
+  // Reserve the slot while connecting without the lock.
+  ++open_;
   lock.unlock();
   Result<std::unique_ptr<Connection>> opened = Connection::Open(options_);
   if (!opened.ok()) {

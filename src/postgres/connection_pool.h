@@ -1,7 +1,9 @@
 // A fixed-size pool of libpq connections. Connections are opened on demand up to the limit;
 // a request waits up to the checkout timeout for a free one. A connection that broke (lost,
 // or returned in an unknown transaction state) is closed on return, and its slot is refilled
-// by a fresh connection at the next checkout: the pool reconnects by itself.
+// by a fresh connection at the next checkout: the pool reconnects by itself. Idle connections
+// whose session the server ended (a restart) are found and replaced at checkout, before any
+// request uses them.
 //
 // Thread safety: every method may be called from any thread.
 #pragma once

@@ -4,10 +4,16 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
 namespace annals::pg {
+namespace {
+
+constexpr std::chrono::milliseconds kReconnectDelay{1000};
+
+}  // namespace
 
 HeadNotifier::HeadNotifier(ConnectOptions options, Position initial,
                            std::chrono::milliseconds poll_interval)
@@ -101,8 +107,10 @@ void HeadNotifier::Listen() {
     }
     Result<std::unique_ptr<Connection>> connection = Connection::Open(options_);
     if (connection.ok()) ListenOn(**connection);
-    // Lost or never connected: the store keeps working; retry after a poll interval.
-    Sleep(poll_interval_);
+    // Lost or never connected (e.g. the database restarting): the store keeps working. Retry
+    // soon whatever the poll interval: until the listener is back, other nodes' commits wake
+    // no waiter or watch here (docs/postgres.md, "Database restarts").
+    Sleep(std::min(poll_interval_, kReconnectDelay));
   }
 }
 

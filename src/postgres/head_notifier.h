@@ -6,6 +6,8 @@
 // transaction commits. On a notification (several are coalesced), and at least every poll
 // interval as a safety net for a lost notification or connection, the listener reads the
 // committed head from log_head. The store's own commits raise the head at once (Advance).
+// A lost connection (a database restart) is opened again within a second, LISTEN included,
+// and the head read then covers whatever committed meanwhile.
 //
 // The head only grows, and every value it takes was read from a committed log_head or is
 // just past a committed append, so everything before it is readable.

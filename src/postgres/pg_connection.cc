@@ -1,5 +1,7 @@
 #include "postgres/pg_connection.h"
 
+#include <poll.h>
+
 #include <cassert>
 #include <cstring>
 #include <utility>
@@ -219,6 +221,18 @@ Result<std::unique_ptr<Connection>> Connection::Open(const ConnectOptions& optio
 Connection::~Connection() { PQfinish(conn_); }
 
 bool Connection::broken() const { return broken_ || PQstatus(conn_) != CONNECTION_OK; }
+
+bool Connection::StillOpen() {
+  if (broken()) return false;
+  // An idle session is sent nothing (the pool's connections do not LISTEN) until the server
+  // ends it: then it sends a last error (shutdown, pg_terminate_backend) and closes the
+  // socket. libpq only notices at the next statement, which would fail; the socket being
+  // readable tells now.
+  pollfd fd{PQsocket(conn_), POLLIN, 0};
+  if (fd.fd >= 0 && poll(&fd, 1, 0) == 0) return true;
+  broken_ = true;
+  return false;
+}
 
 Status Connection::StatusOf(const PGresult* result) {
   const ExecStatusType status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;

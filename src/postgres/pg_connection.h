@@ -96,6 +96,9 @@ class Connection {
   const std::string& last_constraint() const { return last_constraint_; }
   // A broken connection (lost, or in an unknown state) must not be reused.
   bool broken() const;
+  // For an idle connection about to be reused: false (and broken) when the server has ended
+  // its session meanwhile, as every session ends in a restart. Costs no round trip.
+  bool StillOpen();
   void MarkBroken() { broken_ = true; }
   bool Idle() const { return PQtransactionStatus(conn_) == PQTRANS_IDLE; }
   PGconn* raw() { return conn_; }

@@ -18,7 +18,8 @@
 namespace annals::pg::testing {
 namespace {
 
-std::string g_conninfo;  // set by the environment's SetUp
+std::string g_conninfo;   // set by the environment's SetUp
+std::string g_directory;  // of the server it started; empty when given one
 
 // Runs a command, returning its standard output; fails the test on a non-zero exit.
 std::string Run(const std::string& command) {
@@ -46,15 +47,12 @@ class ServerEnvironment : public ::testing::Environment {
     std::string pattern =
         (std::filesystem::path(::testing::TempDir()) / "annals-pg-XXXXXX").string();
     ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-    g_conninfo = Run(std::string(ANNALS_PG_TEST_SERVER) + " start " + dir_);
+    g_directory = pattern;
+    g_conninfo = Run(std::string(ANNALS_PG_TEST_SERVER) + " start " + g_directory);
   }
   void TearDown() override {
-    if (!dir_.empty()) Run(std::string(ANNALS_PG_TEST_SERVER) + " stop " + dir_);
+    if (!g_directory.empty()) Run(std::string(ANNALS_PG_TEST_SERVER) + " stop " + g_directory);
   }
-
- private:
-  std::string dir_;
 };
 
 [[maybe_unused]] ::testing::Environment* const kEnvironment =
@@ -103,6 +101,19 @@ std::string FreshSchemaUri() {
   return "postgresql://" + ValueOf(conninfo, "user") + "@/" + ValueOf(conninfo, "dbname") +
          "?host=" + ValueOf(conninfo, "host") + "&port=" + ValueOf(conninfo, "port") +
          "&options=-csearch_path%3D" + NewSchema();
+}
+
+bool CanStopServer() { return !g_directory.empty(); }
+
+void StopServer(bool immediate) {
+  ASSERT_TRUE(CanStopServer()) << "not the test binary's own server";
+  Run(std::string(ANNALS_PG_TEST_SERVER) + " down " + g_directory +
+      (immediate ? " immediate" : " fast"));
+}
+
+void StartServer() {
+  ASSERT_TRUE(CanStopServer()) << "not the test binary's own server";
+  Run(std::string(ANNALS_PG_TEST_SERVER) + " up " + g_directory);
 }
 
 int64_t TerminateLeaseHolder(const std::string& conninfo, const std::string& key) {

@@ -22,6 +22,14 @@ std::string FreshSchemaConninfo();
 // how many sessions it ended.
 int64_t TerminateLeaseHolder(const std::string& conninfo, const std::string& key);
 
+// Database restarts (scripts/pg-test-server down/up): the server stops (`immediate`: without a
+// shutdown checkpoint, as in a crash) and later starts again on the same data and port, so
+// every connection string stays valid. Only for the server this binary started: with
+// ANNALS_PG_TEST_CONNINFO set, CanStopServer() is false.
+bool CanStopServer();
+void StopServer(bool immediate = false);
+void StartServer();
+
 // The same as a postgresql:// URI (the CLI's --store form). Needs the server's connection
 // string in key=value form with host, port, user and dbname (as scripts/pg-test-server's).
 std::string FreshSchemaUri();
