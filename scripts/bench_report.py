@@ -84,7 +84,7 @@ def delivery_lines(results):
     for case, r in rows:
         rate = num(r.get("events_per_s"))
         if case.startswith("webhook_latency"):
-            out.append(f"- webhook latency at {case.split('rate')[-1]} appends/s, append acknowledged → "
+            out.append(f"- webhook latency at {case.split('rate')[-1]} appends/s, append issued → "
                        f"received: p50 {r.get('p50_ms')} ms, p99 {r.get('p99_ms')} ms, max {r.get('max_ms')} ms "
                        f"(missing {r.get('missing')})")
             continue
