@@ -97,6 +97,31 @@ def delivery_lines(results):
     return out
 
 
+# Annals over PostgreSQL against the hand-written table, on the same PostgreSQL in the same run.
+PG_PAIRS = [("append_batch1_c1", "append_single_c1"), ("append_batch1_c8", "append_single_c8"),
+            ("append_batch1_c64", "append_single_c64"), ("append_batch10_c8", "append_batch10_c8"),
+            ("append_batch10_c64", "append_batch10_c64")]
+
+
+def postgres_lines(results):
+    rows = []
+    for ours, theirs in PG_PAIRS:
+        a, p = results.get(("annals-postgres", ours)), results.get(("postgres", theirs))
+        if not a:
+            continue
+        ratio = (f"{num(a['events_per_s']) / num(p['events_per_s']):.2f}×" if p and num(p.get("events_per_s"))
+                 else "—")
+        b, c = (int(x) for x in re.fullmatch(r"append_batch(\d+)_c(\d+)", ours).groups())
+        what = f"{b} event{'s' * (b > 1)} per append, {c} writer{'s' * (c > 1)}"
+        rows.append(f"| {what} | {fmt_rate(a)} | {fmt_rate(p)} | {ratio} |")
+    if not rows:
+        return []
+    return ["", "Annals over PostgreSQL (`annals_postgres_bench`: gap-free commit order, optimistic concurrency, "
+            "idempotent ids) against the peers' hand-written table (`pgbench`, no ordering guarantee), "
+            "on the same PostgreSQL cluster in the same run:", "",
+            "| appends | Annals over PostgreSQL | PostgreSQL table | Annals ÷ table |", "|---|---:|---:|---:|"] + rows
+
+
 def section(results, raw_notes):
     out = [BEGIN, "", "## Latest `make bench` run", ""]
     out += [f"    {n}" for n in raw_notes]
@@ -138,6 +163,7 @@ def section(results, raw_notes):
         out += ["", f"SSE `{r['case']}`: append acknowledged → received by each subscriber: p50 "
                 f"{r['p50_ms']} ms, p99 {r['p99_ms']} ms, p99.9 {r.get('p999_ms')} ms over "
                 f"{r.get('deliveries')} deliveries, missing {r.get('missing')}."]
+    out += postgres_lines(results)
     out += delivery_lines(results)
     out += ["", "<details><summary>Every median line of the run</summary>", "", "```"]
     out += [" ".join(f"{k}={v}" for k, v in r.items()) for r in results.values()]
