@@ -455,10 +455,10 @@ void PersistentState::Deliver(std::vector<delivery::Delivery> batch) {
   std::lock_guard lock(mu);
   polling = false;
   if (reactor == nullptr || final_status) {
-    // Nobody to give them to: let the group hand them out again at once.
-    std::vector<std::string> ids;
-    for (const auto& d : batch) ids.push_back(d.ack_id);
-    if (!ids.empty()) (void)group->Nack(ids, delivery::NackAction::kRetry, "consumer gone");
+    // Nobody to give them to: let the group hand them out again at once (no retry backoff).
+    std::vector<Uuid> ids;
+    for (const auto& d : batch) ids.push_back(d.event->id);
+    if (!ids.empty()) group->Release(consumer, ids);
     return;
   }
   if (Status driven = group->CheckDriven(); batch.empty() && !driven.ok()) {
