@@ -13,6 +13,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "annals/status.h"
@@ -31,6 +32,11 @@ class CursorLeases {
   // Checks that held leases are still held (a round trip for a remote lock service) and
   // reconnects after a loss. The DeliveryService calls it about once a second.
   virtual void Refresh() = 0;
+  // The name of the process that holds the lease, to tell a client which process drives the
+  // cursor: nullopt when none does, or this object holds it. Cheap enough for an error path.
+  virtual Result<std::optional<std::string>> Holder(const std::string& key) {
+    return std::optional<std::string>();
+  }
 };
 
 // Every lease granted at once: for a store only one process uses (the embedded engine locks

@@ -147,6 +147,11 @@ class EventStore {
   // Returns an id for CancelHeadWatch.
   virtual uint64_t WatchHead(Position after, CommitCallback callback) = 0;
   virtual void CancelHeadWatch(uint64_t id) = 0;
+
+  // Whether the store can serve requests now, for a readiness probe: kUnavailable when a store
+  // backed by a database server cannot reach it. May take a round trip (PostgreSQL: at most one
+  // a second, whatever the number of callers). Stores in this process are always ready.
+  virtual Status CheckHealth() { return Status::Ok(); }
 };
 
 }  // namespace annals

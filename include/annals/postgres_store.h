@@ -40,6 +40,10 @@ struct PostgresOptions {
   // How often the live listener reads the head even without a notification (safety net for a
   // lost notification or connection).
   std::chrono::milliseconds head_poll_interval{1000};
+  // The name of every connection's session (pg_stat_activity's application_name). `annals
+  // serve` names its node ("annals 10.0.0.5:2113"): the leases' Holder reports it, so a node
+  // can tell a pull consumer which node drives its group.
+  std::string application_name = "annals";
   Limits limits;
 };
 

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <toml++/toml.h>
 #include <CLI/CLI.hpp>
@@ -182,6 +183,22 @@ bool IsLoopback(const std::string& listen) {
          listen.rfind("[::1]:", 0) == 0;
 }
 
+// How this node is named to the others on one database (its sessions' application_name, which
+// they report as the driver of a group it holds): "annals <http address>", with the host name
+// for a wildcard address, and the process id when the port is chosen at bind (port 0).
+std::string NodeName(const std::string& listen) {
+  const size_t colon = listen.rfind(':');
+  std::string host = listen.substr(0, colon);
+  const std::string port = colon == std::string::npos ? "" : listen.substr(colon + 1);
+  if (host.empty() || host == "0.0.0.0" || host == "[::]") {
+    char name[256] = {};
+    ::gethostname(name, sizeof name - 1);
+    host = name;
+  }
+  if (port == "0") return "annals " + host + " pid " + std::to_string(::getpid());
+  return "annals " + host + ":" + port;
+}
+
 struct ServeFlags {
   std::string config;
   bool print_config = false;
@@ -356,6 +373,7 @@ int RunServe(ServeFlags& flags) {
     }
     PostgresOptions po;
     po.conninfo = store_kind;
+    po.application_name = NodeName(server.listen);
     po.limits = limits;
     auto opened = OpenPostgres(po);
     if (!opened.ok()) {

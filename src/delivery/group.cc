@@ -29,8 +29,12 @@ bool TypeWanted(const Source& source, const std::string& type) {
 }  // namespace
 
 Group::Group(EventStore* store, GroupDefinition def, GroupStreams streams,
-             std::function<void()> wake)
-    : store_(store), streams_(std::move(streams)), wake_(std::move(wake)), def_(std::move(def)) {
+             std::function<void()> wake, DriverLookup driver)
+    : store_(store),
+      streams_(std::move(streams)),
+      wake_(std::move(wake)),
+      driver_(std::move(driver)),
+      def_(std::move(def)) {
   read_cursor_ = def_.start_cursor;
   written_checkpoint_ = read_cursor_;
 }
@@ -113,17 +117,24 @@ bool Group::Driven() const {
   return driven_;
 }
 
-Status Group::CheckDriven() const {
-  std::lock_guard lock(mu_);
-  return driven_ ? Status::Ok() : NotDrivenLocked();
-}
+Status Group::CheckDriven() const { return Driven() ? Status::Ok() : NotDriven(); }
 
-Status Group::NotDrivenLocked() const {
-  return Status(StatusCode::kUnavailable,
-                "'" + def_.name +
-                    "' is driven by another Annals node on this database (or by none for a "
-                    "moment, while a node takes it over): consume it, and manage its parked "
-                    "messages, on the node that drives it");
+Status Group::NotDriven() const {
+  // def_.name never changes (Update changes the settings), so it is read without mu_.
+  std::string detail = "'" + def_.name + "' is driven by ";
+  Result<std::optional<std::string>> driver =
+      driver_ ? driver_() : Result<std::optional<std::string>>(std::optional<std::string>());
+  if (!driver.ok()) {
+    detail += "another Annals node on this database (which one is not known: " +
+              driver.status().message() + ")";
+  } else if (!*driver) {
+    detail += "no Annals node at the moment (a node takes it over within about a second)";
+  } else {
+    detail += "node " + **driver + ", another Annals node on this database";
+  }
+  return Status(
+      StatusCode::kUnavailable,
+      detail + ": consume it, and manage its parked messages, on the node that drives it");
 }
 
 // Reads the parked stream backwards until everything older is known to be cleared: by the
@@ -757,8 +768,11 @@ Status Group::TruncateParked() {
   uint64_t through;
   uint64_t generation;
   {
-    std::lock_guard lock(mu_);
-    if (!driven_) return NotDrivenLocked();
+    std::unique_lock lock(mu_);
+    if (!driven_) {
+      lock.unlock();
+      return NotDriven();
+    }
     if (!parked_last_) return Status::Ok();  // nothing was ever parked
     through = *parked_last_;
     generation = def_.generation;
@@ -776,8 +790,11 @@ Result<ReplayResult> Group::ReplayParked() {
   std::vector<ParkedEntry> round;
   uint64_t through;
   {
-    std::lock_guard lock(mu_);
-    if (!driven_) return NotDrivenLocked();
+    std::unique_lock lock(mu_);
+    if (!driven_) {
+      lock.unlock();
+      return NotDriven();
+    }
     if (replaying_) return Status(StatusCode::kUnavailable, "a replay is already running");
     if (parked_.empty()) return ReplayResult{};
     replaying_ = true;
@@ -825,8 +842,11 @@ Result<ReplayResult> Group::ReplayParked() {
 
 Result<ParkedPage> Group::ListParked(uint64_t from, uint32_t max) {
   ParkedPage page;
-  std::lock_guard lock(mu_);
-  if (!driven_) return NotDrivenLocked();
+  std::unique_lock lock(mu_);
+  if (!driven_) {
+    lock.unlock();
+    return NotDriven();
+  }
   for (auto it = parked_.lower_bound(from); it != parked_.end(); ++it) {
     if (page.entries.size() >= max) {
       page.next = it->first;

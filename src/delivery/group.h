@@ -64,10 +64,16 @@ struct GroupStreams {
   std::string parked;
 };
 
+// Names the process that drives a group when this one does not (CursorLeases::Holder of its
+// lease): nullopt when none does.
+using DriverLookup = std::function<Result<std::optional<std::string>>()>;
+
 class Group {
  public:
-  // `store` must outlive the group. `wake` asks the dispatcher for a Tick soon.
-  Group(EventStore* store, GroupDefinition def, GroupStreams streams, std::function<void()> wake);
+  // `store` must outlive the group. `wake` asks the dispatcher for a Tick soon. `driver`, when
+  // given, names the driving process in the errors of a group not driven here.
+  Group(EventStore* store, GroupDefinition def, GroupStreams streams, std::function<void()> wake,
+        DriverLookup driver = {});
   ~Group();
 
   // Takes the group over (the DeliveryService holds its lease, include/annals/cursor_leases.h):
@@ -189,11 +195,13 @@ class Group {
   Status LoadParked();
   // Back to a cursor at the definition's start with nothing in memory (Load, Idle).
   void ForgetLocked();
-  Status NotDrivenLocked() const;
+  // Without mu_: the lookup may take a round trip.
+  Status NotDriven() const;
 
   EventStore* const store_;
   const GroupStreams streams_;
   const std::function<void()> wake_;
+  const DriverLookup driver_;
 
   mutable std::mutex mu_;
   GroupDefinition def_;

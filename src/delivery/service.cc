@@ -1,5 +1,7 @@
 #include "delivery/service.h"
 
+#include <spdlog/spdlog.h>
+
 #include <future>
 
 #include "annals/limits.h"
@@ -171,6 +173,7 @@ Result<std::unique_ptr<DeliveryService>> DeliveryService::Open(
   for (auto& [key, entry] : svc->entries_) {
     if (!svc->leases_->TryAcquire(LeaseKey(key))) continue;
     ANNALS_RETURN_IF_ERROR(entry.group->Load());
+    svc->LogTaken(LeaseKey(key));
   }
   svc->dispatcher_ = std::thread([s = svc.get()] { s->Run(); });
   return svc;
@@ -179,7 +182,20 @@ Result<std::unique_ptr<DeliveryService>> DeliveryService::Open(
 DeliveryService::~DeliveryService() { Close(); }
 
 std::shared_ptr<Group> DeliveryService::MakeGroup(Kind kind, const GroupDefinition& def) {
-  return std::make_shared<Group>(store_, def, StreamsOf(kind, def), [w = waker_] { w->Wake(); });
+  return std::make_shared<Group>(
+      store_, def, StreamsOf(kind, def), [w = waker_] { w->Wake(); },
+      [leases = leases_, key = LeaseKey({kind, def.name})] { return leases->Holder(key); });
+}
+
+void DeliveryService::LogTaken(const std::string& key) const {
+  if (shared_) spdlog::info("delivery: took the lease of {}: this node drives it", key);
+}
+
+void DeliveryService::LogLost(const std::string& key) const {
+  if (shared_) {
+    spdlog::warn("delivery: lost the lease of {}: this node stops driving it (another may take it)",
+                 key);
+  }
 }
 
 Status DeliveryService::SyncConfigLocked() {
@@ -319,7 +335,10 @@ Result<PutResult> DeliveryService::Put(Kind kind, GroupDefinition def, Json sink
   std::shared_ptr<Group> g = MakeGroup(kind, def);
   // A recreated name ignores its predecessor's state. When the lease is not free (another
   // node followed the config stream and took the cursor first), that node drives it.
-  if (leases_->TryAcquire(LeaseKey({kind, def.name}))) ANNALS_RETURN_IF_ERROR(g->Load());
+  if (leases_->TryAcquire(LeaseKey({kind, def.name}))) {
+    ANNALS_RETURN_IF_ERROR(g->Load());
+    LogTaken(LeaseKey({kind, def.name}));
+  }
   {
     std::lock_guard lock(mu_);
     entries_[{kind, def.name}] = Entry{Registered{def, std::move(sink)}, std::move(g)};
@@ -458,8 +477,13 @@ void DeliveryService::Lease(bool full) {
     if (driven && !leases_->IsHeld(key)) {
       // Another process may hold it already: stop before delivering anything more.
       g->Idle();
+      LogLost(key);
     } else if (!driven && full && leases_->TryAcquire(key)) {
-      if (!g->Load().ok()) leases_->Release(key);  // tried again at the next pass
+      if (g->Load().ok()) {
+        LogTaken(key);
+      } else {
+        leases_->Release(key);  // tried again at the next pass
+      }
     }
   }
 }

@@ -110,6 +110,9 @@ class DeliveryService {
     std::shared_ptr<Group> group;
   };
   DeliveryService(EventStore* store, std::unique_ptr<CursorLeases> leases, bool shared);
+  // Logs that this node took (and, Load done, drives) or lost a cursor, when shared.
+  void LogTaken(const std::string& key) const;
+  void LogLost(const std::string& key) const;
   // Reads the config stream from where it was read last and applies what other processes
   // (or, at open, earlier runs) wrote. Needs config_mu_.
   Status SyncConfigLocked();
@@ -122,7 +125,8 @@ class DeliveryService {
   void Run();
 
   EventStore* const store_;
-  const std::unique_ptr<CursorLeases> leases_;
+  // Shared with the groups, which ask it who drives them (Group's DriverLookup).
+  const std::shared_ptr<CursorLeases> leases_;
   const bool shared_;  // other processes use the store: follow the config stream
   std::shared_ptr<Waker> waker_;
   std::mutex config_mu_;  // serialises config writes

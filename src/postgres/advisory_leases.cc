@@ -6,6 +6,7 @@ namespace annals::pg {
 namespace {
 
 constexpr auto kReconnectDelay = std::chrono::seconds(1);
+constexpr auto kHolderKnownFor = std::chrono::seconds(1);
 
 // Server-side keepalives of the lease session: a node whose host vanished without closing
 // its TCP connection (power loss, a partition) has its locks freed after about
@@ -110,6 +111,36 @@ void AdvisoryLeases::Refresh() {
   // Any statement fails on a connection the server closed; a statement timeout on this
   // session would leave it usable.
   if (!connection_->Exec("SELECT 1").ok() && connection_->broken()) LoseAllLocked();
+}
+
+Result<std::optional<std::string>> AdvisoryLeases::Holder(const std::string& key) {
+  std::lock_guard lock(mu_);
+  if (held_.count(key)) return std::optional<std::string>();
+  const auto now = std::chrono::steady_clock::now();
+  std::erase_if(holders_, [&](const auto& known) { return known.second.until <= now; });
+  if (auto known = holders_.find(key); known != holders_.end()) return known->second.name;
+  if (!ConnectedLocked()) {
+    // Waiting to reconnect after a lost connection, which is not an attempt that failed.
+    if (!last_error_.ok()) return last_error_;
+    return Status(StatusCode::kUnavailable, "postgres: the lease connection was lost");
+  }
+  // A bigint advisory lock shows in pg_locks as classid (high half), objid (low half) and
+  // objsubid 1.
+  const auto k = static_cast<uint64_t>(LockKey(scope_, key));
+  Result<Rows> found = connection_->Exec(
+      "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+      "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+      "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+      "AND l.classid::bigint = $1 AND l.objid::bigint = $2 LIMIT 1",
+      Params().Int64(static_cast<int64_t>(k >> 32)).Int64(static_cast<int64_t>(k & 0xffffffffu)));
+  if (!found.ok()) {
+    if (connection_->broken()) LoseAllLocked();
+    return found.status();
+  }
+  std::optional<std::string> name;
+  if (found->size() == 1) name = found->Bytes(0, 0);
+  holders_[key] = KnownHolder{name, now + kHolderKnownFor};
+  return name;
 }
 
 }  // namespace annals::pg

@@ -16,8 +16,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -37,6 +39,10 @@ class AdvisoryLeases final : public CursorLeases {
   void Release(const std::string& key) override;
   bool IsHeld(const std::string& key) override;
   void Refresh() override;
+  // The application_name of the session holding the lock (ConnectOptions::application_name:
+  // the node's name), from pg_locks; remembered for a second, so a storm of refused consumers
+  // costs one statement a second per cursor.
+  Result<std::optional<std::string>> Holder(const std::string& key) override;
 
   // The advisory lock key of `key` in the schema `scope` (FNV-1a 64 of both).
   static int64_t LockKey(std::string_view scope, std::string_view key);
@@ -53,6 +59,11 @@ class AdvisoryLeases final : public CursorLeases {
   std::unique_ptr<Connection> connection_;
   std::string scope_;
   std::set<std::string> held_;
+  struct KnownHolder {
+    std::optional<std::string> name;
+    std::chrono::steady_clock::time_point until;
+  };
+  std::map<std::string, KnownHolder> holders_;
   std::chrono::steady_clock::time_point reconnect_after_{};
   Status last_error_;  // of the last failed connection attempt
 };

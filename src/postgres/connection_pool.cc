@@ -1,5 +1,7 @@
 #include "postgres/connection_pool.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -50,11 +52,13 @@ Result<ConnectionPool::Lease> ConnectionPool::Checkout(std::chrono::milliseconds
   lock.unlock();
   Result<std::unique_ptr<Connection>> opened = Connection::Open(options_);
   if (!opened.ok()) {
+    Lost(opened.status().message());
     lock.lock();
     --open_;
     freed_.notify_one();
     return opened.status();
   }
+  Reached();
   return Lease(this, std::move(opened).value());
 }
 
@@ -62,6 +66,9 @@ void ConnectionPool::Return(std::unique_ptr<Connection> connection) {
   // A connection left inside a transaction (a request that failed half-way) is rolled back;
   // if that fails too, it is closed.
   connection->RollbackIfOpen();
+  if (connection->broken()) {
+    Lost("postgres: a connection broke: " + connection->ErrorMessage());
+  }
   std::unique_ptr<Connection> discard;
   {
     std::lock_guard lock(mu_);
@@ -85,6 +92,15 @@ void ConnectionPool::Close() {
     open_ -= static_cast<uint32_t>(idle.size());
   }
   freed_.notify_all();
+}
+
+void ConnectionPool::Lost(const std::string& reason) {
+  if (lost_.exchange(true)) return;
+  spdlog::warn("postgres: the database is unavailable, requests fail until it is back: {}", reason);
+}
+
+void ConnectionPool::Reached() {
+  if (lost_.exchange(false)) spdlog::info("postgres: the database is available again");
 }
 
 }  // namespace annals::pg

@@ -5,13 +5,19 @@
 // whose session the server ended (a restart) are found and replaced at checkout, before any
 // request uses them.
 //
+// The pool logs when the database is lost (a connection cannot be opened, or one broke: a
+// warning) and when it is back (a connection opened again: an info line), once each per
+// outage, found by the first request (or readiness check) that needs the database.
+//
 // Thread safety: every method may be called from any thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "annals/status.h"
@@ -48,6 +54,9 @@ class ConnectionPool {
 
  private:
   void Return(std::unique_ptr<Connection> connection);
+  // Log the transitions only: an outage fails every request, one line says it.
+  void Lost(const std::string& reason);
+  void Reached();
 
   const ConnectOptions options_;
   const uint32_t size_;
@@ -57,6 +66,7 @@ class ConnectionPool {
   std::vector<std::unique_ptr<Connection>> idle_;
   uint32_t open_ = 0;  // idle + leased + being opened
   bool closed_ = false;
+  std::atomic<bool> lost_{false};  // the last connection opened failed, or one broke since
 };
 
 }  // namespace annals::pg

@@ -198,7 +198,8 @@ Result<std::unique_ptr<Connection>> Connection::Open(const ConnectOptions& optio
   const std::string connect_timeout =
       std::to_string(std::max<int64_t>(1, options.connect_timeout.count()));
   const char* keywords[] = {"dbname", "connect_timeout", "application_name", nullptr};
-  const char* values[] = {options.conninfo.c_str(), connect_timeout.c_str(), "annals", nullptr};
+  const char* values[] = {options.conninfo.c_str(), connect_timeout.c_str(),
+                          options.application_name.c_str(), nullptr};
   PGconn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
   if (conn == nullptr) return Status(StatusCode::kUnavailable, "postgres: out of memory");
   if (PQstatus(conn) != CONNECTION_OK) {
@@ -219,6 +220,8 @@ Result<std::unique_ptr<Connection>> Connection::Open(const ConnectOptions& optio
 }
 
 Connection::~Connection() { PQfinish(conn_); }
+
+std::string Connection::ErrorMessage() const { return OneLine(PQerrorMessage(conn_)); }
 
 bool Connection::broken() const { return broken_ || PQstatus(conn_) != CONNECTION_OK; }
 

@@ -73,6 +73,9 @@ struct ConnectOptions {
   std::string conninfo;
   std::chrono::seconds connect_timeout{5};
   std::chrono::milliseconds statement_timeout{0};
+  // pg_stat_activity's name for the session: the node's name, which other nodes report as the
+  // holder of a delivery lease (AdvisoryLeases::Holder).
+  std::string application_name = "annals";
 };
 
 class Connection {
@@ -100,6 +103,8 @@ class Connection {
   // its session meanwhile, as every session ends in a restart. Costs no round trip.
   bool StillOpen();
   void MarkBroken() { broken_ = true; }
+  // libpq's last error on this connection, on one line ("" when none).
+  std::string ErrorMessage() const;
   bool Idle() const { return PQtransactionStatus(conn_) == PQTRANS_IDLE; }
   PGconn* raw() { return conn_; }
 

@@ -40,7 +40,8 @@ namespace {
 ConnectOptions ConnectOptionsOf(const PostgresOptions& options) {
   return ConnectOptions{.conninfo = options.conninfo,
                         .connect_timeout = options.connect_timeout,
-                        .statement_timeout = options.statement_timeout};
+                        .statement_timeout = options.statement_timeout,
+                        .application_name = options.application_name};
 }
 
 }  // namespace

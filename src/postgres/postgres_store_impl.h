@@ -87,6 +87,9 @@ class PostgresStore final : public EventStore {
   Position WaitForHead(Position after, std::chrono::milliseconds timeout) override;
   uint64_t WatchHead(Position after, CommitCallback callback) override;
   void CancelHeadWatch(uint64_t id) override;
+  // `SELECT 1` on a pooled connection, at most once a second: a probe storm costs the database
+  // nothing more, and callers in the meantime get the last answer.
+  Status CheckHealth() override;
 
  private:
   // What a write transaction's body hands back: its result, and the head just past its
@@ -147,6 +150,9 @@ class PostgresStore final : public EventStore {
   bool leader_posted_ = false;  // a worker task will commit pending appends
   mutable ConnectionPool pool_;
   mutable HeadNotifier notifier_;
+  std::mutex health_mu_;  // one health check at a time; the others wait for its answer
+  std::chrono::steady_clock::time_point health_checked_{};
+  Status health_;
   Workers async_;
 };
 

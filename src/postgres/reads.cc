@@ -165,6 +165,21 @@ Result<T> PostgresStore::RunRead(Read read, std::chrono::milliseconds checkout) 
   }
 }
 
+Status PostgresStore::CheckHealth() {
+  constexpr auto kFreshFor = std::chrono::seconds(1);
+  std::lock_guard lock(health_mu_);
+  if (std::chrono::steady_clock::now() < health_checked_ + kFreshFor) return health_;
+  // It waits for a pooled connection as a request would: a busy pool is not an outage.
+  Result<bool> checked = RunRead<bool>([](Connection& c) -> Result<bool> {
+    Result<Rows> one = c.Exec("SELECT 1");
+    if (!one.ok()) return one.status();
+    return true;
+  });
+  health_ = checked.ok() ? Status::Ok() : checked.status();
+  health_checked_ = std::chrono::steady_clock::now();
+  return health_;
+}
+
 Result<ReadStreamResult> PostgresStore::ReadStream(const ReadStreamRequest& request) {
   ANNALS_RETURN_IF_ERROR(ValidateStreamName(request.stream, limits_, /*allow_system=*/true));
   if (request.max_count == 0) return InvalidArgument("max_count must be at least 1");

@@ -27,6 +27,7 @@ class ServerProcess {
   ServerProcess& operator=(const ServerProcess&) = delete;
 
   const std::string& address() const { return address_; }  // 127.0.0.1:port
+  pid_t pid() const { return pid_; }
   std::string Url(std::string_view path) const { return base_ + std::string(path); }
   bool Running();
   // Sends `sig` and waits (up to `timeout`) for the exit; the exit code, 128+signal when killed

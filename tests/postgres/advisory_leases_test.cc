@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include "annals/postgres_store.h"
@@ -55,6 +56,32 @@ TEST(AdvisoryLeasesTest, OneHolderPerKeyUntilReleasedOrClosed) {
   auto other = OpenLeases(pg::testing::FreshSchemaConninfo());
   ASSERT_NE(other, nullptr);
   EXPECT_TRUE(other->TryAcquire("Webhook/orders"));
+}
+
+// Holder names the session that holds a key (its application_name, the node's name), for the
+// 503 a node that does not drive a group answers; no one when the key is free or held here.
+TEST(AdvisoryLeasesTest, HolderNamesTheNodeThatHoldsTheLease) {
+  const std::string conninfo = pg::testing::FreshSchemaConninfo();
+  auto a = OpenPostgresLeases({.conninfo = conninfo, .application_name = "annals node-a"});
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  auto b = OpenLeases(conninfo);
+  ASSERT_NE(b, nullptr);
+  // Several keys, so that lock keys with and without the top bit (pg_locks' classid is the
+  // high half) are almost surely among them.
+  for (const std::string key : {"Group/g1", "Group/g2", "Webhook/w1", "Relay/r1"}) {
+    auto none = b->Holder(key);
+    ASSERT_TRUE(none.ok()) << none.status().ToString();
+    EXPECT_EQ(*none, std::nullopt) << key;
+  }
+  for (const std::string key : {"Group/g3", "Group/g4", "Webhook/w2", "Relay/r2"}) {
+    ASSERT_TRUE((*a)->TryAcquire(key));
+    auto holder = b->Holder(key);
+    ASSERT_TRUE(holder.ok()) << holder.status().ToString();
+    EXPECT_EQ(*holder, "annals node-a") << key;
+    auto self = (*a)->Holder(key);
+    ASSERT_TRUE(self.ok());
+    EXPECT_EQ(*self, std::nullopt) << key;  // held here: no other node drives it
+  }
 }
 
 TEST(AdvisoryLeasesTest, ATerminatedSessionLosesItsLeasesAndReconnects) {

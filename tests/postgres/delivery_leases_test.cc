@@ -2,7 +2,8 @@
 // the node that holds its lease (docs/postgres.md, "Delivery leases"), a cursor created on one
 // node is followed by the other, and when the driving node is SIGKILLed the other takes over
 // from the stored checkpoint: every event is delivered at least once, none by both while both
-// live.
+// live. A node that does not drive a group tells its pull consumers which node does, and
+// each node logs the leases it takes.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -48,7 +49,7 @@ class TwoNodes {
         key_((std::filesystem::path(::testing::TempDir()) / "annals-pg-leases-test.key").string()) {
     std::filesystem::remove(key_);
     const std::vector<std::string> args = {"--store",      uri_, "--secrets-key-file", key_,
-                                           "--io-threads", "1",  "--log-level",        "warn"};
+                                           "--io-threads", "1",  "--log-level",        "info"};
     // One at a time: the first creates the key file the second reads.
     a = std::make_unique<ServerProcess>(args);
     b = std::make_unique<ServerProcess>(args);
@@ -76,6 +77,12 @@ class TwoNodes {
   const std::string uri_;
   const std::string key_;
 };
+
+size_t Occurrences(const std::string& text, const std::string& part) {
+  size_t n = 0;
+  for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
+  return n;
+}
 
 Json GetJson(const ServerProcess& node, const std::string& path) {
   http::testing::HttpResponse r = Http("GET", node.Url(path));
@@ -153,11 +160,14 @@ TEST(PostgresDeliveryLeasesTest, PullConsumersAreSentToTheNodeThatDrivesTheGroup
   std::set<std::string> appended;
   for (int i = 0; i < 5; ++i) appended.insert(nodes.Append("order-1"));
 
-  // The node that does not drive the group refuses its consumers, and says why.
+  // The node that does not drive the group refuses its consumers, and names the node that
+  // does (its sessions' application_name: with port 0, its address and process id).
   auto refused = Http("POST", nodes.b->Url("/subscriptions/g1/poll?max=10"));
   EXPECT_EQ(refused.status, 503) << refused.body;
   EXPECT_EQ(refused.header("content-type"), "application/problem+json");
-  EXPECT_NE(refused.body.find("driven by another Annals node"), std::string::npos) << refused.body;
+  const std::string driver =
+      "driven by node annals 127.0.0.1 pid " + std::to_string(nodes.a->pid()) + ",";
+  EXPECT_NE(refused.body.find(driver), std::string::npos) << refused.body;
   size_t handed_out = 0;
   ASSERT_TRUE(WaitFor([&] {
     auto polled = Http("POST", nodes.a->Url("/subscriptions/g1/poll?max=10&wait=1000"));
@@ -185,6 +195,10 @@ TEST(PostgresDeliveryLeasesTest, PullConsumersAreSentToTheNodeThatDrivesTheGroup
   EXPECT_EQ(redelivered, appended);
   EXPECT_EQ(Http("POST", nodes.b->Url("/subscriptions/g1/ack"), Json{{"ids", ids}}.dump()).status,
             204);
+  // Each node logged the lease it took: A at the creation, B at the takeover.
+  EXPECT_NE(nodes.a->Stderr().find("took the lease of Group/g1"), std::string::npos);
+  const std::string log_b = nodes.b->Stderr();
+  EXPECT_EQ(Occurrences(log_b, "took the lease of Group/g1"), 1u) << log_b;
 }
 
 // In process: a node whose lease session the server ends stops driving the group at its next

@@ -4,6 +4,10 @@
 // restarting Annals: appends and reads, positions continuing gap-free, live notification
 // (the LISTEN connection), SSE subscribers and delivery leases (webhooks, persistent groups).
 //
+// The node says so too: /health/ready answers 503 while the database is down, and the log
+// has one line for the outage and one for the recovery, and one per delivery lease lost and
+// taken again.
+//
 // Each test is run twice: a fast shutdown (the server ends every session with an error) and an
 // immediate one (as in a crash: no shutdown checkpoint, recovery from the WAL at the start).
 #include <gtest/gtest.h>
@@ -291,6 +295,12 @@ TEST_P(PostgresRestartTest, TheStoreLosesNothingFailsFastAndRecovers) {
   }
 }
 
+size_t Occurrences(const std::string& text, const std::string& part) {
+  size_t n = 0;
+  for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
+  return n;
+}
+
 Json GetJson(const ServerProcess& node, const std::string& path) {
   HttpResponse r = Http("GET", node.Url(path));
   return r.status == 200 ? r.json() : Json();
@@ -312,7 +322,7 @@ TEST_P(PostgresRestartTest, ServeAnswers503AndResumesEverythingAfterTheRestart) 
       (std::filesystem::path(::testing::TempDir()) / "annals-pg-restart-test.key").string();
   std::filesystem::remove(key);
   ServerProcess server(
-      {"--store", uri, "--secrets-key-file", key, "--io-threads", "1", "--log-level", "warn"});
+      {"--store", uri, "--secrets-key-file", key, "--io-threads", "1", "--log-level", "info"});
   const Json hook = {{"url", receiver.Url()}, {"filter", {{"category", "order"}}}};
   ASSERT_EQ(Http("PUT", server.Url("/webhooks/orders"), hook.dump()).status, 201);
   ASSERT_EQ(Http("PUT", server.Url("/subscriptions/g1"),
@@ -372,6 +382,7 @@ TEST_P(PostgresRestartTest, ServeAnswers503AndResumesEverythingAfterTheRestart) 
   ASSERT_TRUE(WaitFor([&] { return webhook_ids().size() >= 10; }));
   EXPECT_EQ(GetJson(server, "/webhooks/orders")["drivenHere"], true);
   EXPECT_EQ(GetJson(server, "/subscriptions/g1")["drivenHere"], true);
+  EXPECT_EQ(Http("GET", server.Url("/health/ready")).status, 200);
 
   Stop();
   std::this_thread::sleep_for(300ms);
@@ -402,6 +413,19 @@ TEST_P(PostgresRestartTest, ServeAnswers503AndResumesEverythingAfterTheRestart) 
       },
       5s))
       << GetJson(server, "/webhooks/orders").dump();
+  // Not ready (a load balancer sends the traffic elsewhere), but alive. The readiness check is
+  // remembered for a second.
+  HttpResponse ready;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        ready = Http("GET", server.Url("/health/ready"));
+        return ready.status == 503;
+      },
+      3s))
+      << ready.status << " " << ready.body;
+  EXPECT_EQ(ready.header("content-type"), "application/problem+json");
+  EXPECT_NE(ready.body.find("the database is unavailable"), std::string::npos) << ready.body;
+  EXPECT_EQ(Http("GET", server.Url("/health/live")).status, 204);
   EXPECT_TRUE(server.Running());
 
   const Clock::time_point back = Start();
@@ -446,6 +470,17 @@ TEST_P(PostgresRestartTest, ServeAnswers503AndResumesEverythingAfterTheRestart) 
   EXPECT_EQ(group_ids, appended);
   EXPECT_EQ(GetJson(server, "/webhooks/orders")["drivenHere"], true);
   EXPECT_EQ(GetJson(server, "/subscriptions/g1")["drivenHere"], true);
+  EXPECT_TRUE(WaitFor([&] { return Http("GET", server.Url("/health/ready")).status == 200; }, 3s));
+
+  // One log line each for the outage and the recovery, however many requests failed; each
+  // lease lost once and taken twice (at creation, after the restart).
+  const std::string log = server.Stderr();
+  EXPECT_EQ(Occurrences(log, "postgres: the database is unavailable"), 1u) << log;
+  EXPECT_EQ(Occurrences(log, "postgres: the database is available again"), 1u) << log;
+  for (const std::string cursor : {"Webhook/orders", "Group/g1"}) {
+    EXPECT_EQ(Occurrences(log, "lost the lease of " + cursor), 1u) << log;
+    EXPECT_EQ(Occurrences(log, "took the lease of " + cursor), 2u) << log;
+  }
 
   // The log over HTTP: every acknowledged event where its answer said, positions dense.
   uint64_t expected_position = 1;

@@ -324,7 +324,18 @@ Routed Router::Dispatch(Request& req) const {
     if (stopping()) {
       return Fail(route, ProblemKind::kUnavailable, "the server is shutting down", path);
     }
-    return Answer(route, JsonResponse(200, "{\"status\":\"ready\"}"));
+    // A store that cannot reach its database answers 503 to everything: a load balancer
+    // should send the traffic elsewhere. The check may take a round trip (at most one a
+    // second), so it does not run on an I/O thread.
+    BlockingCall call;
+    call.run = [this, instance = std::string(path)] {
+      if (Status s = store_->CheckHealth(); !s.ok()) {
+        return ProblemResponse(ProblemFromStatus(
+            Status(s.code(), "the database is unavailable: " + s.message()), instance));
+      }
+      return JsonResponse(200, "{\"status\":\"ready\"}");
+    };
+    return Routed{route, std::move(call)};
   }
   if (segs.size() == 1 && segs[0] == "info") {
     if (!get) return NotAllowed(Route::kInfo, m, "GET, HEAD", path);

@@ -86,7 +86,8 @@ class Router {
   // Serves /subscriptions and /webhooks (delivery_routes.h); `routes` must outlive the router.
   void SetDelivery(const DeliveryRoutes* routes) { delivery_ = routes; }
 
-  // /health/ready answers 503 once the server is stopping.
+  // /health/ready answers 503 once the server is stopping (and while the store cannot reach
+  // its database: EventStore::CheckHealth).
   void SetStopping() { stopping_.store(true, std::memory_order_relaxed); }
   bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
 
