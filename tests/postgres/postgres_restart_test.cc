@@ -369,13 +369,18 @@ TEST_P(PostgresRestartTest, ServeAnswers503AndResumesEverythingAfterTheRestart) 
 
   std::set<std::string> appended;
   std::map<std::string, uint64_t> positions;
-  for (int i = 0; i < 10; ++i) {
-    const Uuid id = Uuid::Random();
-    HttpResponse r = HttpAppend(server, "order-" + std::to_string(i % 3), id);
-    ASSERT_EQ(r.status, 201) << r.body;
-    appended.insert(id.ToString());
-    positions[id.ToString()] = r.json()["position"].get<uint64_t>();
-  }
+  // Ten acknowledged appends over three streams, remembered with their positions.
+  auto append_ten = [&] {
+    for (int i = 0; i < 10; ++i) {
+      const Uuid id = Uuid::Random();
+      HttpResponse r = HttpAppend(server, "order-" + std::to_string(i % 3), id);
+      ASSERT_EQ(r.status, 201) << r.body;
+      appended.insert(id.ToString());
+      positions[id.ToString()] = r.json()["position"].get<uint64_t>();
+    }
+  };
+  append_ten();
+  if (HasFatalFailure()) return;
   read_sse(10, 10s);
   EXPECT_EQ(sse_ids, appended);
   ASSERT_TRUE(poll_group(10)) << polled.status << " " << polled.body;
@@ -444,13 +449,8 @@ TEST_P(PostgresRestartTest, ServeAnswers503AndResumesEverythingAfterTheRestart) 
   appended.insert(during.ToString());
   positions[during.ToString()] = retried.json()["position"].get<uint64_t>();
   EXPECT_EQ(attempts, 1) << "the first append after the database came back failed";
-  for (int i = 0; i < 10; ++i) {
-    const Uuid id = Uuid::Random();
-    HttpResponse r = HttpAppend(server, "order-" + std::to_string(i % 3), id);
-    ASSERT_EQ(r.status, 201) << r.body;
-    appended.insert(id.ToString());
-    positions[id.ToString()] = r.json()["position"].get<uint64_t>();
-  }
+  append_ten();
+  if (HasFatalFailure()) return;
 
   // The SSE subscriber, connected through the restart, receives the new events.
   read_sse(appended.size(), 10s);
