@@ -15,7 +15,8 @@
 // - ReadStream, GetStreamInfo accept `$` names (e.g. `$$<stream>`, read without visibility
 //   rules); SetStreamMetadata and DeleteStream refuse them with kInvalidArgument.
 // - ReadAll with max_count or max_scan 0, and ListStreams with limit 0, are kInvalidArgument, as
-//   is a type_regex that does not compile. The regex matches anywhere in the type (search).
+//   is a type_regex or stream_regex that does not compile. A regex matches anywhere in the
+//   type or stream name (search).
 // - A tombstone's `$streamDeleted` event has empty data and content type
 //   application/octet-stream. GetStreamInfo of a tombstoned stream keeps `L` and the count of
 //   real events; last_position/last_updated are those of the tombstone record.
