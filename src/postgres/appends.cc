@@ -268,6 +268,47 @@ std::vector<PostgresStore::PendingAppend*> PostgresStore::TakeBatchLocked() {
 
 std::vector<Result<AppendResult>> PostgresStore::CommitAppends(
     const std::vector<const AppendRequest*>& batch) {
+  std::vector<std::optional<AppendResult>> written;
+  {
+    Result<ConnectionPool::Lease> lease = pool_.Checkout();
+    if (!lease.ok()) return std::vector<Result<AppendResult>>(batch.size(), lease.status());
+    Result<OneStatementAppends> quick = AppendInOneStatement(**lease, batch);
+    if (!quick.ok()) {
+      if ((*lease)->broken()) {
+        // The statement commits on its own: it may have, before the connection broke.
+        const Status unknown(
+            quick.status().code(),
+            quick.status().message() + " (the append may or may not have committed)");
+        return std::vector<Result<AppendResult>>(batch.size(), unknown);
+      }
+      // It wrote nothing (e.g. an event id inserted by another node meanwhile, a deadlock):
+      // the long way sorts out which append is at fault.
+      return CommitAppendsInTransaction(batch);
+    }
+    if (quick->head) notifier_.Advance(*quick->head);
+    written = std::move(quick->written);
+  }
+  std::vector<const AppendRequest*> declined;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (!written[i]) declined.push_back(batch[i]);
+  }
+  std::vector<Result<AppendResult>> long_way;
+  if (!declined.empty()) long_way = CommitAppendsInTransaction(declined);
+  std::vector<Result<AppendResult>> results;
+  results.reserve(batch.size());
+  size_t next_declined = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (written[i]) {
+      results.emplace_back(*written[i]);
+    } else {
+      results.push_back(std::move(long_way[next_declined++]));
+    }
+  }
+  return results;
+}
+
+std::vector<Result<AppendResult>> PostgresStore::CommitAppendsInTransaction(
+    const std::vector<const AppendRequest*>& batch) {
   Status failure;
   bool one_by_one = false;
   {
@@ -299,7 +340,7 @@ std::vector<Result<AppendResult>> PostgresStore::CommitAppends(
   // node meanwhile) retries alone, and one that fails fails alone.
   std::vector<Result<AppendResult>> results;
   for (const AppendRequest* request : batch) {
-    results.push_back(std::move(CommitAppends({request})[0]));
+    results.push_back(std::move(CommitAppendsInTransaction({request})[0]));
   }
   return results;
 }

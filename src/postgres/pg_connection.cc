@@ -210,10 +210,13 @@ Result<std::unique_ptr<Connection>> Connection::Open(const ConnectOptions& optio
   std::unique_ptr<Connection> connection(new Connection(conn));
   // READ COMMITTED whatever the role's default: the log head's UPDATE must wait for the
   // previous writer and then take its committed value (docs/postgres.md, "Ordering"); under
-  // REPEATABLE READ it would fail with a serialization error instead.
+  // REPEATABLE READ it would fail with a serialization error instead. No JIT: the store's
+  // statements are short, and a plan whose estimate crosses jit_above_cost (a big log read)
+  // would be compiled again on every execution, some 100 ms each time.
   Result<Rows> set = connection->Exec(
       "SELECT set_config('statement_timeout', $1, false) IS NOT NULL, "
-      "set_config('default_transaction_isolation', 'read committed', false) IS NOT NULL",
+      "set_config('default_transaction_isolation', 'read committed', false) IS NOT NULL, "
+      "set_config('jit', 'off', false) IS NOT NULL",
       Params().Text(std::to_string(options.statement_timeout.count())));
   if (!set.ok()) return set.status();
   return connection;

@@ -1,7 +1,8 @@
 // The PostgreSQL EventStore (include/annals/postgres_store.h). Appends (group commit) are in
-// appends.cc, the other writes in writes.cc, reads in reads.cc, the catalog statements and the
-// log-head commit in catalog.cc, opening and live notification in postgres_store.cc;
-// docs/postgres.md has the schema and why positions are gap-free and in commit order.
+// appends.cc and, their common case in one statement, append_statement.cc; the other writes in
+// writes.cc, reads in reads.cc, the catalog statements and the log-head commit in catalog.cc,
+// opening and live notification in postgres_store.cc; docs/postgres.md has the schema and why
+// positions are gap-free and in commit order.
 #pragma once
 
 #include <condition_variable>
@@ -131,7 +132,11 @@ class PostgresStore final : public EventStore {
   // Commits every pending append (at close, after the workers stopped).
   void DrainPendingAppends();
   std::vector<PendingAppend*> TakeBatchLocked();
+  // The batch in one statement where it can (AppendInOneStatement), the rest the long way.
   std::vector<Result<AppendResult>> CommitAppends(const std::vector<const AppendRequest*>& batch);
+  // The batch in a transaction of several statements, which handles every case.
+  std::vector<Result<AppendResult>> CommitAppendsInTransaction(
+      const std::vector<const AppendRequest*>& batch);
   // One attempt in one transaction; an error status when the transaction failed as a whole.
   Result<std::vector<Result<AppendResult>>> TryCommitAppends(
       Connection& c, const std::vector<const AppendRequest*>& batch);
@@ -210,6 +215,17 @@ Status StoreMetadata(Connection& c, const std::string& stream, Revision revision
 // statement. Call it last before COMMIT.
 Result<Committed> CommitRecords(Connection& c, const std::vector<NewRecord>& records,
                                 const std::vector<CatalogChange>& changes);
+// What AppendInOneStatement wrote: the result of each append it wrote (nullopt: declined,
+// nothing written), and the head just past its records when it wrote any.
+struct OneStatementAppends {
+  std::vector<std::optional<AppendResult>> written;
+  std::optional<Position> head;
+};
+// The batch's appends in one autocommitted call of `annals_append` (append_statement.cc), on a
+// connection outside any transaction. An error status: nothing was written, unless the
+// connection broke, when the outcome is unknown.
+Result<OneStatementAppends> AppendInOneStatement(Connection& c,
+                                                 const std::vector<const AppendRequest*>& batch);
 // Columns of `events` in the order EventAt reads them, for a table aliased `e`.
 inline constexpr std::string_view kEventColumns =
     "e.position, e.stream, e.revision, e.id, e.type, e.content_type, e.data, e.metadata, "

@@ -1,6 +1,7 @@
 // The versioned schema of the PostgreSQL backend (docs/postgres.md, "Schema", documents every
 // table and column). Version history:
 //   1  log_head, events, streams, stream_metadata, schema_version.
+//   2  the function annals_append (appends in one statement).
 #pragma once
 
 #include "annals/status.h"
@@ -8,7 +9,7 @@
 
 namespace annals::pg {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 // Creates or upgrades the schema in the connection's current schema (search_path), in one
 // transaction under an advisory lock so concurrent migrators do not race.

@@ -52,7 +52,7 @@ TEST(PostgresSchemaTest, MigrateCreatesTheSchemaOnceAndOpenChecksIt) {
   ASSERT_NE(admin, nullptr);
   auto versions = admin->Exec("SELECT count(*)::bigint, max(version)::bigint FROM schema_version");
   ASSERT_TRUE(versions.ok()) << versions.status().ToString();
-  EXPECT_EQ(versions->Int64(0, 0), 1);
+  EXPECT_EQ(versions->Int64(0, 0), PostgresSchemaVersion());  // one row per migration
   EXPECT_EQ(versions->Int64(0, 1), PostgresSchemaVersion());
   EXPECT_NE(OpenOrFail(options), nullptr);
 }
@@ -71,6 +71,40 @@ TEST(PostgresSchemaTest, ANewerSchemaVersionIsRefused) {
         << opened.status().ToString();
   }
   EXPECT_EQ(MigratePostgres(conninfo).code(), StatusCode::kInvalidArgument);
+}
+
+TEST(PostgresSchemaTest, AVersionOneDatabaseIsUpgradedAndKeepsItsEvents) {
+  const std::string conninfo = pg::testing::FreshSchemaConninfo();
+  {
+    auto store = OpenOrFail({.conninfo = conninfo});
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Append(OneEvent("before-1")).ok());
+  }
+  // What migration 2 added, taken away again: the database as version 1 left it.
+  auto admin = Admin(conninfo);
+  ASSERT_NE(admin, nullptr);
+  ASSERT_TRUE(admin
+                  ->ExecScript("DROP FUNCTION annals_append; "
+                               "DELETE FROM schema_version WHERE version = 2")
+                  .ok());
+  Result<std::unique_ptr<EventStore>> refused =
+      OpenPostgres({.conninfo = conninfo, .migrate = false});
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("version 1; this build needs 2"), std::string::npos)
+      << refused.status().ToString();
+  auto store = OpenOrFail({.conninfo = conninfo});
+  ASSERT_NE(store, nullptr);
+  Result<AppendResult> after = store->Append(OneEvent("after-1"));
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(after->position, Position{2});
+  Result<ReadAllResult> all = store->ReadAll({});
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->events.size(), 2u);
+  EXPECT_EQ(all->events[0].stream, "before-1");
+  auto function =
+      admin->Exec("SELECT count(*)::bigint FROM pg_proc WHERE proname = 'annals_append'");
+  ASSERT_TRUE(function.ok());
+  EXPECT_EQ(function->Int64(0, 0), 1);
 }
 
 TEST(PostgresStoreTest, AnUnreachableServerIsUnavailable) {
@@ -228,6 +262,93 @@ TEST(PostgresStoreTest, AsyncAppendsShareCommitsAndCloseCompletesThemAll) {
   }
   store.reset();
   EXPECT_EQ(late.load(), 50);
+}
+
+// One batch whose appends are written in one statement and declined to the long way
+// (append_statement.cc): every append still gets its own, exact answer.
+TEST(PostgresStoreTest, EveryAppendOfAMixedBatchGetsItsOwnAnswer) {
+  const std::string conninfo = pg::testing::FreshSchemaConninfo();
+  auto store = OpenOrFail({.conninfo = conninfo, .async_threads = 1});
+  ASSERT_NE(store, nullptr);
+  for (const char* stream : {"kept", "deleted", "gone"}) {
+    for (int i = 0; i < 2; ++i) ASSERT_TRUE(store->Append(OneEvent(stream)).ok());
+  }
+  ASSERT_TRUE(store->DeleteStream("deleted", ExpectedRevision::Any(), DeleteMode::kSoft).ok());
+  ASSERT_TRUE(store->DeleteStream("gone", ExpectedRevision::Any(), DeleteMode::kTombstone).ok());
+  AppendRequest retried = OneEvent("retried");
+  retried.events[0].id = Uuid::Random();
+  Result<AppendResult> original = store->Append(retried);
+  ASSERT_TRUE(original.ok());
+  ASSERT_TRUE(store->SetStreamMetadata("limited", ExpectedRevision::Any(), {.max_count = 5}).ok());
+
+  struct Case {
+    AppendRequest request;
+    StatusCode code;
+    uint64_t first_revision = 0;
+  };
+  auto with = [](std::string stream, ExpectedRevision expected) {
+    AppendRequest request = OneEvent(std::move(stream));
+    request.expected = expected;
+    return request;
+  };
+  std::vector<Case> cases = {
+      {with("kept", ExpectedRevision::Exact(Revision{1})), StatusCode::kOk, 2},
+      {with("new", ExpectedRevision::NoStream()), StatusCode::kOk, 0},
+      {with("deleted", ExpectedRevision::NoStream()), StatusCode::kOk, 2},
+      {with("gone", ExpectedRevision::Any()), StatusCode::kStreamDeleted},
+      {retried, StatusCode::kOk, original->first_revision.value},
+      {with("missing", ExpectedRevision::StreamExists()), StatusCode::kWrongExpectedRevision},
+      {with("stale", ExpectedRevision::Exact(Revision{4})), StatusCode::kWrongExpectedRevision},
+      {with("limited", ExpectedRevision::NoStream()), StatusCode::kOk, 0},
+  };
+  cases[0].request.events.push_back(cases[0].request.events[0]);  // two events
+  // Queued at once, so they share batches (a single worker commits them).
+  std::vector<std::promise<Result<AppendResult>>> answers(cases.size());
+  for (size_t i = 0; i < cases.size(); ++i) {
+    store->AppendAsync(cases[i].request,
+                       [&answers, i](Result<AppendResult> r) { answers[i].set_value(r); });
+  }
+  std::set<uint64_t> written_positions;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    Result<AppendResult> answer = answers[i].get_future().get();
+    ASSERT_EQ(answer.status().code(), cases[i].code)
+        << cases[i].request.stream << ": " << answer.status().ToString();
+    if (!answer.ok()) continue;
+    EXPECT_EQ(answer->first_revision.value, cases[i].first_revision) << cases[i].request.stream;
+    EXPECT_EQ(answer->last_revision.value,
+              cases[i].first_revision + cases[i].request.events.size() - 1);
+    if (cases[i].request.stream == "retried") {
+      EXPECT_TRUE(answer->idempotent);
+      EXPECT_EQ(*answer, (AppendResult{original->first_revision, original->last_revision,
+                                       original->position, true}));
+      continue;
+    }
+    EXPECT_FALSE(answer->idempotent) << cases[i].request.stream;
+    // The answer's position holds the append's last event.
+    Result<ReadAllResult> at = store->ReadAll({.from = answer->position, .max_count = 1});
+    ASSERT_TRUE(at.ok());
+    ASSERT_EQ(at->events.size(), 1u);
+    EXPECT_EQ(at->events[0].stream, cases[i].request.stream);
+    EXPECT_EQ(at->events[0].revision, answer->last_revision);
+    written_positions.insert(answer->position.value);
+  }
+  EXPECT_EQ(written_positions.size(), 4u);
+  // The log stays dense, and the catalog agrees with what was written.
+  Result<ReadAllResult> all = store->ReadAll({});
+  ASSERT_TRUE(all.ok());
+  for (size_t i = 0; i < all->events.size(); ++i) {
+    EXPECT_EQ(all->events[i].position.value, i + 1);
+  }
+  EXPECT_EQ(store->Head().value, all->events.size() + 1);
+  Result<StreamInfo> kept = store->GetStreamInfo("kept");
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(kept->last_revision, Revision{3});
+  Result<StreamInfo> stale = store->GetStreamInfo("stale");
+  EXPECT_EQ(stale.status().code(), StatusCode::kNotFound);  // refused: no row left behind
+  Result<ReadStreamResult> deleted = store->ReadStream({.stream = "deleted"});
+  ASSERT_TRUE(deleted.ok());
+  ASSERT_EQ(deleted->events.size(), 1u);  // the recreated stream shows only the new event
+  EXPECT_EQ(deleted->events[0].revision, Revision{2});
 }
 
 TEST(PostgresStoreTest, TheSameIdsRacingIntoTwoStreamsCommitOnce) {
