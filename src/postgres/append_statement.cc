@@ -66,10 +66,11 @@ Result<OneStatementAppends> AppendInOneStatement(Connection& c,
       .ByteaArray(datas)
       .ByteaArray(metadatas)
       .Text(kHeadChannel);
-  Result<Rows> rows = c.Exec(
-      "SELECT out_append, out_first_revision, out_last_position "
-      "FROM annals_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-      params);
+  Result<Rows> rows =
+      c.ExecPrepared("annals_append",
+                     "SELECT out_append, out_first_revision, out_last_position "
+                     "FROM annals_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     params);
   if (!rows.ok()) return rows.status();
   OneStatementAppends out;
   out.written.resize(batch.size());

@@ -276,6 +276,29 @@ Result<Rows> Connection::Exec(std::string_view sql, const Params& params) {
   return rows;
 }
 
+Result<Rows> Connection::ExecPrepared(std::string_view name, std::string_view sql,
+                                      const Params& params) {
+  const std::string statement_name(name);
+  if (!prepared_.contains(statement_name)) {
+    const std::string statement(sql);
+    PGresult* prepared =
+        PQprepare(conn_, statement_name.c_str(), statement.c_str(), params.size(), params.types());
+    Status status = StatusOf(prepared);
+    PQclear(prepared);
+    if (!status.ok()) return status;
+    prepared_.insert(statement_name);
+  }
+  const std::vector<const char*> values = params.Values();
+  const std::vector<int> lengths = params.Lengths();
+  const std::vector<int> formats(params.size(), 1);
+  PGresult* result = PQexecPrepared(conn_, statement_name.c_str(), params.size(), values.data(),
+                                    lengths.data(), formats.data(), /*resultFormat=*/1);
+  Rows rows(result);
+  Status status = StatusOf(result);
+  if (!status.ok()) return status;
+  return rows;
+}
+
 Status Connection::ExecScript(const std::string& sql) {
   // PQexec returns the last statement's result; an earlier failure stops the script there and
   // is the result returned.

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -87,6 +88,10 @@ class Connection {
 
   // One statement with parameters (extended protocol), binary results.
   Result<Rows> Exec(std::string_view sql, const Params& params = {});
+  // The same through a prepared statement `name` (prepared at its first use on this
+  // connection): no parse at each call. Only for statements whose generic plan is right for
+  // every argument (the server keeps one after five calls when it looks no worse).
+  Result<Rows> ExecPrepared(std::string_view name, std::string_view sql, const Params& params);
   // One or more statements without parameters (simple protocol), e.g. "BEGIN" or DDL.
   Status ExecScript(const std::string& sql);
   // Rolls back an open transaction, if any; a failure marks the connection broken. Keeps
@@ -115,6 +120,7 @@ class Connection {
   bool broken_ = false;
   std::string last_sqlstate_;
   std::string last_constraint_;
+  std::set<std::string> prepared_;  // names prepared on this session
 };
 
 // The Status for a SQLSTATE (with the server's message), as the store reports it.

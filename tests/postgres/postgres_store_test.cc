@@ -101,8 +101,9 @@ TEST(PostgresSchemaTest, AVersionOneDatabaseIsUpgradedAndKeepsItsEvents) {
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->events.size(), 2u);
   EXPECT_EQ(all->events[0].stream, "before-1");
-  auto function =
-      admin->Exec("SELECT count(*)::bigint FROM pg_proc WHERE proname = 'annals_append'");
+  auto function = admin->Exec(
+      "SELECT count(*)::bigint FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+      "WHERE p.proname = 'annals_append' AND n.nspname = current_schema()");
   ASSERT_TRUE(function.ok());
   EXPECT_EQ(function->Int64(0, 0), 1);
 }
