@@ -102,7 +102,8 @@ def delivery_lines(results):
 # Annals over PostgreSQL against the hand-written table, on the same PostgreSQL in the same run.
 PG_PAIRS = [("append_batch1_c1", "append_single_c1"), ("append_batch1_c8", "append_single_c8"),
             ("append_batch1_c64", "append_single_c64"), ("append_batch10_c8", "append_batch10_c8"),
-            ("append_batch10_c64", "append_batch10_c64")]
+            ("append_batch10_c64", "append_batch10_c64"), ("read_all_c1", "read_all_c1"),
+            ("read_all_c8", "read_all_c8"), ("read_all_c8_nodes2", "read_all_c8")]
 
 
 def postgres_lines(results):
@@ -113,15 +114,21 @@ def postgres_lines(results):
             continue
         ratio = (f"{num(a['events_per_s']) / num(p['events_per_s']):.2f}×" if p and num(p.get("events_per_s"))
                  else "—")
-        b, c = (int(x) for x in re.fullmatch(r"append_batch(\d+)_c(\d+)", ours).groups())
-        what = f"{b} event{'s' * (b > 1)} per append, {c} writer{'s' * (c > 1)}"
+        read = re.fullmatch(r"read_all_c(\d+)(_nodes(\d+))?", ours)
+        if read:
+            c, nodes = int(read.group(1)), int(read.group(3) or 1)
+            what = (f"read $all, pages of 1000, {c} reader{'s' * (c > 1)}"
+                    + (f" over {nodes} nodes" if nodes > 1 else ""))
+        else:
+            b, c = (int(x) for x in re.fullmatch(r"append_batch(\d+)_c(\d+)", ours).groups())
+            what = f"{b} event{'s' * (b > 1)} per append, {c} writer{'s' * (c > 1)}"
         rows.append(f"| {what} | {fmt_rate(a)} | {fmt_rate(p)} | {ratio} |")
     if not rows:
         return []
     return ["", "Annals over PostgreSQL (`annals_postgres_bench`: gap-free commit order, optimistic concurrency, "
             "idempotent ids) against the peers' hand-written table (`pgbench`, no ordering guarantee), "
             "on the same PostgreSQL cluster in the same run:", "",
-            "| appends | Annals over PostgreSQL | PostgreSQL table | Annals ÷ table |", "|---|---:|---:|---:|"] + rows
+            "| case | Annals over PostgreSQL | PostgreSQL table | Annals ÷ table |", "|---|---:|---:|---:|"] + rows
 
 
 def section(results, raw_notes):
