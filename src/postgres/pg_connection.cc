@@ -193,13 +193,28 @@ Status StatusForSqlState(std::string_view sqlstate, std::string message) {
 // ---- Connection. ----
 
 Result<std::unique_ptr<Connection>> Connection::Open(const ConnectOptions& options) {
-  // expand_dbname: the first "dbname" value is the caller's whole connection string; the
-  // keywords after it override what it says.
+  // expand_dbname: the "dbname" value is the caller's whole connection string; keywords
+  // before it are defaults it may override, keywords after it override what it says.
+  //
+  // TCP keepalives and a user timeout (ignored on unix sockets): when the database host
+  // vanishes without closing the connection (power loss, a partition), a request waiting on
+  // it fails with kUnavailable after about 15 s, instead of the kernel's retransmission
+  // timeout (minutes); idle pooled connections are found dead the same way, and a node's
+  // lease connection notices it lost its leases.
   const std::string connect_timeout =
       std::to_string(std::max<int64_t>(1, options.connect_timeout.count()));
-  const char* keywords[] = {"dbname", "connect_timeout", "application_name", nullptr};
-  const char* values[] = {options.conninfo.c_str(), connect_timeout.c_str(),
-                          options.application_name.c_str(), nullptr};
+  const char* keywords[] = {"keepalives",       "keepalives_idle",  "keepalives_interval",
+                            "keepalives_count", "tcp_user_timeout", "dbname",
+                            "connect_timeout",  "application_name", nullptr};
+  const char* values[] = {"1",
+                          "5",
+                          "2",
+                          "3",
+                          "10000",
+                          options.conninfo.c_str(),
+                          connect_timeout.c_str(),
+                          options.application_name.c_str(),
+                          nullptr};
   PGconn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
   if (conn == nullptr) return Status(StatusCode::kUnavailable, "postgres: out of memory");
   if (PQstatus(conn) != CONNECTION_OK) {

@@ -1,6 +1,9 @@
 // The PostgreSQL store's own behaviour beyond the conformance suite: schema versions, lost
 // connections, pool and statement timeouts mapped onto Status codes, and closing.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -106,6 +109,42 @@ TEST(PostgresSchemaTest, AVersionOneDatabaseIsUpgradedAndKeepsItsEvents) {
       "WHERE p.proname = 'annals_append' AND n.nspname = current_schema()");
   ASSERT_TRUE(function.ok());
   EXPECT_EQ(function->Int64(0, 0), 1);
+}
+
+// The server's port, from the test server's connection string ("... port=N ...").
+std::string ServerPort() {
+  const std::string& conninfo = pg::testing::ServerConninfo();
+  const size_t at = conninfo.find("port=");
+  if (at == std::string::npos) return "";
+  return conninfo.substr(at + 5, conninfo.find(' ', at) - at - 5);
+}
+
+int SocketOption(int fd, int level, int name) {
+  int value = -1;
+  socklen_t size = sizeof(value);
+  EXPECT_EQ(getsockopt(fd, level, name, &value, &size), 0);
+  return value;
+}
+
+// A database host that vanishes must not hold a request for minutes: every TCP connection
+// probes an idle peer and gives up on unacknowledged data (pg_connection.cc).
+TEST(PostgresStoreTest, TcpConnectionsProbeTheServerAndTimeOutUnansweredData) {
+  const std::string port = ServerPort();
+  ASSERT_FALSE(port.empty()) << pg::testing::ServerConninfo();
+  const std::string tcp = "host=127.0.0.1 port=" + port + " user=postgres dbname=postgres";
+  auto connection = pg::Connection::Open({.conninfo = tcp});
+  ASSERT_TRUE(connection.ok()) << connection.status().ToString();
+  const int fd = PQsocket((*connection)->raw());
+  EXPECT_EQ(SocketOption(fd, SOL_SOCKET, SO_KEEPALIVE), 1);
+  EXPECT_EQ(SocketOption(fd, IPPROTO_TCP, TCP_KEEPIDLE), 5);
+  EXPECT_EQ(SocketOption(fd, IPPROTO_TCP, TCP_KEEPINTVL), 2);
+  EXPECT_EQ(SocketOption(fd, IPPROTO_TCP, TCP_KEEPCNT), 3);
+  EXPECT_EQ(SocketOption(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), 10000);
+  // The user's connection string has the last word.
+  auto own = pg::Connection::Open({.conninfo = tcp + " keepalives_idle=30 tcp_user_timeout=0"});
+  ASSERT_TRUE(own.ok()) << own.status().ToString();
+  EXPECT_EQ(SocketOption(PQsocket((*own)->raw()), IPPROTO_TCP, TCP_KEEPIDLE), 30);
+  EXPECT_EQ(SocketOption(PQsocket((*own)->raw()), IPPROTO_TCP, TCP_USER_TIMEOUT), 0);
 }
 
 TEST(PostgresStoreTest, AnUnreachableServerIsUnavailable) {
