@@ -281,8 +281,12 @@ std::vector<Result<AppendResult>> PostgresStore::CommitAppends(
             quick.status().message() + " (the append may or may not have committed)");
         return std::vector<Result<AppendResult>>(batch.size(), unknown);
       }
-      // It wrote nothing (e.g. an event id inserted by another node meanwhile, a deadlock):
-      // the long way sorts out which append is at fault.
+      // It wrote nothing. A timeout or a server shutting down would stop the long way too;
+      // a race (an event id inserted by another node meanwhile, a deadlock) or a failure that
+      // may be one append's own is sorted out by the long way, append by append if need be.
+      if (quick.status().code() == StatusCode::kUnavailable && !Retryable(**lease)) {
+        return std::vector<Result<AppendResult>>(batch.size(), quick.status());
+      }
       return CommitAppendsInTransaction(batch);
     }
     if (quick->head) notifier_.Advance(*quick->head);

@@ -78,6 +78,7 @@ CREATE FUNCTION annals_append(
 DECLARE
   n integer := coalesce(cardinality(p_streams), 0);
   ok boolean[] := array_fill(false, ARRAY[n]);
+  id_used boolean[] := array_fill(false, ARRAY[n]);
   first_rev bigint[] := array_fill(0::bigint, ARRAY[n]);
   last_pos bigint[] := array_fill(0::bigint, ARRAY[n]);
   accepted bigint := 0;
@@ -86,11 +87,18 @@ DECLARE
   pos bigint;
   r record;
 BEGIN
-  -- A row for each new stream that may be new, in name order; an insert that races another
-  -- transaction's waits for its commit, then does nothing.
+  -- An event id used before: the long way answers (an idempotent retry, or a conflict).
+  FOR r IN
+    SELECT DISTINCT u.a FROM unnest(p_ids, p_event_append) AS u(id, a) JOIN events e ON e.id = u.id
+  LOOP
+    id_used[r.a::integer] := true;
+  END LOOP;
+  -- A row for each stream that may be new, in name order; an insert that races another
+  -- transaction's waits for its commit, then does nothing. None for a declined append: a
+  -- refused append leaves nothing behind.
   INSERT INTO streams (name)
-  SELECT u.name FROM unnest(p_streams, p_kinds) AS u(name, kind)
-   WHERE u.kind IN (0, 1) ORDER BY u.name
+  SELECT u.name FROM unnest(p_streams, p_kinds) WITH ORDINALITY AS u(name, kind, i)
+   WHERE u.kind IN (0, 1) AND NOT id_used[u.i::integer] ORDER BY u.name
   ON CONFLICT (name) DO NOTHING;
   -- Every stream's row, locked in name order (every writer's order: no deadlock cycle). Only an
   -- active stream whose metadata does not soft-delete it and whose expectation holds is
@@ -103,7 +111,7 @@ BEGIN
      ORDER BY s.name
        FOR UPDATE OF s
   LOOP
-    ok[r.i::integer] := coalesce(
+    ok[r.i::integer] := NOT id_used[r.i::integer] AND coalesce(
         r.state = 0
         AND (r.metadata IS NULL OR (r.metadata::jsonb -> '$tb') IS DISTINCT FROM
                                    to_jsonb(9223372036854775807::bigint))
@@ -113,12 +121,6 @@ BEGIN
                         ELSE r.last_revision = r.expected END,
         false);
     first_rev[r.i::integer] := coalesce(r.last_revision + 1, 0);
-  END LOOP;
-  -- An event id used before: the long way answers (an idempotent retry, or a conflict).
-  FOR r IN
-    SELECT DISTINCT u.a FROM unnest(p_ids, p_event_append) AS u(id, a) JOIN events e ON e.id = u.id
-  LOOP
-    ok[r.a::integer] := false;
   END LOOP;
   FOR i IN 1..n LOOP
     IF ok[i] THEN accepted := accepted + p_counts[i]; END IF;
