@@ -5,6 +5,8 @@
 //   annals_http_bench read-stream --url ... --connections 8 --streams 2000
 //   annals_http_bench read-all    --url ... --connections 1 --page 1000 --events 200000
 //   annals_http_bench sse-latency --url ... --subscribers 100 --rate 1000
+//   annals_http_bench mixed       --url ... --connections 8 --streams 2000
+//   annals_http_bench catch-up    --url ... --subscribers 1 --events 200000
 //
 // Closed loop by default (each client sends its next request when the last one is answered).
 // `--rate R` makes `append` open loop: requests are scheduled at R per second in all and each
@@ -14,9 +16,11 @@
 // Prints one line per case: `annals-http case=... events_per_s=... p50_ms=... p99_ms=...`.
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -291,6 +295,165 @@ int RunReadAll(const Options& o) {
       });
 }
 
+// ---- mixed -------------------------------------------------------------------------------------
+
+// Half the clients append single events (closed loop, as `append`) while the other half read
+// random preloaded 10-event streams (as `read-stream`), at the same time. Two lines: the
+// appends' and the reads'.
+int RunMixed(const Options& o) {
+  const std::string prefix = RunPrefix(o);
+  Preload(o, prefix + "-r", o.streams);
+  const int writers = std::max(1, o.connections / 2);
+  const int readers = std::max(1, o.connections - writers);
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> appended{0}, read{0};
+  std::vector<LatencyHistogram> write_hist(static_cast<size_t>(writers));
+  std::vector<LatencyHistogram> read_hist(static_cast<size_t>(readers));
+  std::vector<std::thread> threads;
+  const auto start = Clock::now();
+  for (int w = 0; w < writers; ++w) {
+    threads.emplace_back([&, w] {
+      Connection conn(o);
+      uint64_t stream_no = 0, revision = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        const std::string target = fmt::format("/streams/{}-w{}-{}", prefix, w, stream_no);
+        const auto t0 = Clock::now();
+        auto res = conn.Send(http::verb::post, target, AppendBody(revision, 1));
+        write_hist[static_cast<size_t>(w)].Record(Clock::now() - t0);
+        if (res.result() != http::status::created) {
+          Die(fmt::format("append to {}: {} {}", target, res.result_int(), res.body()));
+        }
+        appended.fetch_add(1, std::memory_order_relaxed);
+        if (++revision == annals::bench::kEventsPerStream) ++stream_no, revision = 0;
+      }
+    });
+  }
+  for (int r = 0; r < readers; ++r) {
+    threads.emplace_back([&, r] {
+      Connection conn(o);
+      std::mt19937_64 rng(static_cast<uint64_t>(r) * 7919 + 1);
+      while (!stop.load(std::memory_order_relaxed)) {
+        const std::string target =
+            fmt::format("/streams/{}-r-{}?limit=10", prefix, rng() % o.streams);
+        const auto t0 = Clock::now();
+        auto res = conn.Send(http::verb::get, target);
+        read_hist[static_cast<size_t>(r)].Record(Clock::now() - t0);
+        const uint64_t n = CountEvents(res.body());
+        if (res.result() != http::status::ok || n != annals::bench::kEventsPerStream) {
+          Die(fmt::format("GET {}: {}, {} events", target, res.result_int(), n));
+        }
+        read.fetch_add(n, std::memory_order_relaxed);
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
+  stop = true;
+  for (auto& t : threads) t.join();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  LatencyHistogram writes, reads;
+  for (auto& h : write_hist) writes.Merge(h);
+  for (auto& h : read_hist) reads.Merge(h);
+  const std::string mix = fmt::format(" writers={} readers={}", writers, readers);
+  PrintLine(fmt::format("mixed_c{}_appends", o.connections),
+            static_cast<double>(appended.load()) / elapsed, writes, mix);
+  PrintLine(fmt::format("mixed_c{}_reads", o.connections),
+            static_cast<double>(read.load()) / elapsed, reads, mix);
+  return 0;
+}
+
+// ---- SSE ---------------------------------------------------------------------------------------
+
+// Follows `target` as an SSE stream: `subscribed` runs once the response headers arrived, then
+// `on_line(line, received_at)` for every line until it returns false, `stop` is set or the
+// stream ends.
+template <typename OnLine>
+void FollowSse(Connection& conn, const std::string& target, const std::atomic<bool>& stop,
+               const std::function<void()>& subscribed, OnLine on_line) {
+  http::request<http::empty_body> req{http::verb::get, target, 11};
+  req.set(http::field::host, conn.host());
+  req.set(http::field::accept, "text/event-stream");
+  http::write(conn.stream(), req);
+  http::response_parser<http::buffer_body> parser;
+  parser.body_limit(boost::none);
+  http::read_header(conn.stream(), conn.buffer(), parser);
+  if (parser.get().result() != http::status::ok) Die("SSE subscribe refused");
+  subscribed();
+  std::string line;
+  char chunk[16384];
+  beast::error_code ec;
+  while (!stop.load(std::memory_order_relaxed) && !parser.is_done()) {
+    parser.get().body().data = chunk;
+    parser.get().body().size = sizeof chunk;
+    // read_some returns as soon as some body bytes arrived (read would wait for a full
+    // buffer, stamping frames with the time the buffer filled).
+    http::read_some(conn.stream(), conn.buffer(), parser, ec);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) return;
+    const auto now = Clock::now();
+    const size_t n = sizeof chunk - parser.get().body().size;
+    for (size_t i = 0; i < n; ++i) {
+      if (chunk[i] != '\n') {
+        line.push_back(chunk[i]);
+        continue;
+      }
+      if (!on_line(line, now)) return;
+      line.clear();
+    }
+  }
+}
+
+// Preloads --events events and appends one more, whose position ends the catch-up; then
+// --subscribers SSE subscribers read `$all` from the start until each has that position: the
+// rate at which a new read model catches up with the log. The latency line is each
+// subscriber's time to catch up.
+int RunCatchUp(const Options& o) {
+  const std::string prefix = RunPrefix(o);
+  Preload(o, prefix, o.events / annals::bench::kEventsPerStream);
+  uint64_t last = 0;
+  {
+    Connection writer(o);
+    auto res =
+        writer.Send(http::verb::post, fmt::format("/streams/{}-end", prefix), AppendBody(0, 1));
+    if (res.result() != http::status::created) Die(fmt::format("append: {}", res.result_int()));
+    last = std::stoull(res.body().substr(res.body().find("\"position\":") + 11));
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> events{0};
+  std::vector<Clock::duration> took(static_cast<size_t>(o.subscribers));
+  std::vector<std::thread> subs;
+  const auto start = Clock::now();
+  for (int s = 0; s < o.subscribers; ++s) {
+    subs.emplace_back([&, s] {
+      Connection conn(o);
+      uint64_t seen = 0;
+      FollowSse(
+          conn, "/all?from=start", stop, [] {},
+          [&](const std::string& line, Clock::time_point now) {
+            if (line.rfind("id: ", 0) != 0) return true;
+            ++seen;
+            if (std::stoull(line.substr(4)) < last) return true;
+            took[static_cast<size_t>(s)] = now - start;
+            return false;
+          });
+      if (took[static_cast<size_t>(s)] == Clock::duration{}) Die("a subscriber did not catch up");
+      events.fetch_add(seen);
+    });
+  }
+  for (auto& t : subs) t.join();
+  LatencyHistogram caught_up;
+  Clock::duration slowest{};
+  for (const Clock::duration& d : took) {
+    caught_up.Record(d);
+    slowest = std::max(slowest, d);
+  }
+  const double elapsed = std::chrono::duration<double>(slowest).count();
+  PrintLine(fmt::format("catch_up_sse_{}_s{}", o.events, o.subscribers),
+            static_cast<double>(events.load()) / elapsed, caught_up,
+            fmt::format(" caught_up_s={:.3f} events_each={}", elapsed,
+                        events.load() / static_cast<uint64_t>(o.subscribers)));
+  return 0;
+}
+
 // ---- SSE latency -----------------------------------------------------------------------------
 
 // Subscribers follow /all live; one writer appends at --rate. Latency of an event is the time
@@ -309,43 +472,19 @@ int RunSseLatency(const Options& o) {
   for (int s = 0; s < o.subscribers; ++s) {
     subs.emplace_back([&, s] {
       Connection conn(o);
-      http::request<http::empty_body> req{http::verb::get, "/all?from=end", 11};
-      req.set(http::field::host, conn.host());
-      req.set(http::field::accept, "text/event-stream");
-      http::write(conn.stream(), req);
-      {
-        std::lock_guard g(mu);
-        sockets.push_back(conn.socket().native_handle());
-      }
-      http::response_parser<http::buffer_body> parser;
-      parser.body_limit(boost::none);
-      http::read_header(conn.stream(), conn.buffer(), parser);
-      if (parser.get().result() != http::status::ok) Die("SSE subscribe refused");
-      ++ready;
-      std::string line;
-      char chunk[16384];
       auto& mine = received[static_cast<size_t>(s)];
-      beast::error_code ec;
-      while (!stop.load(std::memory_order_relaxed) && !parser.is_done()) {
-        parser.get().body().data = chunk;
-        parser.get().body().size = sizeof chunk;
-        // read_some returns as soon as some body bytes arrived (read would wait for a full
-        // buffer, stamping frames with the time the buffer filled).
-        http::read_some(conn.stream(), conn.buffer(), parser, ec);
-        if (ec == http::error::need_buffer) ec = {};
-        if (ec) break;
-        const auto now = Clock::now();
-        const size_t n = sizeof chunk - parser.get().body().size;
-        for (size_t i = 0; i < n; ++i) {
-          if (chunk[i] != '\n') {
-            line.push_back(chunk[i]);
-            continue;
-          }
-          if (line.rfind("id: ", 0) == 0) mine.emplace_back(std::stoull(line.substr(4)), now);
-          if (line.rfind("event: error", 0) == 0) dropped.fetch_add(1);
-          line.clear();
-        }
-      }
+      FollowSse(
+          conn, "/all?from=end", stop,
+          [&] {
+            std::lock_guard g(mu);
+            sockets.push_back(conn.socket().native_handle());
+            ++ready;
+          },
+          [&](const std::string& line, Clock::time_point now) {
+            if (line.rfind("id: ", 0) == 0) mine.emplace_back(std::stoull(line.substr(4)), now);
+            if (line.rfind("event: error", 0) == 0) dropped.fetch_add(1);
+            return true;
+          });
     });
   }
   while (ready.load() < o.subscribers) std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -424,6 +563,13 @@ int main(int argc, char** argv) {
   common(sse);
   sse->add_option("--subscribers", o.subscribers, "live SSE subscribers to /all");
   sse->add_option("--rate", o.rate, "appends per second");
+  auto* mixed = app.add_subcommand("mixed", "half the clients append, half read streams");
+  common(mixed);
+  mixed->add_option("--streams", o.streams, "streams preloaded and read");
+  auto* catch_up = app.add_subcommand("catch-up", "SSE subscribers read $all from the start");
+  common(catch_up);
+  catch_up->add_option("--events", o.events, "events in the store before subscribing");
+  catch_up->add_option("--subscribers", o.subscribers, "SSE subscribers");
   CLI11_PARSE(app, argc, argv);
 
   const std::string scheme = "http://";
@@ -438,6 +584,8 @@ int main(int argc, char** argv) {
     if (*read_stream) return RunReadStream(o);
     if (*read_all) return RunReadAll(o);
     if (*sse) return RunSseLatency(o);
+    if (*mixed) return RunMixed(o);
+    if (*catch_up) return RunCatchUp(o);
   } catch (const std::exception& e) {
     Die(e.what());
   }

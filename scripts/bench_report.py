@@ -41,6 +41,12 @@ ROWS = [
      [("postgres", "read_all_c1")]),
     ("read $all batched (one Reads.ReadAll of 200,000 events)", [("annals-grpc", "read_all_batched_200000")],
      [("postgres", "read_all_c1")]),
+    ("catch-up: one SSE subscriber reads $all from the start (200,000 events)",
+     [("annals-http", "catch_up_sse_200000_s1")], [("postgres", "read_all_c1")]),
+    ("catch-up: 4 SSE subscribers at once, events delivered in all", [("annals-http", "catch_up_sse_200000_s4")],
+     [("postgres", "read_all_c8")]),
+    ("mixed, 8 clients: single-event appends by 4 of them", [("annals-http", "mixed_c8_appends")], []),
+    ("mixed, 8 clients: 10-event stream reads by the other 4", [("annals-http", "mixed_c8_reads")], []),
 ]
 NAMES = {"annals-engine": "Annals in-process", "annals-http": "Annals REST", "annals-grpc": "Annals gRPC", "postgres": "PostgreSQL table",
          "sqlite": "SQLite", "nats": "NATS JetStream (no fsync)", "disk": "disk"}
