@@ -277,18 +277,20 @@ Status Connection::StatusOf(const PGresult* result) {
   return StatusForSqlState(last_sqlstate_, message);
 }
 
+Result<Rows> Connection::RowsOf(PGresult* result) {
+  Rows rows(result);
+  Status status = StatusOf(result);
+  if (!status.ok()) return status;
+  return rows;
+}
+
 Result<Rows> Connection::Exec(std::string_view sql, const Params& params) {
   const std::vector<const char*> values = params.Values();
   const std::vector<int> lengths = params.Lengths();
   const std::vector<int> formats(params.size(), 1);
   const std::string statement(sql);
-  PGresult* result =
-      PQexecParams(conn_, statement.c_str(), params.size(), params.types(), values.data(),
-                   lengths.data(), formats.data(), /*resultFormat=*/1);
-  Rows rows(result);
-  Status status = StatusOf(result);
-  if (!status.ok()) return status;
-  return rows;
+  return RowsOf(PQexecParams(conn_, statement.c_str(), params.size(), params.types(), values.data(),
+                             lengths.data(), formats.data(), /*resultFormat=*/1));
 }
 
 Result<Rows> Connection::ExecPrepared(std::string_view name, std::string_view sql,
@@ -306,12 +308,8 @@ Result<Rows> Connection::ExecPrepared(std::string_view name, std::string_view sq
   const std::vector<const char*> values = params.Values();
   const std::vector<int> lengths = params.Lengths();
   const std::vector<int> formats(params.size(), 1);
-  PGresult* result = PQexecPrepared(conn_, statement_name.c_str(), params.size(), values.data(),
-                                    lengths.data(), formats.data(), /*resultFormat=*/1);
-  Rows rows(result);
-  Status status = StatusOf(result);
-  if (!status.ok()) return status;
-  return rows;
+  return RowsOf(PQexecPrepared(conn_, statement_name.c_str(), params.size(), values.data(),
+                               lengths.data(), formats.data(), /*resultFormat=*/1));
 }
 
 Status Connection::ExecScript(const std::string& sql) {

@@ -116,6 +116,8 @@ class Connection {
  private:
   explicit Connection(PGconn* conn) : conn_(conn) {}
   Status StatusOf(const PGresult* result);
+  // The rows of a statement's result (which it takes over), or the status of its failure.
+  Result<Rows> RowsOf(PGresult* result);
   PGconn* conn_;
   bool broken_ = false;
   std::string last_sqlstate_;
