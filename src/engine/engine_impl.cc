@@ -51,7 +51,22 @@ Status EngineImpl::Start() {
       index_ = std::move(opened).value();
       auto a = index_->GetMeta(index::kAppliedKey);
       auto c = index_->GetMeta(index::kCleanEndKey);
-      if (a.ok() && c.ok()) {
+      auto f = index_->GetMeta(index::kFormatKey);
+      // An index written in another format (version 1 stored none) is rebuilt; an empty one
+      // is stamped with this version.
+      const bool other_format = a.ok() && f.ok() && *a != 0 && *f != index::kIndexFormatVersion;
+      if (other_format) {
+        spdlog::warn("the index of {} has format {}, this build writes {}", dir_->path(), *f,
+                     index::kIndexFormatVersion);
+      }
+      if (a.ok() && c.ok() && f.ok() && !other_format) {
+        if (*f == 0) {
+          rocksdb::WriteBatch stamp;
+          std::string version;
+          PutFixed64(&version, index::kIndexFormatVersion);
+          stamp.Put(index::kFormatKey, version);
+          ANNALS_RETURN_IF_ERROR(index_->Write(&stamp));
+        }
         applied = *a;
         recovery_options.clean_end = *c;
         applier_ =

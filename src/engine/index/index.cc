@@ -47,23 +47,33 @@ int CacheShardBits(uint64_t cache_bytes) {
   return bits;
 }
 
+// Buckets of the ids' hash memtable: a full 64 MiB memtable holds ~1M ids, a few per bucket.
+constexpr size_t kIdBuckets = 256 * 1024;
+
 }  // namespace
 
-Index::~Index() = default;
+Index::~Index() {
+  for (auto* handle : handles_) db_->DestroyColumnFamilyHandle(handle);
+}
 
 Result<std::unique_ptr<Index>> Index::Open(const std::string& path, uint64_t cache_bytes) {
   rocksdb::Options options;
   options.create_if_missing = true;
+  options.create_missing_column_families = true;
   options.IncreaseParallelism(2);
   options.write_buffer_size = 64 << 20;
   options.max_write_buffer_number = 3;
   // The log replays whatever a crash loses, so the index never needs its own WAL or syncs.
   options.avoid_flush_during_shutdown = false;
+  // Without a WAL, the column families must flush together: a crash then keeps the same
+  // prefix of batches in both, and `applied` (in the default family) covers the ids too.
+  options.atomic_flush = true;
+  // The ids' hash memtable takes inserts from one thread only (the writer's, as all inserts).
+  options.allow_concurrent_memtable_write = false;
   options.compression = rocksdb::kLZ4Compression;
   // Most id lookups miss (new events): a memtable bloom filter answers them without a search.
   options.memtable_prefix_bloom_size_ratio = 0.05;
   options.memtable_whole_key_filtering = true;
-  options.memtable_insert_with_hint_prefix_extractor = std::make_shared<IncreasingSuffixPrefix>();
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(cache_bytes, CacheShardBits(cache_bytes));
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
@@ -78,10 +88,23 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& path, uint64_t cac
   table.metadata_block_size = 4096;
   table.pin_top_level_index_and_filter = true;
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+
+  rocksdb::ColumnFamilyOptions main_family(options);
+  main_family.memtable_insert_with_hint_prefix_extractor =
+      std::make_shared<IncreasingSuffixPrefix>();
+  // Event ids are random, only ever looked up whole, never scanned: in a skip list each insert
+  // searched ~20 levels of a memtable of millions of keys (45% of the writer's time in 100-event
+  // appends, docs/performance.md). A hash of skip lists on the whole key makes it one bucket.
+  rocksdb::ColumnFamilyOptions ids_family(options);
+  ids_family.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(kEventIdKeyBytes));
+  ids_family.memtable_factory.reset(rocksdb::NewHashSkipListRepFactory(kIdBuckets));
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, main_family}, {"ids", ids_family}};
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  auto s = rocksdb::DB::Open(options, path, &raw);
+  auto s = rocksdb::DB::Open(rocksdb::DBOptions(options), path, families, &handles, &raw);
   if (!s.ok()) return FromRocks(s, "open " + path);
-  return std::unique_ptr<Index>(new Index(std::unique_ptr<rocksdb::DB>(raw)));
+  return std::unique_ptr<Index>(new Index(std::unique_ptr<rocksdb::DB>(raw), std::move(handles)));
 }
 
 Status Index::Destroy(const std::string& path) {
@@ -106,7 +129,7 @@ Result<std::optional<StreamRecord>> Index::GetStream(std::string_view name,
 
 Result<std::optional<EventIdEntry>> Index::GetEventId(const Uuid& id) const {
   std::string value;
-  auto s = db_->Get(rocksdb::ReadOptions(), EventIdKey(id), &value);
+  auto s = db_->Get(rocksdb::ReadOptions(), ids(), EventIdKey(id), &value);
   if (s.IsNotFound()) return std::optional<EventIdEntry>();
   if (!s.ok()) return FromRocks(s, "read event id");
   EventIdEntry entry;
@@ -125,6 +148,12 @@ Result<uint64_t> Index::GetMeta(std::string_view key) const {
   return DecodeFixed64(value.data());
 }
 
+void Index::Put(rocksdb::WriteBatch* batch, std::string_view key, std::string_view value) const {
+  const rocksdb::Slice k(key.data(), key.size()), v(value.data(), value.size());
+  auto s = !key.empty() && key[0] == kEventIdPrefix ? batch->Put(ids(), k, v) : batch->Put(k, v);
+  (void)s;  // a WriteBatch put fails only past its 4 GiB size limit, far above a group commit
+}
+
 Status Index::Write(rocksdb::WriteBatch* batch) {
   rocksdb::WriteOptions options;
   options.disableWAL = true;
@@ -134,7 +163,7 @@ Status Index::Write(rocksdb::WriteBatch* batch) {
 Status Index::Flush() {
   rocksdb::FlushOptions options;
   options.wait = true;
-  return FromRocks(db_->Flush(options), "flush");
+  return FromRocks(db_->Flush(options, handles_), "flush");
 }
 
 Status Index::Scan(std::string_view start, std::string_view end, bool reverse,

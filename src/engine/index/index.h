@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
@@ -35,9 +36,12 @@ class Index {
   Result<std::optional<EventIdEntry>> GetEventId(const Uuid& id) const;
   Result<uint64_t> GetMeta(std::string_view key) const;  // 0 when absent
 
+  // Adds a put of `key` to `batch`, in the column family that holds its kind of key.
+  void Put(rocksdb::WriteBatch* batch, std::string_view key, std::string_view value) const;
   // Applies a batch built by the writer (WAL off).
   Status Write(rocksdb::WriteBatch* batch);
-  // Persists memtables, so a restart does not replay the log.
+  // Persists the memtables of every column family in one atomic flush, so a restart does not
+  // replay the log.
   Status Flush();
 
   // Calls `visit(key, value)` for keys in [start, end) ascending (or descending from just below
@@ -49,8 +53,13 @@ class Index {
   rocksdb::DB* db() { return db_.get(); }
 
  private:
-  explicit Index(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
+  Index(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles)
+      : db_(std::move(db)), handles_(std::move(handles)) {}
+  rocksdb::ColumnFamilyHandle* ids() const { return handles_[1]; }
+
   std::unique_ptr<rocksdb::DB> db_;
+  // [0] default (everything but event ids), [1] "ids" (the `i` keys); destroyed before db_.
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 };
 
 // The key just past every key starting with `prefix` (for a prefix scan's end bound).

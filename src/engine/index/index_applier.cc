@@ -124,7 +124,7 @@ void IndexApplier::Finish(uint64_t applied, rocksdb::WriteBatch* out) {
   for (size_t i = 0; i < puts_.size(); ++i) {
     // Of several puts to one key (a stream touched twice), the last wins.
     if (i + 1 < puts_.size() && puts_[i + 1].first == puts_[i].first) continue;
-    out->Put(puts_[i].first, puts_[i].second);
+    index_->Put(out, puts_[i].first, puts_[i].second);
   }
   puts_.clear();
   dirty_.clear();

@@ -11,7 +11,8 @@
 
 namespace annals::index {
 
-inline constexpr uint32_t kIndexFormatVersion = 1;
+// 2: event ids in their own column family ("ids"); the version is stored under `mformat`.
+inline constexpr uint32_t kIndexFormatVersion = 2;
 
 // One-byte key prefixes: each kind of entry sorts in its own range.
 inline constexpr char kStreamPrefix = 's';    // s <name>                    -> StreamRecord
@@ -20,6 +21,8 @@ inline constexpr char kCategoryPrefix = 'c';  // c <category> 0x00 <pos:be64> ->
 inline constexpr char kTypePrefix = 't';      // t <type> 0x00 <pos:be64>     -> ""
 inline constexpr char kEventIdPrefix = 'i';   // i <uuid:16>  -> id:le64 revision:le64 pos:le64
 inline constexpr char kMetaPrefix = 'm';      // m <name>     -> value
+// `i` and the 16 bytes of the id: the whole key is the hash memtable's prefix (index.cc).
+inline constexpr size_t kEventIdKeyBytes = 17;
 
 inline constexpr std::string_view kAppliedKey = "mapplied";  // log position the index covers
 inline constexpr std::string_view kNextStreamIdKey = "mnext_stream_id";
