@@ -4,6 +4,7 @@
 //   annals_grpc_bench append       --target 127.0.0.1:2113 --calls 64 [--batch 10]
 //   annals_grpc_bench batch-append --target ... --calls 8 --batch 100
 //   annals_grpc_bench read-all     --target ... --events 1000000
+//   annals_grpc_bench stream-ceiling --events 200000
 //
 // `append` drives the C++ SDK's gRPC store (annals::ConnectGrpc): `--calls` appends in flight
 // at once on one HTTP/2 connection, each the next one of its stream with an exact expected
@@ -345,6 +346,98 @@ int RunReadAll(const Options& o) {
   return 0;
 }
 
+// ---- gRPC's own ceiling for one-event messages ------------------------------------------------
+
+// Streams.Read answered by a server in this process that sends one prebuilt event message
+// `events` times, one write in flight, as Annals' reads do (read_call.cc): no store, no
+// conversion. What one client can receive over gRPC on this machine, whatever the server does.
+class CeilingService final : public spb::Streams::CallbackService {
+ public:
+  CeilingService(uint64_t events) : events_(events) {
+    auto* e = message_.mutable_event()->mutable_event();
+    e->mutable_id()->set_string("6ba7b810-9dad-11d1-80b4-00c04fd430c8");
+    e->mutable_stream_identifier()->set_stream_name("visit-123456-7");
+    e->set_stream_revision(7);
+    e->set_prepare_position(123456789);
+    e->set_commit_position(123456789);
+    (*e->mutable_metadata())["type"] = annals::bench::kEventTypes[0];
+    (*e->mutable_metadata())["content-type"] = "application/json";
+    (*e->mutable_metadata())["created"] = "17325312000000000";
+    e->set_custom_metadata(annals::bench::kEventMetadata);
+    e->set_data(annals::bench::kEventData);
+    message_.mutable_event()->set_commit_position(123456789);
+  }
+  grpc::ServerWriteReactor<spb::ReadResp>* Read(grpc::CallbackServerContext*,
+                                                const spb::ReadReq*) override {
+    return new Reactor(&message_, events_);
+  }
+  size_t MessageBytes() const { return message_.ByteSizeLong(); }
+
+ private:
+  class Reactor final : public grpc::ServerWriteReactor<spb::ReadResp> {
+   public:
+    Reactor(const spb::ReadResp* message, uint64_t left) : message_(message), left_(left) {
+      Next();
+    }
+    void OnWriteDone(bool ok) override {
+      if (ok) {
+        Next();
+      } else {
+        Finish(grpc::Status::CANCELLED);
+      }
+    }
+    void OnDone() override { delete this; }
+
+   private:
+    void Next() {
+      if (left_ == 0) {
+        Finish(grpc::Status::OK);
+        return;
+      }
+      --left_;
+      StartWrite(message_);
+    }
+    const spb::ReadResp* message_;
+    uint64_t left_;
+  };
+  const uint64_t events_;
+  spb::ReadResp message_;
+};
+
+int RunStreamCeiling(Options o) {
+  CeilingService service(o.events);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) Die("stream-ceiling: the in-process server did not start");
+  o.target = fmt::format("127.0.0.1:{}", port);
+  auto stub = spb::Streams::NewStub(Channel(o));
+  LatencyHistogram per_read;
+  uint64_t events = 0;
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::duration_cast<Clock::duration>(
+                               std::chrono::duration<double>(o.seconds));
+  do {
+    const auto t0 = Clock::now();
+    grpc::ClientContext ctx;
+    auto reader = stub->Read(&ctx, spb::ReadReq());
+    spb::ReadResp resp;
+    uint64_t n = 0;
+    while (reader->Read(&resp)) n += resp.has_event() ? 1 : 0;
+    if (grpc::Status st = reader->Finish(); !st.ok()) Die("stream-ceiling: " + st.error_message());
+    if (n != o.events) Die(fmt::format("stream-ceiling: {} events, expected {}", n, o.events));
+    per_read.Record(Clock::now() - t0);
+    events += n;
+  } while (Clock::now() < end);
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  PrintLine(fmt::format("stream_ceiling_{}", o.events), static_cast<double>(events) / elapsed,
+            per_read, fmt::format(" message_bytes={}", service.MessageBytes()));
+  server->Shutdown();
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -370,9 +463,14 @@ int main(int argc, char** argv) {
       "read-all", "$all read whole, repeated: Streams.Read, then Annals' Reads.ReadAll");
   common(read_all);
   read_all->add_option("--events", o.events, "events in the store, all read by each call");
+  auto* ceiling = app.add_subcommand(
+      "stream-ceiling", "one-event messages from an in-process server that only sends them");
+  ceiling->add_option("--seconds", o.seconds, "measured duration");
+  ceiling->add_option("--events", o.events, "messages a call");
   CLI11_PARSE(app, argc, argv);
   if (*append) return RunAppend(o);
   if (*batch) return RunBatchAppend(o);
   if (*read_all) return RunReadAll(o);
+  if (*ceiling) return RunStreamCeiling(o);
   return 1;
 }

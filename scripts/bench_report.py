@@ -39,6 +39,8 @@ ROWS = [
     ("read $all in pages of 1000, 8 clients", [("annals-http", "read_all_page1000_c8")], [("postgres", "read_all_c8")]),
     ("read $all streamed (one gRPC Read of 200,000 events)", [("annals-grpc", "read_all_streamed_200000")],
      [("postgres", "read_all_c1")]),
+    ("gRPC's own ceiling: 200,000 one-event messages from a server that only sends them",
+     [("annals-grpc", "stream_ceiling_200000")], []),
     ("read $all batched (one Reads.ReadAll of 200,000 events)", [("annals-grpc", "read_all_batched_200000")],
      [("postgres", "read_all_c1")]),
     ("catch-up: one SSE subscriber reads $all from the start (200,000 events)",
