@@ -265,6 +265,27 @@ int RunBatchAppend(const Options& o) {
 
 // ---- read $all, streamed -----------------------------------------------------------------------
 
+// Calls `read_once` (one whole read; returns its events) again and again for `o.seconds` and
+// prints the rate as case `<label>_<events>`.
+void MeasureReads(const Options& o, const std::string& label, const std::string& extra,
+                  const std::function<uint64_t()>& read_once) {
+  LatencyHistogram per_read;
+  uint64_t events = 0;
+  const auto start = Clock::now();
+  const auto end =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
+  do {
+    const auto t0 = Clock::now();
+    const uint64_t n = read_once();
+    if (n < o.events) Die(fmt::format("{}: {} events, expected {}", label, n, o.events));
+    per_read.Record(Clock::now() - t0);
+    events += n;
+  } while (Clock::now() < end);
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  PrintLine(fmt::format("{}_{}", label, o.events), static_cast<double>(events) / elapsed, per_read,
+            extra);
+}
+
 int RunReadAll(const Options& o) {
   // Preload with BatchAppend, 100 events a batch, until `events` are in.
   {
@@ -290,27 +311,9 @@ int RunReadAll(const Options& o) {
       if (grpc::Status st = call->Finish(); !st.ok()) Die("preload: " + st.error_message());
     }
   }
-  // Reads everything, again and again for --seconds, with `read_once` (returns the events).
-  auto measure = [&](const std::string& label, const std::function<uint64_t()>& read_once) {
-    LatencyHistogram per_read;
-    uint64_t events = 0;
-    const auto start = Clock::now();
-    const auto end = start + std::chrono::duration_cast<Clock::duration>(
-                                 std::chrono::duration<double>(o.seconds));
-    do {
-      const auto t0 = Clock::now();
-      const uint64_t n = read_once();
-      if (n < o.events) Die(fmt::format("{}: {} events, expected {}", label, n, o.events));
-      per_read.Record(Clock::now() - t0);
-      events += n;
-    } while (Clock::now() < end);
-    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-    PrintLine(fmt::format("{}_{}", label, o.events), static_cast<double>(events) / elapsed,
-              per_read, "");
-  };
   // KurrentDB's Streams.Read: one event a message, what the official clients receive.
   auto streams = spb::Streams::NewStub(Channel(o));
-  measure("read_all_streamed", [&] {
+  MeasureReads(o, "read_all_streamed", "", [&] {
     spb::ReadReq req;
     auto* opt = req.mutable_options();
     opt->mutable_all()->mutable_start();
@@ -328,7 +331,7 @@ int RunReadAll(const Options& o) {
   });
   // Annals' Reads.ReadAll: up to 1,000 events a message, what the C++ SDK receives.
   auto reads = cpb::Reads::NewStub(Channel(o));
-  measure("read_all_batched", [&] {
+  MeasureReads(o, "read_all_batched", "", [&] {
     cpb::ReadAllReq req;
     req.set_max_count(o.events);
     grpc::ClientContext ctx;
@@ -414,26 +417,15 @@ int RunStreamCeiling(Options o) {
   if (!server || port == 0) Die("stream-ceiling: the in-process server did not start");
   o.target = fmt::format("127.0.0.1:{}", port);
   auto stub = spb::Streams::NewStub(Channel(o));
-  LatencyHistogram per_read;
-  uint64_t events = 0;
-  const auto start = Clock::now();
-  const auto end = start + std::chrono::duration_cast<Clock::duration>(
-                               std::chrono::duration<double>(o.seconds));
-  do {
-    const auto t0 = Clock::now();
+  MeasureReads(o, "stream_ceiling", fmt::format(" message_bytes={}", service.MessageBytes()), [&] {
     grpc::ClientContext ctx;
     auto reader = stub->Read(&ctx, spb::ReadReq());
     spb::ReadResp resp;
     uint64_t n = 0;
     while (reader->Read(&resp)) n += resp.has_event() ? 1 : 0;
     if (grpc::Status st = reader->Finish(); !st.ok()) Die("stream-ceiling: " + st.error_message());
-    if (n != o.events) Die(fmt::format("stream-ceiling: {} events, expected {}", n, o.events));
-    per_read.Record(Clock::now() - t0);
-    events += n;
-  } while (Clock::now() < end);
-  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  PrintLine(fmt::format("stream_ceiling_{}", o.events), static_cast<double>(events) / elapsed,
-            per_read, fmt::format(" message_bytes={}", service.MessageBytes()));
+    return n;
+  });
   server->Shutdown();
   return 0;
 }
