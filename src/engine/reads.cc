@@ -195,34 +195,62 @@ Result<ReadAllResult> EngineImpl::ReadAllByPostings(const ReadAllRequest& reques
   }
   const bool forwards = request.direction == Direction::kForwards;
   const uint64_t from = forwards ? request.from.value : std::min(request.from.value, head);
-  const std::string lower =
-      forwards ? index::PostingKey(prefix, name, from) : index::PostingPrefix(prefix, name);
-  const std::string upper = forwards ? index::PrefixEnd(index::PostingPrefix(prefix, name))
-                                     : index::PostingKey(prefix, name, from);
+  const std::string name_prefix = index::PostingPrefix(prefix, name);
+  // Keys are the last position of their postings. Forwards, the first key at or after `from`
+  // holds the first position that can be read. Backwards, that same key may hold positions
+  // before `from` too, so the reverse scan starts just past it.
+  std::string lower = forwards ? index::PostingKey(prefix, name, from) : name_prefix;
+  std::string upper = index::PrefixEnd(name_prefix);
+  if (!forwards) {
+    ANNALS_RETURN_IF_ERROR(index_->Scan(
+        index::PostingKey(prefix, name, from), upper, false,
+        [&](std::string_view key, std::string_view) {
+          upper = index::PostingKey(prefix, name, index::PostingPosition(key) + 1);
+          return false;
+        },
+        view.snapshot));
+  }
   ReadAllResult result;
   result.end_of_log = true;  // unless the scan stops early
   result.next = Position{forwards ? head : 0};
   uint64_t examined = 0;
   Status status;
+  std::vector<uint64_t> positions;
+  // One posting: false to stop the whole read.
+  auto visit = [&](uint64_t position) {
+    if (forwards ? position < from : position >= from) return true;  // the key's other part
+    if (position >= head) return !forwards;  // committed after this read began: the end for now
+    if (result.events.size() >= request.max_count || examined >= request.max_scan) {
+      result.end_of_log = false;
+      return false;
+    }
+    log::LogEvent event;
+    status = log::ReadEventAt(*segments_, position, &tls_record_buffer, &event);
+    if (!status.ok()) return false;
+    ++examined;
+    result.next = Position{forwards ? event.next_position : position};
+    if (matcher->Matches(event.event.stream, event.event.type)) {
+      result.events.push_back(event.event.Materialize(Position{position}));
+    }
+    return true;
+  };
   ANNALS_RETURN_IF_ERROR(index_->Scan(
       lower, upper, !forwards,
-      [&](std::string_view key, std::string_view) {
-        const uint64_t position = index::PostingPosition(key);
-        if (position >= head) {
-          if (forwards) return false;  // committed after this read began: the end for now
-          return true;
-        }
-        if (result.events.size() >= request.max_count || examined >= request.max_scan) {
-          result.end_of_log = false;
+      [&](std::string_view key, std::string_view value) {
+        if (!index::DecodePostings(key, value, &positions)) {
+          status = Status(StatusCode::kCorruption,
+                          fmt::format("index: damaged postings of '{}' at position {}", name,
+                                      index::PostingPosition(key)));
           return false;
         }
-        log::LogEvent event;
-        status = log::ReadEventAt(*segments_, position, &tls_record_buffer, &event);
-        if (!status.ok()) return false;
-        ++examined;
-        result.next = Position{forwards ? event.next_position : position};
-        if (matcher->Matches(event.event.stream, event.event.type)) {
-          result.events.push_back(event.event.Materialize(Position{position}));
+        if (forwards) {
+          for (uint64_t position : positions) {
+            if (!visit(position)) return false;
+          }
+        } else {
+          for (auto it = positions.rbegin(); it != positions.rend(); ++it) {
+            if (!visit(*it)) return false;
+          }
         }
         return true;
       },

@@ -333,6 +333,46 @@ TEST_P(ConformanceTest, Filter_CategoryIsTheTextBeforeTheFirstDash) {
   ExpectFiltered(store(), {.category = "$$order"}, {"$$order-1/$metadata"});
 }
 
+TEST_P(ConformanceTest, Filter_CategoryAndTypeReadsPageThroughLargeCommitsFromAnyPosition) {
+  // A commit of 600 events of one category and type, between smaller ones: filtered reads must
+  // page through it exactly from any position, both ways (the engine groups its postings per
+  // commit, 256 at most to a key).
+  ASSERT_OK(store().Append(Req("big-2", Evs(3, "Happened", 0))));
+  ASSERT_OK(store().Append(Req("other-1", Evs(5, "Happened", 10))));
+  ASSERT_OK(store().Append(Req("big-1", Evs(600, "Happened", 100))));
+  ASSERT_OK(store().Append(Req("big-2", Evs(4, "Other", 1000))));
+  ASSERT_OK(store().Append(Req("other-1", Evs(2, "Happened", 2000))));
+  const std::vector<RecordedEvent> all = ReadAllEvents(store());
+  ASSERT_EQ(all.size(), 614u);
+  for (const EventFilter& filter :
+       {EventFilter{.category = "big"}, EventFilter{.event_types = {"Happened"}}}) {
+    std::vector<RecordedEvent> matching;
+    for (const auto& e : all) {
+      const bool in =
+          filter.category.empty() ? e.type == "Happened" : e.stream.rfind("big-", 0) == 0;
+      if (in) matching.push_back(e);
+    }
+    for (size_t start : {size_t{0}, size_t{5}, size_t{300}, size_t{600}}) {
+      SCOPED_TRACE("filter on " + std::string(filter.category.empty() ? "type" : "category") +
+                   ", from matching event " + std::to_string(start));
+      const Position from = matching[start].position;
+      std::vector<std::string> after, before;
+      for (size_t i = start; i < matching.size(); ++i) after.push_back(Describe(matching[i]));
+      for (size_t i = start; i-- > 0;) before.push_back(Describe(matching[i]));
+      for (uint64_t max_count : {7, 1000}) {
+        for (uint64_t max_scan : {5, 100000}) {
+          EXPECT_THAT(Describe(ReadAllPaged(store(), Direction::kForwards, max_count, filter,
+                                            max_scan, from)),
+                      ElementsAreArray(after));
+          EXPECT_THAT(Describe(ReadAllPaged(store(), Direction::kBackwards, max_count, filter,
+                                            max_scan, from)),
+                      ElementsAreArray(before));
+        }
+      }
+    }
+  }
+}
+
 TEST_P(ConformanceTest, Filter_EventTypesMatchExactlyAnyOf) {
   BuildMixedLog(store());
   ExpectFiltered(

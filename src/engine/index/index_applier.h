@@ -53,6 +53,7 @@ class IndexApplier {
   };
   void Touch(Entry& entry, const std::string& name);
   void Put(std::string key, std::string value);
+  void PutPostings();
 
   Index* index_;
   uint64_t capacity_;
@@ -63,6 +64,8 @@ class IndexApplier {
   std::unordered_map<std::string, EventIdEntry> batch_ids_;  // 16-byte id -> entry
   std::vector<std::pair<std::string, std::string>> puts_;    // this batch's index changes
   uint64_t records_in_batch_ = 0;
+  // This batch's postings: PostingPrefix(kind, name) -> ascending positions.
+  std::unordered_map<std::string, std::vector<uint64_t>> postings_;
 };
 
 }  // namespace annals::index

@@ -84,6 +84,57 @@ uint64_t PostingPosition(std::string_view key) {
   return DecodeBigEndian64(key.data() + key.size() - 8);
 }
 
+namespace {
+
+void PutVarint64(std::string* dst, uint64_t v) {
+  while (v >= 0x80) {
+    dst->push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  dst->push_back(static_cast<char>(v));
+}
+
+bool GetVarint64(std::string_view* in, uint64_t* v) {
+  uint64_t result = 0;
+  for (int shift = 0; shift <= 63 && !in->empty(); shift += 7) {
+    const auto byte = static_cast<uint8_t>(in->front());
+    in->remove_prefix(1);
+    result |= static_cast<uint64_t>(byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) {
+      *v = result;
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string EncodePostings(const uint64_t* positions, size_t n) {
+  std::string out;
+  out.reserve(n * 2 + 8);
+  uint64_t previous = 0;
+  for (size_t i = 0; i < n; ++i) {
+    PutVarint64(&out, positions[i] - previous);
+    previous = positions[i];
+  }
+  return out;
+}
+
+bool DecodePostings(std::string_view key, std::string_view value, std::vector<uint64_t>* out) {
+  out->clear();
+  uint64_t position = 0;
+  while (!value.empty()) {
+    uint64_t delta = 0;
+    if (!GetVarint64(&value, &delta)) return false;
+    // Not ascending, or past the largest position.
+    if ((!out->empty() && delta == 0) || position + delta < position) return false;
+    position += delta;
+    out->push_back(position);
+  }
+  return !out->empty() && key.size() >= 8 && out->back() == PostingPosition(key);
+}
+
 std::string EventIdKey(const Uuid& id) {
   std::string k(1, kEventIdPrefix);
   k.append(reinterpret_cast<const char*>(id.bytes.data()), id.bytes.size());

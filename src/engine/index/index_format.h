@@ -6,19 +6,21 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "annals/types.h"
 
 namespace annals::index {
 
 // 2: event ids in their own column family ("ids"); the version is stored under `mformat`.
-inline constexpr uint32_t kIndexFormatVersion = 2;
+// 3: postings grouped per index batch, under the last position of the group.
+inline constexpr uint32_t kIndexFormatVersion = 3;
 
 // One-byte key prefixes: each kind of entry sorts in its own range.
 inline constexpr char kStreamPrefix = 's';    // s <name>                    -> StreamRecord
 inline constexpr char kRevisionPrefix = 'r';  // r <id:be64> <revision:be64> -> position:le64
-inline constexpr char kCategoryPrefix = 'c';  // c <category> 0x00 <pos:be64> -> ""
-inline constexpr char kTypePrefix = 't';      // t <type> 0x00 <pos:be64>     -> ""
+inline constexpr char kCategoryPrefix = 'c';  // c <category> 0x00 <pos:be64> -> postings
+inline constexpr char kTypePrefix = 't';      // t <type> 0x00 <pos:be64>     -> postings
 inline constexpr char kEventIdPrefix = 'i';   // i <uuid:16>  -> id:le64 revision:le64 pos:le64
 inline constexpr char kMetaPrefix = 'm';      // m <name>     -> value
 // `i` and the 16 bytes of the id: the whole key is the hash memtable's prefix (index.cc).
@@ -33,10 +35,18 @@ inline constexpr std::string_view kCleanEndKey = "mclean_end";
 std::string StreamKey(std::string_view name);
 std::string RevisionKey(uint64_t stream_id, uint64_t revision);
 std::string RevisionPrefix(uint64_t stream_id);
-// Postings: `name` is a category or an event type; neither may contain a NUL byte.
+// Postings: `name` is a category or an event type; neither may contain a NUL byte. One key holds
+// the ascending positions of one name from one index batch (at most kMaxPostingsPerKey) and is
+// keyed by the last of them, so a forwards read seeks straight to the first key that can hold
+// positions at or after its start.
+inline constexpr size_t kMaxPostingsPerKey = 256;
 std::string PostingKey(char prefix, std::string_view name, uint64_t position);
 std::string PostingPrefix(char prefix, std::string_view name);
-uint64_t PostingPosition(std::string_view key);
+uint64_t PostingPosition(std::string_view key);  // the last position of the key's postings
+// `n` ascending positions: the first as a varint, then the differences as varints.
+std::string EncodePostings(const uint64_t* positions, size_t n);
+// False when the value is damaged: not ascending, or not ending at the key's position.
+bool DecodePostings(std::string_view key, std::string_view value, std::vector<uint64_t>* out);
 std::string EventIdKey(const Uuid& id);
 
 // Everything the store knows about one stream, kept under its name.
