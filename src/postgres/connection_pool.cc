@@ -94,6 +94,11 @@ void ConnectionPool::Close() {
   freed_.notify_all();
 }
 
+bool ConnectionPool::Saturated() {
+  std::lock_guard lock(mu_);
+  return !closed_ && !lost_ && idle_.empty() && open_ >= size_;
+}
+
 void ConnectionPool::Lost(const std::string& reason) {
   if (lost_.exchange(true)) return;
   spdlog::warn("postgres: the database is unavailable, requests fail until it is back: {}", reason);

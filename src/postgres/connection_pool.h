@@ -51,6 +51,9 @@ class ConnectionPool {
   Result<Lease> Checkout(std::chrono::milliseconds timeout);
   // Closes idle connections and refuses later checkouts; leased ones close on return.
   void Close();
+  // Every connection is leased and no other may open, while the database answered the last
+  // connection opened: a checkout now waits for a request to finish. Load, not an outage.
+  bool Saturated();
 
  private:
   void Return(std::unique_ptr<Connection> connection);

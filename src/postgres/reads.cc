@@ -188,13 +188,17 @@ Status PostgresStore::CheckHealth() {
   constexpr auto kFreshFor = std::chrono::seconds(1);
   std::lock_guard lock(health_mu_);
   if (std::chrono::steady_clock::now() < health_checked_ + kFreshFor) return health_;
-  // It waits for a pooled connection as a request would: a busy pool is not an outage.
+  // A pool whose connections are all busy serves requests, only later. Waiting for one would
+  // hold the probe past its timeout, and failing would take every loaded node out of the load
+  // balancer at once: the node is ready.
+  if (pool_.Saturated()) return Status::Ok();
   Result<bool> checked = RunRead<bool>([](Connection& c) -> Result<bool> {
     Result<Rows> one = c.Exec("SELECT 1");
     if (!one.ok()) return one.status();
     return true;
   });
-  health_ = checked.ok() ? Status::Ok() : checked.status();
+  // The pool may have filled while the check waited for a connection.
+  health_ = checked.ok() || pool_.Saturated() ? Status::Ok() : checked.status();
   health_checked_ = std::chrono::steady_clock::now();
   return health_;
 }
