@@ -7,6 +7,7 @@
 #include <utility>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace annals::pg {
 namespace {
@@ -192,6 +193,22 @@ Status StatusForSqlState(std::string_view sqlstate, std::string message) {
 
 // ---- Connection. ----
 
+namespace {
+
+// libpq hands a receiver the server's notices, and an error that arrives while the session is
+// idle: the server's last word before it ends the session (a shutdown, pg_terminate_backend).
+// Its default receiver prints them to standard error, outside the server's log.
+void LogServerNotice(void* /*arg*/, const PGresult* notice) {
+  const char* severity = PQresultErrorField(notice, PG_DIAG_SEVERITY_NONLOCALIZED);
+  const std::string_view level = severity ? severity : "";
+  const bool serious =
+      level == "WARNING" || level == "ERROR" || level == "FATAL" || level == "PANIC";
+  spdlog::log(serious ? spdlog::level::warn : spdlog::level::debug, "postgres: the server said: {}",
+              OneLine(PQresultErrorMessage(notice)));
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Connection>> Connection::Open(const ConnectOptions& options) {
   // expand_dbname: the "dbname" value is the caller's whole connection string; keywords
   // before it are defaults it may override, keywords after it override what it says.
@@ -222,6 +239,7 @@ Result<std::unique_ptr<Connection>> Connection::Open(const ConnectOptions& optio
     PQfinish(conn);
     return Status(StatusCode::kUnavailable, "postgres: cannot connect: " + message);
   }
+  PQsetNoticeReceiver(conn, LogServerNotice, nullptr);
   std::unique_ptr<Connection> connection(new Connection(conn));
   // READ COMMITTED whatever the role's default: the log head's UPDATE must wait for the
   // previous writer and then take its committed value (docs/postgres.md, "Ordering"); under

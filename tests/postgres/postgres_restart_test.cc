@@ -23,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -477,6 +478,16 @@ TEST_P(PostgresRestartTest, ServeAnswers503AndResumesEverythingAfterTheRestart) 
   const std::string log = server.Stderr();
   EXPECT_EQ(Occurrences(log, "postgres: the database is unavailable"), 1u) << log;
   EXPECT_EQ(Occurrences(log, "postgres: the database is available again"), 1u) << log;
+  // The server's last word to the idle listener and lease sessions is logged, not printed by
+  // libpq to stderr on its own: every line is the logger's.
+  // (FATAL at a fast shutdown, WARNING at an immediate one.)
+  EXPECT_TRUE(log.find("the server said: FATAL:  terminating connection") != std::string::npos ||
+              log.find("the server said: WARNING:  terminating connection") != std::string::npos)
+      << log;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    EXPECT_EQ(line.rfind("[", 0), 0u) << "a line outside the log: " << line;
+  }
   for (const std::string cursor : {"Webhook/orders", "Group/g1"}) {
     EXPECT_EQ(Occurrences(log, "lost the lease of " + cursor), 1u) << log;
     EXPECT_EQ(Occurrences(log, "took the lease of " + cursor), 2u) << log;
