@@ -67,7 +67,9 @@ void ConnectionPool::Return(std::unique_ptr<Connection> connection) {
   // if that fails too, it is closed.
   connection->RollbackIfOpen();
   if (connection->broken()) {
-    Lost("postgres: a connection broke: " + connection->ErrorMessage());
+    // One session ended (pg_terminate_backend, an idle timeout, a killed backend) is not an
+    // outage: the next checkout opens another, and only if that fails is the database gone.
+    spdlog::debug("postgres: a pooled connection broke: {}", connection->ErrorMessage());
   }
   std::unique_ptr<Connection> discard;
   {

@@ -69,7 +69,7 @@ class ConnectionPool {
   std::vector<std::unique_ptr<Connection>> idle_;
   uint32_t open_ = 0;  // idle + leased + being opened
   bool closed_ = false;
-  std::atomic<bool> lost_{false};  // the last connection opened failed, or one broke since
+  std::atomic<bool> lost_{false};  // the last connection opened failed
 };
 
 }  // namespace annals::pg

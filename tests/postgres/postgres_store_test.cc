@@ -9,7 +9,11 @@
 #include <chrono>
 #include <future>
 #include <set>
+#include <sstream>
 #include <thread>
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "annals/postgres_store.h"
 #include "pg_test_server.h"
@@ -238,6 +242,51 @@ TEST(PostgresStoreTest, NoFreeConnectionWithinTheCheckoutTimeoutIsUnavailable) {
   Result<AppendResult> appended = blocked.get();
   EXPECT_TRUE(appended.ok()) << appended.status().ToString();
   EXPECT_TRUE(store->ReadAll({}).ok());
+}
+
+// The process's log, captured while it lives.
+class CapturedLog {
+ public:
+  CapturedLog() : previous_(spdlog::default_logger()) {
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(text_);
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("captured", sink));
+    spdlog::set_level(spdlog::level::info);
+  }
+  ~CapturedLog() { spdlog::set_default_logger(previous_); }
+  std::string Text() {
+    spdlog::default_logger()->flush();
+    return text_.str();
+  }
+
+ private:
+  std::shared_ptr<spdlog::logger> previous_;
+  std::ostringstream text_;
+};
+
+TEST(PostgresStoreTest, OneSessionEndedByTheServerIsNotAnOutage) {
+  const std::string conninfo = pg::testing::FreshSchemaConninfo();
+  auto store = OpenOrFail({.conninfo = conninfo, .pool_size = 2});
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Append(OneEvent("a-1")).ok());
+  CapturedLog log;
+  // The store's append waits for the log head, and the server ends that one session.
+  auto admin = Admin(conninfo);
+  ASSERT_NE(admin, nullptr);
+  ASSERT_TRUE(admin->ExecScript("BEGIN; LOCK TABLE log_head IN EXCLUSIVE MODE").ok());
+  auto blocked = std::async(std::launch::async, [&] { return store->Append(OneEvent("a-2")); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto killed = admin->Exec(
+      "SELECT count(*)::bigint FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+      "WHERE application_name = 'annals' AND wait_event_type = 'Lock') t");
+  ASSERT_TRUE(killed.ok()) << killed.status().ToString();
+  EXPECT_EQ(killed->Int64(0, 0), 1);
+  Result<AppendResult> failed = blocked.get();
+  EXPECT_EQ(failed.status().code(), StatusCode::kUnavailable) << failed.status().ToString();
+  ASSERT_TRUE(admin->ExecScript("ROLLBACK").ok());
+  // The database never went away: the store goes on, and its log raises no alarm.
+  EXPECT_TRUE(store->Append(OneEvent("a-3")).ok());
+  EXPECT_TRUE(store->CheckHealth().ok());
+  EXPECT_EQ(log.Text().find("unavailable"), std::string::npos) << log.Text();
 }
 
 TEST(PostgresStoreTest, AStatementTimeoutIsUnavailableAndWritesNothing) {
