@@ -7,6 +7,7 @@
 //   annals_http_bench sse-latency --url ... --subscribers 100 --rate 1000
 //   annals_http_bench mixed       --url ... --connections 8 --streams 2000
 //   annals_http_bench catch-up    --url ... --subscribers 1 --events 200000
+//   annals_http_bench ping        --url ... --connections 4
 //
 // Closed loop by default (each client sends its next request when the last one is answered).
 // `--rate R` makes `append` open loop: requests are scheduled at R per second in all and each
@@ -237,6 +238,18 @@ int RunClosedLoopReads(const Options& o, const std::string& name, Request reques
   for (auto& h : hist) all.Merge(h);
   PrintLine(name, static_cast<double>(events.load()) / elapsed, all, "");
   return 0;
+}
+
+// GET /health/live in a closed loop: request traffic that touches no storage, run beside a disk
+// measurement to see what loopback network load alone does to fdatasync (scripts/bench).
+int RunPing(const Options& o) {
+  return RunClosedLoopReads(o, fmt::format("ping_c{}", o.connections),
+                            [](Connection& conn, std::mt19937_64&) -> uint64_t {
+                              auto res = conn.Send(http::verb::get, "/health/live");
+                              if (res.result_int() / 100 != 2)
+                                Die(fmt::format("GET /health/live: {}", res.result_int()));
+                              return 1;
+                            });
 }
 
 // Counts the events of a JSON page by their "position" members (one per event).
@@ -570,6 +583,8 @@ int main(int argc, char** argv) {
   common(catch_up);
   catch_up->add_option("--events", o.events, "events in the store before subscribing");
   catch_up->add_option("--subscribers", o.subscribers, "SSE subscribers");
+  auto* ping = app.add_subcommand("ping", "GET /health/live (requests, no storage work)");
+  common(ping);
   CLI11_PARSE(app, argc, argv);
 
   const std::string scheme = "http://";
@@ -586,6 +601,7 @@ int main(int argc, char** argv) {
     if (*sse) return RunSseLatency(o);
     if (*mixed) return RunMixed(o);
     if (*catch_up) return RunCatchUp(o);
+    if (*ping) return RunPing(o);
   } catch (const std::exception& e) {
     Die(e.what());
   }

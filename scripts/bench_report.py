@@ -170,6 +170,18 @@ def section(results, raw_notes):
         out += ["", f"Disk limit: 4 KiB write + fdatasync on a preallocated file {d:,.0f}/s "
                 f"(p50 {disk.get('p50_ms')} ms); a single in-process writer reaches "
                 f"{num(one['events_per_s']) / d:.2f}× of it (one fdatasync per acknowledged append)."]
+    quiet = results.get(("disk", "fdatasync_quiet"))
+    loaded = results.get(("disk", "fdatasync_under_requests"))
+    ping = results.get(("annals-http", "ping_c4"))
+    if quiet and loaded:
+        def sync_text(r):
+            return (f"{num(r['ops_per_s']):,.0f}/s, p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, "
+                    f"p99.9 {r['p999_ms']} ms, slowest {r['max_ms']} ms")
+        rate = f" ({num(ping['events_per_s']):,.0f} requests/s)" if ping else ""
+        out += ["", f"The same fdatasync loop alone: {sync_text(quiet)}; while 4 connections GET "
+                f"`/health/live` from a started server{rate}, loopback traffic and no storage work: "
+                f"{sync_text(loaded)}. The mixed case's slowest appends wait for these stalls "
+                f"([why](#mixed-load-and-catch-up-subscriptions-over-rest-buildbinannals_http_bench))."]
     g64 = results.get(("annals-grpc", "append_batch1_c64"))
     r64 = results.get(("annals-http", "append_batch1_c64"))
     if g64 and r64:
