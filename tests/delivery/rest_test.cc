@@ -73,9 +73,7 @@ TEST(DeliveryRest, GroupLifecyclePollAckNackParkedReplay) {
             200);
   Append(s, "visit-1", 3);
   Append(s, "other-1", 1);
-  auto poll = Http("POST", s.Url("/subscriptions/g1/poll?max=10&wait=2000"));
-  ASSERT_EQ(poll.status, 200) << poll.body;
-  auto events = poll.json()["events"];
+  auto events = PollN(s, "g1", 3);
   ASSERT_EQ(events.size(), 3u);
   std::vector<std::string> ids;
   for (size_t i = 0; i < 3; ++i) {
@@ -101,7 +99,7 @@ TEST(DeliveryRest, GroupLifecyclePollAckNackParkedReplay) {
   auto replay = Http("POST", s.Url("/subscriptions/g1/parked/replay"));
   ASSERT_EQ(replay.status, 200) << replay.body;
   EXPECT_EQ(replay.json()["replaying"], 1);
-  poll = Http("POST", s.Url("/subscriptions/g1/poll?wait=2000"));
+  auto poll = Http("POST", s.Url("/subscriptions/g1/poll?wait=2000"));
   ASSERT_EQ(poll.json()["events"].size(), 1u);
   EXPECT_EQ(poll.json()["events"][0]["replayed"], true);
   Http("POST", s.Url("/subscriptions/g1/ack"),
