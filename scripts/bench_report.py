@@ -47,6 +47,9 @@ ROWS = [
      [("annals-http", "catch_up_sse_200000_s1")], [("postgres", "read_all_c1")]),
     ("catch-up: 4 SSE subscribers at once, events delivered in all", [("annals-http", "catch_up_sse_200000_s4")],
      [("postgres", "read_all_c8")]),
+    ("HTTP's own ceiling: GET /health/live (no storage work), 8 clients, requests/s", [("annals-http", "ping_c8")], []),
+    ("HTTP's own ceiling: GET /health/live (no storage work), 64 clients, requests/s", [("annals-http", "ping_c64")],
+     []),
     ("mixed, 8 clients: single-event appends by 4 of them", [("annals-http", "mixed_c8_appends")], []),
     ("mixed, 8 clients: 10-event stream reads by the other 4", [("annals-http", "mixed_c8_reads")], []),
 ]
