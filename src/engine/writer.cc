@@ -152,9 +152,17 @@ void EngineImpl::CommitBatch(std::vector<Request>& batch) {
   std::shared_ptr<log::SegmentFile> segment;
   if (written.ok()) written = WriteBuffer(&segment);
   const bool syncing = written.ok() && segment && options_.durability == Durability::kFsync;
-  if (syncing) sync_.Start(segment);
+  // A commit of one event has an index batch of a few microseconds: less than handing the
+  // fdatasync to the sync thread and being woken back, so this thread syncs it itself (a lone
+  // writer: +6% appends/s, p50 0.131 -> 0.124 ms). Bigger commits write their index meanwhile
+  // (at 8 writers, inline syncs of up to 16 events lost up to 10%; docs/performance.md).
+  size_t events = 0;
+  for (const Request& r : batch) events += r.append.events.size();
+  const bool inline_sync = syncing && events <= 1;
+  if (syncing && !inline_sync) sync_.Start(segment);
   if (written.ok()) {
-    // The index batch is written while the disk syncs the log. Should the process die before
+    // The index batch is written while (one event: just before) the disk syncs the log.
+    // Either way it can reach memory before the log is durable. Should the process die before
     // the sync completes, the index is only in memory; should the machine die and a memtable
     // flush have raced ahead, recovery finds the index past the log's end and rebuilds it.
     rocksdb::WriteBatch index_batch;
@@ -163,7 +171,14 @@ void EngineImpl::CommitBatch(std::vector<Request>& batch) {
   }
   if (syncing) {
     std::chrono::nanoseconds took{0};
-    Status synced = sync_.Wait(&took);
+    Status synced;
+    if (inline_sync) {
+      const auto started = std::chrono::steady_clock::now();
+      synced = segment->Sync();
+      took = std::chrono::steady_clock::now() - started;
+    } else {
+      synced = sync_.Wait(&took);
+    }
     fsyncs_.fetch_add(1, std::memory_order_relaxed);
     fsync_seconds_.Observe(kFsyncSecondsBounds, std::chrono::duration<double>(took).count());
     if (!synced.ok()) written = synced;
