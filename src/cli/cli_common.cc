@@ -17,6 +17,7 @@
 
 #include "core/base64.h"
 #include "core/json_writer.h"
+#include "core/rfc3339.h"
 
 namespace annals::cli {
 
@@ -168,22 +169,6 @@ std::string ReadInputArg(const std::string& arg, std::string_view option) {
                 fmt::format("{}: cannot read {}: {}", option, path, std::strerror(errno))));
   }
   return std::move(contents).str();
-}
-
-std::string FormatRfc3339(Timestamp t) {
-  // Floor division, so times before 1970 still get a fraction in [0, 1 s).
-  int64_t micros = t.ticks / 10 - (t.ticks % 10 < 0 ? 1 : 0);
-  int64_t seconds = micros / 1000000;
-  int64_t fraction = micros % 1000000;
-  if (fraction < 0) {
-    fraction += 1000000;
-    seconds -= 1;
-  }
-  std::time_t time = static_cast<std::time_t>(seconds);
-  std::tm tm{};
-  ::gmtime_r(&time, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, fraction);
 }
 
 std::string_view DurabilityName(Durability durability) {

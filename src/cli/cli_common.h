@@ -75,8 +75,6 @@ std::unique_ptr<Engine> OpenEngineOrFail(const EngineFlags& flags,
 // `@path` for a file's contents. Fail()s when the file cannot be read.
 std::string ReadInputArg(const std::string& arg, std::string_view option);
 
-// "2026-11-27T07:32:00.123456Z": RFC 3339, UTC, always six fractional digits.
-std::string FormatRfc3339(Timestamp t);
 std::string_view DurabilityName(Durability durability);
 // "active", "softDeleted", "tombstoned" (as the HTTP API spells them).
 std::string_view StreamStateName(StreamState state);

@@ -15,6 +15,7 @@
 #include "cli/cli_common.h"
 #include "cli/cli_input.h"
 #include "cli/commands.h"
+#include "core/rfc3339.h"
 #include "sdk/http_client.h"
 #include "sdk/remote_codec.h"
 
@@ -110,7 +111,7 @@ std::unique_ptr<EventStore> OpenStore(const ReplayOptions& o) {
 
 std::optional<Timestamp> Since(const ReplayOptions& o) {
   if (o.since.empty()) return std::nullopt;
-  auto t = sdk::ParseRfc3339(o.since);
+  auto t = ParseRfc3339(o.since);
   if (!t) FailUsage("--since must be an RFC 3339 UTC time, e.g. 2026-11-27T07:32:00Z");
   return t;
 }

@@ -10,6 +10,7 @@
 #include "cli/cli_common.h"
 #include "cli/cli_input.h"
 #include "cli/commands.h"
+#include "core/rfc3339.h"
 
 namespace annals::cli {
 namespace {

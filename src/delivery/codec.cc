@@ -1,4 +1,5 @@
 #include "delivery/codec.h"
+#include "core/rfc3339.h"
 
 #include <charconv>
 #include <chrono>
@@ -71,17 +72,6 @@ Status OnlyKeys(const Json& j, std::initializer_list<std::string_view> keys,
     if (!known) return Invalid(std::string(what) + ": unknown member '" + it.key() + "'");
   }
   return Status::Ok();
-}
-
-bool ParseDigits(std::string_view s, size_t pos, size_t n, int* out) {
-  if (pos + n > s.size()) return false;
-  int v = 0;
-  for (size_t i = pos; i < pos + n; ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    v = v * 10 + (s[i] - '0');
-  }
-  *out = v;
-  return true;
 }
 
 }  // namespace
@@ -164,7 +154,7 @@ Json StartToJson(const StartAt& start) {
     case StartAt::Kind::kPosition:
       return start.value;
     case StartAt::Kind::kTime:
-      return Json{{"time", FormatTime(start.time)}};
+      return Json{{"time", FormatRfc3339(start.time)}};
   }
   return "start";
 }
@@ -178,7 +168,7 @@ Result<StartAt> StartFromJson(const Json& j) {
       s.kind = StartAt::Kind::kEnd;
       return s;
     }
-    if (auto t = ParseTime(v)) {
+    if (auto t = ParseRfc3339(v)) {
       s.kind = StartAt::Kind::kTime;
       s.time = *t;
       return s;
@@ -203,7 +193,7 @@ Result<StartAt> StartFromJson(const Json& j) {
     if (j.contains("time")) {
       std::string text;
       ANNALS_RETURN_IF_ERROR(OptString(j, "time", &text));
-      auto t = ParseTime(text);
+      auto t = ParseRfc3339(text);
       if (!t) return Invalid("from.time: must be an RFC 3339 time");
       s.kind = StartAt::Kind::kTime;
       s.time = *t;
@@ -326,7 +316,7 @@ std::string ParkedJson(uint64_t generation, const ParkedEntry& e) {
   return Json{{"generation", generation},         {"stream", e.stream},
               {"revision", e.revision.value},     {"position", e.position.value},
               {"eventId", e.event_id.ToString()}, {"reason", e.reason},
-              {"attempts", e.attempts},           {"parkedAt", FormatTime(e.parked_at)}}
+              {"attempts", e.attempts},           {"parkedAt", FormatRfc3339(e.parked_at)}}
       .dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
@@ -349,7 +339,7 @@ Result<ParkedEntry> ParseParked(std::string_view data, uint64_t* generation) {
   ANNALS_RETURN_IF_ERROR(OptU32(*j, "attempts", &e.attempts));
   std::string at;
   ANNALS_RETURN_IF_ERROR(OptString(*j, "parkedAt", &at));
-  if (auto t = ParseTime(at)) e.parked_at = *t;
+  if (auto t = ParseRfc3339(at)) e.parked_at = *t;
   return e;
 }
 
@@ -365,66 +355,6 @@ Result<Checkpoint> ParseParkedCleared(std::string_view data) {
   ANNALS_RETURN_IF_ERROR(OptUint(*j, "generation", &c.generation));
   ANNALS_RETURN_IF_ERROR(OptUint(*j, "through", &c.cursor));
   return c;
-}
-
-std::string FormatTime(Timestamp t) {
-  using namespace std::chrono;
-  const int64_t micros = t.UnixMicros();
-  const sys_days day = floor<days>(sys_time<microseconds>(microseconds(micros)));
-  const year_month_day ymd(day);
-  const int64_t in_day = micros - duration_cast<microseconds>(day.time_since_epoch()).count();
-  const int64_t secs = in_day / 1'000'000;
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%06dZ",
-                static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                static_cast<unsigned>(ymd.day()), static_cast<int>(secs / 3600),
-                static_cast<int>(secs / 60 % 60), static_cast<int>(secs % 60),
-                static_cast<int>(in_day % 1'000'000));
-  return buf;
-}
-
-std::optional<Timestamp> ParseTime(std::string_view s) {
-  using namespace std::chrono;
-  int y, mo, d, h, mi, se;
-  if (s.size() < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
-      s[13] != ':' || s[16] != ':') {
-    return std::nullopt;
-  }
-  if (!ParseDigits(s, 0, 4, &y) || !ParseDigits(s, 5, 2, &mo) || !ParseDigits(s, 8, 2, &d) ||
-      !ParseDigits(s, 11, 2, &h) || !ParseDigits(s, 14, 2, &mi) || !ParseDigits(s, 17, 2, &se)) {
-    return std::nullopt;
-  }
-  const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)},
-                           day{static_cast<unsigned>(d)}};
-  if (!ymd.ok() || h > 23 || mi > 59 || se > 60) return std::nullopt;
-  size_t i = 19;
-  int64_t ticks_fraction = 0;  // 100 ns units
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    int64_t scale = 1'000'000;
-    const size_t start = i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
-      ticks_fraction += (s[i] - '0') * scale;
-      scale /= 10;
-      ++i;
-    }
-    if (i == start) return std::nullopt;
-  }
-  int64_t offset_minutes = 0;
-  if (i < s.size() && (s[i] == 'Z' || s[i] == 'z')) {
-    ++i;
-  } else if (i + 6 == s.size() && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
-    int oh, om;
-    if (!ParseDigits(s, i + 1, 2, &oh) || !ParseDigits(s, i + 4, 2, &om)) return std::nullopt;
-    offset_minutes = (s[i] == '+' ? 1 : -1) * (oh * 60 + om);
-    i += 6;
-  } else {
-    return std::nullopt;
-  }
-  if (i != s.size()) return std::nullopt;
-  const int64_t secs =
-      sys_days(ymd).time_since_epoch() / seconds(1) + h * 3600 + mi * 60 + se - offset_minutes * 60;
-  return Timestamp{secs * 10'000'000 + ticks_fraction};
 }
 
 Result<Json> ParseJson(std::string_view text) {

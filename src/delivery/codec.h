@@ -60,11 +60,6 @@ Result<ParkedEntry> ParseParked(std::string_view data, uint64_t* generation);
 std::string ParkedClearedJson(uint64_t generation, uint64_t through);
 Result<Checkpoint> ParseParkedCleared(std::string_view data);  // cursor = through
 
-// RFC 3339 UTC with microseconds ("2026-11-27T07:32:00.123456Z").
-std::string FormatTime(Timestamp t);
-// RFC 3339 with 'Z' or a numeric offset, optional fraction; nullopt when malformed.
-std::optional<Timestamp> ParseTime(std::string_view text);
-
 // Parses JSON text; kInvalidArgument on a syntax error.
 Result<Json> ParseJson(std::string_view text);
 

@@ -1,4 +1,5 @@
 #include "delivery/nats_relay.h"
+#include "core/rfc3339.h"
 
 #include <nats/nats.h>
 
@@ -215,7 +216,7 @@ void Relay::Run() {
         natsMsgHeader_Set(msg, "Annals-Type", e.type.c_str());
         natsMsgHeader_Set(msg, "Annals-Revision", std::to_string(e.revision.value).c_str());
         natsMsgHeader_Set(msg, "Annals-Position", std::to_string(e.position.value).c_str());
-        natsMsgHeader_Set(msg, "Annals-Created", FormatTime(e.created).c_str());
+        natsMsgHeader_Set(msg, "Annals-Created", FormatRfc3339(e.created).c_str());
         natsMsgHeader_Set(msg, "Annals-Delivery-Attempt", std::to_string(d.delivery_count).c_str());
         natsMsgHeader_Set(msg, "Content-Type", e.content_type.c_str());
         jsPubOptions po;

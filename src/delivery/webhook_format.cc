@@ -8,6 +8,7 @@
 
 #include "core/base64.h"
 #include "core/json_writer.h"
+#include "core/rfc3339.h"
 #include "delivery/codec.h"
 
 namespace annals::delivery {
@@ -44,7 +45,7 @@ HttpMessage BinaryEvent(const Delivery& d, std::string_view ce_source) {
       {"ce-source", std::string(ce_source)},
       {"ce-type", e.type},
       {"ce-subject", e.stream},
-      {"ce-time", FormatTime(e.created)},
+      {"ce-time", FormatRfc3339(e.created)},
       {"annals-stream", e.stream},
       {"annals-revision", std::to_string(e.revision.value)},
       {"annals-position", std::to_string(e.position.value)},
@@ -74,7 +75,7 @@ HttpMessage BatchOfEvents(const std::vector<Delivery>& batch, std::string_view c
     w.Key("subject");
     w.String(e.stream);
     w.Key("time");
-    w.String(FormatTime(e.created));
+    w.String(FormatRfc3339(e.created));
     w.Key("datacontenttype");
     w.String(e.content_type);
     if (e.IsJson()) {

@@ -6,6 +6,7 @@
 
 #include "core/base64.h"
 #include "core/json_writer.h"
+#include "core/rfc3339.h"
 #include "core/stream_metadata_codec.h"
 
 namespace annals::sdk {
@@ -514,43 +515,6 @@ Result<RecordedEvent> ParseEvent(std::string body) {
     return Protocol("event");
   }
   return e;
-}
-
-std::optional<Timestamp> ParseRfc3339(std::string_view t) {
-  // YYYY-MM-DDTHH:MM:SS[.fraction]Z
-  if (t.size() < 20 || t[4] != '-' || t[7] != '-' || (t[10] != 'T' && t[10] != 't') ||
-      t[13] != ':' || t[16] != ':') {
-    return std::nullopt;
-  }
-  auto num = [&](size_t at, size_t len, int* out) {
-    int v = 0;
-    for (size_t i = at; i < at + len; ++i) {
-      if (t[i] < '0' || t[i] > '9') return false;
-      v = v * 10 + (t[i] - '0');
-    }
-    *out = v;
-    return true;
-  };
-  std::tm tm{};
-  int year, month;
-  if (!num(0, 4, &year) || !num(5, 2, &month) || !num(8, 2, &tm.tm_mday) ||
-      !num(11, 2, &tm.tm_hour) || !num(14, 2, &tm.tm_min) || !num(17, 2, &tm.tm_sec)) {
-    return std::nullopt;
-  }
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  int64_t ticks = 0;
-  size_t i = 19;
-  if (i < t.size() && t[i] == '.') {
-    int64_t scale = 1000000;  // ticks per second / 10: the first digit is 10^6 ticks
-    for (++i; i < t.size() && t[i] >= '0' && t[i] <= '9'; ++i) {
-      ticks += (t[i] - '0') * scale;
-      scale /= 10;
-    }
-  }
-  if (i + 1 != t.size() || (t[i] != 'Z' && t[i] != 'z')) return std::nullopt;
-  const int64_t seconds = timegm(&tm);
-  return Timestamp{seconds * 10000000 + ticks};
 }
 
 }  // namespace annals::sdk

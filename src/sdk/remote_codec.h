@@ -47,7 +47,4 @@ Result<std::vector<PolledEvent>> ParsePoll(std::string body);
 // One event object of a page (GET /streams, GET /all, an SSE `data:` or a poll).
 Result<RecordedEvent> ParseEvent(std::string body);
 
-// RFC 3339 UTC with up to 7 fractional digits, as the server writes it, to 100 ns ticks.
-std::optional<Timestamp> ParseRfc3339(std::string_view text);
-
 }  // namespace annals::sdk

@@ -1,4 +1,5 @@
 #include "delivery/codec.h"
+#include "core/rfc3339.h"
 
 #include <gtest/gtest.h>
 
@@ -6,21 +7,21 @@ namespace annals::delivery {
 namespace {
 
 TEST(DeliveryCodec, TimeRoundTripsWithMicroseconds) {
-  auto t = ParseTime("2026-11-27T07:32:00.123456Z");
+  auto t = ParseRfc3339("2026-11-27T07:32:00.123456Z");
   ASSERT_TRUE(t.has_value());
-  EXPECT_EQ(FormatTime(*t), "2026-11-27T07:32:00.123456Z");
+  EXPECT_EQ(FormatRfc3339(*t), "2026-11-27T07:32:00.123456Z");
   EXPECT_EQ(t->UnixMicros(), 1795764720123456);
 }
 
 TEST(DeliveryCodec, TimeAcceptsOffsetsAndRefusesGarbage) {
-  auto a = ParseTime("2026-11-27T08:32:00+01:00");
-  auto b = ParseTime("2026-11-27T07:32:00Z");
+  auto a = ParseRfc3339("2026-11-27T08:32:00+01:00");
+  auto b = ParseRfc3339("2026-11-27T07:32:00Z");
   ASSERT_TRUE(a && b);
   EXPECT_EQ(*a, *b);
-  EXPECT_FALSE(ParseTime("2026-13-27T07:32:00Z"));
-  EXPECT_FALSE(ParseTime("2026-11-27 07:32:00"));
-  EXPECT_FALSE(ParseTime("2026-11-27T07:32:00.Z"));
-  EXPECT_FALSE(ParseTime(""));
+  EXPECT_FALSE(ParseRfc3339("2026-13-27T07:32:00Z"));
+  EXPECT_FALSE(ParseRfc3339("2026-11-27 07:32:00"));
+  EXPECT_FALSE(ParseRfc3339("2026-11-27T07:32:00.Z"));
+  EXPECT_FALSE(ParseRfc3339(""));
 }
 
 TEST(DeliveryCodec, DefinitionRoundTrips) {
@@ -31,7 +32,7 @@ TEST(DeliveryCodec, DefinitionRoundTrips) {
   d.source.filter.type_regex = "^A";
   d.source.filter.stream_regex = "-\\d+$";
   d.start.kind = StartAt::Kind::kTime;
-  d.start.time = *ParseTime("2026-01-02T03:04:05.000006Z");
+  d.start.time = *ParseRfc3339("2026-01-02T03:04:05.000006Z");
   d.settings.strategy = Strategy::kPinnedByStream;
   d.settings.max_retries = 3;
   d.settings.ack_timeout = std::chrono::milliseconds(1234);

@@ -8,6 +8,7 @@
 #include "api/http/encoding.h"
 #include "api/http/problem.h"
 #include "api/http/sse.h"
+#include "core/rfc3339.h"
 #include "memory/memory_store.h"
 
 namespace annals::http {

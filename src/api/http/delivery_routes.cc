@@ -8,6 +8,7 @@
 #include "api/http/encoding.h"
 #include "api/http/event_json.h"
 #include "api/http/problem.h"
+#include "core/rfc3339.h"
 #include "delivery/nats_relay.h"
 #include "delivery/service.h"
 #include "delivery/webhook.h"
@@ -360,7 +361,7 @@ Response Parked(const std::shared_ptr<delivery::Group>& g, const Request& req,
                     {"eventId", e.event_id.ToString()},
                     {"reason", e.reason},
                     {"attempts", e.attempts},
-                    {"parkedAt", delivery::FormatTime(e.parked_at)}});
+                    {"parkedAt", FormatRfc3339(e.parked_at)}});
   }
   return JsonOut(200,
                  Json{{"parked", list}, {"next", page->next ? Json(*page->next) : Json(nullptr)}});

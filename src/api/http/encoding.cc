@@ -7,19 +7,6 @@ namespace annals::http {
 
 namespace {
 
-// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm, proleptic Gregorian).
-void CivilFromDays(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  *d = doy - (153 * mp + 2) / 5 + 1;
-  *m = mp < 10 ? mp + 3 : mp - 9;
-  *y = static_cast<int64_t>(yoe) + era * 400 + (*m <= 2);
-}
-
 // Length of the valid UTF-8 sequence starting at s[i], or 0 when it is not valid.
 size_t Utf8SequenceLength(std::string_view s, size_t i) {
   const auto c = static_cast<unsigned char>(s[i]);
@@ -64,31 +51,6 @@ std::string ToValidUtf8(std::string_view text) {
     }
   }
   return out;
-}
-
-std::string FormatRfc3339(Timestamp t) {
-  const int64_t micros = t.UnixMicros();
-  int64_t secs = micros / 1000000;
-  int64_t frac = micros % 1000000;
-  if (frac < 0) {
-    frac += 1000000;
-    secs -= 1;
-  }
-  int64_t days = secs / 86400;
-  int64_t rem = secs % 86400;
-  if (rem < 0) {
-    rem += 86400;
-    days -= 1;
-  }
-  int64_t y;
-  unsigned m, d;
-  CivilFromDays(days, &y, &m, &d);
-  char buf[48];
-  const int n = std::snprintf(buf, sizeof(buf), "%04lld-%02u-%02uT%02d:%02d:%02d.%06lldZ",
-                              static_cast<long long>(y), m, d, static_cast<int>(rem / 3600),
-                              static_cast<int>(rem / 60 % 60), static_cast<int>(rem % 60),
-                              static_cast<long long>(frac));
-  return std::string(buf, static_cast<size_t>(n));
 }
 
 std::optional<QueryParams> ParseQuery(std::string_view query) {

@@ -15,9 +15,6 @@
 
 namespace annals::http {
 
-// "2026-11-27T07:32:00.123456Z": UTC, always six fractional digits.
-std::string FormatRfc3339(Timestamp t);
-
 // A parsed query string, in order; a name may repeat.
 using QueryParams = std::vector<std::pair<std::string, std::string>>;
 // nullopt when an escape is malformed.

@@ -1,6 +1,7 @@
 #include "api/http/event_json.h"
 
 #include "api/http/encoding.h"
+#include "core/rfc3339.h"
 
 namespace annals::http {
 
