@@ -1,10 +1,10 @@
 #include "delivery/codec.h"
-#include "core/rfc3339.h"
 
 #include <charconv>
 #include <chrono>
-#include <cstdio>
 #include <set>
+
+#include "core/rfc3339.h"
 
 namespace annals::delivery {
 

@@ -1,5 +1,4 @@
 #include "delivery/nats_relay.h"
-#include "core/rfc3339.h"
 
 #include <nats/nats.h>
 
@@ -9,6 +8,8 @@
 #include <mutex>
 #include <set>
 #include <thread>
+
+#include "core/rfc3339.h"
 
 namespace annals::delivery {
 

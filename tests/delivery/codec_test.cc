@@ -1,7 +1,8 @@
 #include "delivery/codec.h"
-#include "core/rfc3339.h"
 
 #include <gtest/gtest.h>
+
+#include "core/rfc3339.h"
 
 namespace annals::delivery {
 namespace {

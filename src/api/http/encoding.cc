@@ -1,7 +1,6 @@
 #include "api/http/encoding.h"
 
 #include <charconv>
-#include <cstdio>
 
 namespace annals::http {
 
