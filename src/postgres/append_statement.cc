@@ -46,7 +46,7 @@ Result<OneStatementAppends> AppendInOneStatement(Connection& c,
       const ProposedEvent& event = request.events[e];
       event_append.push_back(static_cast<int64_t>(i + 1));
       event_offset.push_back(static_cast<int64_t>(e));
-      ids.push_back(event.id ? *event.id : Uuid::Random());
+      ids.push_back(*event.id);  // drawn when the append was queued
       types.push_back(event.type);
       content_types.push_back(event.content_type);
       datas.push_back(event.data);

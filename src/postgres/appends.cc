@@ -5,6 +5,12 @@
 // A batch holds at most one append per stream, so every append's checks read the database as
 // its own transaction would; all stream rows are locked (in name order, one order for every
 // writer) before the log head is taken, once, for all the batch's records.
+//
+// Every queued event carries an id (the store draws those the caller left out), so a batch
+// whose commit is in doubt (the connection broke before the answer came) is tried again on a
+// new connection: what had committed is found by its ids and answered from the log (rule
+// Append.4), what had not is written then. Ids are unique in `events`, so the two attempts
+// cannot both write, even when the first one's session is still running.
 #include <algorithm>
 #include <map>
 #include <numeric>
@@ -21,6 +27,22 @@ namespace {
 constexpr size_t kMaxBatchAppends = 256;
 constexpr uint64_t kMaxBatchBytes = 64ull << 20;  // past the first append
 
+bool MissesIds(const AppendRequest& request) {
+  return std::any_of(request.events.begin(), request.events.end(),
+                     [](const ProposedEvent& event) { return !event.id; });
+}
+
+void DrawMissingIds(AppendRequest& request) {
+  for (ProposedEvent& event : request.events) {
+    if (!event.id) event.id = Uuid::Random();
+  }
+}
+
+// The answer to appends whose commit is in doubt and could not be settled.
+Status InDoubt(const Status& failure) {
+  return Status(failure.code(), failure.message() + " (the append may or may not have committed)");
+}
+
 uint64_t BytesOf(const AppendRequest& request) {
   uint64_t bytes = 0;
   for (const ProposedEvent& event : request.events)
@@ -32,10 +54,7 @@ uint64_t BytesOf(const AppendRequest& request) {
 // a retry (rule Append.4).
 Result<std::optional<AppendResult>> IdempotentResult(Connection& c, const AppendRequest& request) {
   std::vector<Uuid> ids;
-  for (const ProposedEvent& event : request.events) {
-    if (event.id) ids.push_back(*event.id);
-  }
-  if (ids.empty()) return std::optional<AppendResult>();
+  for (const ProposedEvent& event : request.events) ids.push_back(*event.id);
   Result<Rows> rows =
       c.Exec("SELECT id, stream, revision, position FROM events WHERE id = ANY($1::uuid[])",
              Params().UuidArray(ids));
@@ -54,11 +73,11 @@ Result<std::optional<AppendResult>> IdempotentResult(Connection& c, const Append
   }
   const Status conflict(StatusCode::kIdempotencyConflict,
                         "event ids already used differently (stream '" + request.stream + "')");
-  // Every event must carry an id that was used, in this stream, at consecutive revisions in
-  // request order.
+  // Every event's id must have been used, in this stream, at consecutive revisions in request
+  // order.
   std::vector<const Used*> used;
   for (const ProposedEvent& event : request.events) {
-    auto it = event.id ? found.find(*event.id) : found.end();
+    auto it = found.find(*event.id);
     if (it == found.end()) return conflict;
     used.push_back(&it->second);
   }
@@ -119,7 +138,7 @@ Result<PreparedAppend> PrepareAppend(Connection& c, const AppendRequest& request
       const ProposedEvent& event = request.events[i];
       prepared.records.push_back(NewRecord{.stream = request.stream,
                                            .revision = Revision{prepared.first.value + i},
-                                           .id = event.id ? *event.id : Uuid::Random(),
+                                           .id = *event.id,
                                            .type = event.type,
                                            .content_type = event.content_type,
                                            .data = event.data,
@@ -162,7 +181,9 @@ Status PostgresStore::CheckAppend(const AppendRequest& request) const {
 
 Result<AppendResult> PostgresStore::Append(const AppendRequest& request) {
   ANNALS_RETURN_IF_ERROR(CheckAppend(request));
-  PendingAppend me{.request = &request};
+  std::optional<AppendRequest> with_ids;
+  if (MissesIds(request)) DrawMissingIds(with_ids.emplace(request));
+  PendingAppend me{.request = with_ids ? &*with_ids : &request};
   std::unique_lock lock(batch_mu_);
   pending_.push_back(&me);
   while (!me.result) {
@@ -183,6 +204,7 @@ void PostgresStore::AppendAsync(AppendRequest request,
     done(std::move(invalid));
     return;
   }
+  DrawMissingIds(request);
   // Queued like a synchronous append, so it shares batches with them; a worker thread commits
   // when no one else is, and no thread waits for the commit on this append's behalf.
   auto* pending = new PendingAppend{.done = std::move(done),
@@ -269,28 +291,33 @@ std::vector<PostgresStore::PendingAppend*> PostgresStore::TakeBatchLocked() {
 std::vector<Result<AppendResult>> PostgresStore::CommitAppends(
     const std::vector<const AppendRequest*>& batch) {
   std::vector<std::optional<AppendResult>> written;
+  std::optional<Status> failure;
+  bool broken = false;
+  bool retryable = false;
   {
     Result<ConnectionPool::Lease> lease = pool_.Checkout();
     if (!lease.ok()) return std::vector<Result<AppendResult>>(batch.size(), lease.status());
     Result<OneStatementAppends> quick = AppendInOneStatement(**lease, batch);
-    if (!quick.ok()) {
-      if ((*lease)->broken()) {
-        // The statement commits on its own: it may have, before the connection broke.
-        const Status unknown(
-            quick.status().code(),
-            quick.status().message() + " (the append may or may not have committed)");
-        return std::vector<Result<AppendResult>>(batch.size(), unknown);
-      }
-      // It wrote nothing. A timeout or a server shutting down would stop the long way too;
-      // a race (an event id inserted by another node meanwhile, a deadlock) or a failure that
-      // may be one append's own is sorted out by the long way, append by append if need be.
-      if (quick.status().code() == StatusCode::kUnavailable && !Retryable(**lease)) {
-        return std::vector<Result<AppendResult>>(batch.size(), quick.status());
-      }
-      return CommitAppendsInTransaction(batch);
+    if (quick.ok()) {
+      if (quick->head) notifier_.Advance(*quick->head);
+      written = std::move(quick->written);
+    } else {
+      failure = quick.status();
+      broken = (*lease)->broken();
+      retryable = Retryable(**lease);
     }
-    if (quick->head) notifier_.Advance(*quick->head);
-    written = std::move(quick->written);
+  }  // the connection goes back before the long way takes one
+  if (failure) {
+    // The statement commits on its own: when the connection broke, it may have. The long way,
+    // on another connection, settles that by the events' ids.
+    if (broken) return CommitAppendsInTransaction(batch, /*in_doubt=*/true);
+    // It wrote nothing. A timeout or a server shutting down would stop the long way too; a
+    // race (an event id inserted by another node meanwhile, a deadlock) or a failure that may
+    // be one append's own is sorted out by the long way, append by append if need be.
+    if (failure->code() == StatusCode::kUnavailable && !retryable) {
+      return std::vector<Result<AppendResult>>(batch.size(), *failure);
+    }
+    return CommitAppendsInTransaction(batch);
   }
   std::vector<const AppendRequest*> declined;
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -312,21 +339,30 @@ std::vector<Result<AppendResult>> PostgresStore::CommitAppends(
 }
 
 std::vector<Result<AppendResult>> PostgresStore::CommitAppendsInTransaction(
-    const std::vector<const AppendRequest*>& batch) {
+    const std::vector<const AppendRequest*>& batch, bool in_doubt) {
+  // A failure of the whole batch; one that follows a commit in doubt leaves it in doubt.
+  auto failed = [&](const Status& failure) {
+    return std::vector<Result<AppendResult>>(batch.size(), in_doubt ? InDoubt(failure) : failure);
+  };
   Status failure;
   bool one_by_one = false;
   {
     Result<ConnectionPool::Lease> lease = pool_.Checkout();
-    if (!lease.ok()) return std::vector<Result<AppendResult>>(batch.size(), lease.status());
+    if (!lease.ok()) return failed(lease.status());
     for (int attempt = 1; attempt <= kWriteAttempts; ++attempt) {
-      // An error result means the transaction did not commit: trying again is safe.
-      Result<std::vector<Result<AppendResult>>> results = TryCommitAppends(**lease, batch);
+      // An error result means the transaction did not commit, or, when its COMMIT got no
+      // answer, that it may have; either way trying again with the same ids is safe.
+      bool commit_lost = false;
+      Result<std::vector<Result<AppendResult>>> results =
+          TryCommitAppends(**lease, batch, &commit_lost);
       if (results.ok()) return std::move(results).value();
       failure = results.status();
-      if ((*lease)->broken() && attempt == 1) {
-        // A pooled connection that died while idle (e.g. a server restart): a new one.
-        lease = pool_.Checkout();
-        if (!lease.ok()) return std::vector<Result<AppendResult>>(batch.size(), lease.status());
+      in_doubt = in_doubt || commit_lost;
+      if ((*lease)->broken() && (attempt == 1 || commit_lost)) {
+        // A pooled connection that died while idle (e.g. a server restart), or one that broke
+        // during the COMMIT: a new one.
+        lease = pool_.Renew(std::move(*lease));
+        if (!lease.ok()) return failed(lease.status());
         continue;
       }
       // A race one append lost (retryable), or a failure that may be one append's own (not
@@ -339,18 +375,18 @@ std::vector<Result<AppendResult>> PostgresStore::CommitAppendsInTransaction(
       if (!Retryable(**lease)) break;
     }
   }
-  if (!one_by_one) return std::vector<Result<AppendResult>>(batch.size(), failure);
+  if (!one_by_one) return failed(failure);
   // Commit each on its own: the one that lost a race (e.g. its event id was inserted by another
   // node meanwhile) retries alone, and one that fails fails alone.
   std::vector<Result<AppendResult>> results;
   for (const AppendRequest* request : batch) {
-    results.push_back(std::move(CommitAppendsInTransaction({request})[0]));
+    results.push_back(std::move(CommitAppendsInTransaction({request}, in_doubt)[0]));
   }
   return results;
 }
 
 Result<std::vector<Result<AppendResult>>> PostgresStore::TryCommitAppends(
-    Connection& c, const std::vector<const AppendRequest*>& batch) {
+    Connection& c, const std::vector<const AppendRequest*>& batch, bool* commit_lost) {
   ANNALS_RETURN_IF_ERROR(c.ExecScript("BEGIN"));
   std::vector<Result<AppendResult>> results(batch.size(), Status(StatusCode::kInternal, ""));
   // Rows in name order: two batches (of two nodes) never wait for each other in a cycle.
@@ -394,9 +430,8 @@ Result<std::vector<Result<AppendResult>>> PostgresStore::TryCommitAppends(
   Status done = c.ExecScript("NOTIFY " + std::string(kHeadChannel) + "; COMMIT");
   if (!done.ok()) {
     c.MarkBroken();
-    const Status unknown(done.code(),
-                         done.message() + " (the append may or may not have committed)");
-    return std::vector<Result<AppendResult>>(batch.size(), unknown);
+    *commit_lost = true;
+    return done;
   }
   for (const auto& [i, prepared] : writing) {
     // The record whose catalog change names this stream's last record.

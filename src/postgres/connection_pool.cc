@@ -26,6 +26,11 @@ ConnectionPool::Lease& ConnectionPool::Lease::operator=(Lease&& other) {
   return *this;
 }
 
+Result<ConnectionPool::Lease> ConnectionPool::Renew(Lease used) {
+  { Lease returned = std::move(used); }
+  return Checkout();
+}
+
 Result<ConnectionPool::Lease> ConnectionPool::Checkout(std::chrono::milliseconds timeout) {
   std::vector<std::unique_ptr<Connection>> ended;  // closed after the lock is released
   std::unique_lock lock(mu_);

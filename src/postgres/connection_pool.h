@@ -49,6 +49,9 @@ class ConnectionPool {
   // given), when a new connection cannot be opened, or after Close().
   Result<Lease> Checkout() { return Checkout(checkout_timeout_); }
   Result<Lease> Checkout(std::chrono::milliseconds timeout);
+  // Gives `used` back (closed when it broke), then checks out a connection: the way to swap
+  // a dead connection for a new one, which a pool of one could not do while holding it.
+  Result<Lease> Renew(Lease used);
   // Closes idle connections and refuses later checkouts; leased ones close on return.
   void Close();
   // Every connection is leased and no other may open, while the database answered the last

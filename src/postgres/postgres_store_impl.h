@@ -117,6 +117,8 @@ class PostgresStore final : public EventStore {
   // Group commit (appends.cc): concurrent Appends queue up, and one of their threads at a time
   // commits a batch of them in one transaction (one WAL flush, one turn at the log head).
   struct PendingAppend {
+    // Every event has an id: the store draws the missing ones before it queues the append, so
+    // a batch whose commit is in doubt can be tried again (appends.cc).
     const AppendRequest* request = nullptr;
     std::optional<Result<AppendResult>> result;  // synchronous: set under batch_mu_
     // Asynchronous: called once committed (this entry is then deleted), and its request.
@@ -134,12 +136,14 @@ class PostgresStore final : public EventStore {
   std::vector<PendingAppend*> TakeBatchLocked();
   // The batch in one statement where it can (AppendInOneStatement), the rest the long way.
   std::vector<Result<AppendResult>> CommitAppends(const std::vector<const AppendRequest*>& batch);
-  // The batch in a transaction of several statements, which handles every case.
+  // The batch in a transaction of several statements, which handles every case. `in_doubt`:
+  // an earlier attempt may have committed the batch; a failure then says so.
   std::vector<Result<AppendResult>> CommitAppendsInTransaction(
-      const std::vector<const AppendRequest*>& batch);
-  // One attempt in one transaction; an error status when the transaction failed as a whole.
+      const std::vector<const AppendRequest*>& batch, bool in_doubt = false);
+  // One attempt in one transaction; an error status when the transaction failed as a whole,
+  // with *commit_lost set when that was its COMMIT getting no answer (it may have committed).
   Result<std::vector<Result<AppendResult>>> TryCommitAppends(
-      Connection& c, const std::vector<const AppendRequest*>& batch);
+      Connection& c, const std::vector<const AppendRequest*>& batch, bool* commit_lost);
   Result<WriteOutcome<AppendResult>> SetMetadataTx(Connection& c, const std::string& stream,
                                                    ExpectedRevision expected,
                                                    const StreamMetadata& metadata);
@@ -222,8 +226,8 @@ struct OneStatementAppends {
   std::optional<Position> head;
 };
 // The batch's appends in one autocommitted call of `annals_append` (append_statement.cc), on a
-// connection outside any transaction. An error status: nothing was written, unless the
-// connection broke, when the outcome is unknown.
+// connection outside any transaction. Every event must carry its id. An error status: nothing
+// was written, unless the connection broke, when the outcome is unknown.
 Result<OneStatementAppends> AppendInOneStatement(Connection& c,
                                                  const std::vector<const AppendRequest*>& batch);
 // Columns of `events` in the order EventAt reads them, for a table aliased `e`.

@@ -80,7 +80,7 @@ Result<T> PostgresStore::RunWrite(Body body) {
       // A pooled connection that died while idle (e.g. a server restart): nothing was sent
       // for this request yet, so it is safe to start over on a new connection.
       fresh_connection_tried = true;
-      lease = pool_.Checkout();
+      lease = pool_.Renew(std::move(*lease));
       if (!lease.ok()) return lease.status();
       begun = (*lease)->ExecScript("BEGIN");
     }
