@@ -41,6 +41,10 @@ struct ReadStreamRequest {
   std::optional<Revision> from;
   Direction direction = Direction::kForwards;
   uint64_t max_count = 1000;
+  // When not 0, the read may stop after the event that brings the page's data and metadata
+  // to max_bytes (a page holds at least one event); `next` continues. Bounds the memory of a
+  // page of large events. A hint: the embedded engine honours it, other stores may not.
+  uint64_t max_bytes = 0;
 };
 
 struct ReadStreamResult {
@@ -60,6 +64,8 @@ struct ReadAllRequest {
   // Upper bound on records examined by one call, so a selective filter cannot turn one call
   // into a scan of the whole log; the result's `next` is then a checkpoint to resume from.
   uint64_t max_scan = 100000;
+  // As ReadStreamRequest::max_bytes.
+  uint64_t max_bytes = 0;
 };
 
 struct ReadAllResult {

@@ -63,6 +63,14 @@ StreamInfo ToStreamInfo(std::string_view name, const StreamRecord& s) {
 
 thread_local std::string tls_record_buffer;
 
+// A request's max_bytes: the payload bytes a page has taken so far (0: no bound).
+struct PageBudget {
+  uint64_t max_bytes = 0;
+  uint64_t taken = 0;
+  bool Spent() const { return max_bytes != 0 && taken >= max_bytes; }
+  void Take(const RecordedEvent& event) { taken += event.data.size() + event.metadata.size(); }
+};
+
 }  // namespace
 
 Result<ReadStreamResult> EngineImpl::ReadStream(const ReadStreamRequest& request) {
@@ -96,13 +104,14 @@ Result<ReadStreamResult> EngineImpl::ReadStream(const ReadStreamRequest& request
   const std::string lower = index::RevisionKey(stream.id, forwards ? from : visible.low);
   const std::string upper = index::RevisionKey(stream.id, forwards ? visible.high : from) + '\0';
   Status status;
+  PageBudget budget{request.max_bytes};
   std::optional<uint64_t> last_examined;
   ANNALS_RETURN_IF_ERROR(index_->Scan(
       lower, upper, !forwards,
       [&](std::string_view key, std::string_view value) {
         const uint64_t position = DecodeFixed64(value.data());
         if (position >= head) return !forwards;  // committed later than this read began
-        if (result.events.size() >= request.max_count) return false;
+        if (result.events.size() >= request.max_count || budget.Spent()) return false;
         log::LogEvent event;
         status = log::ReadEventAt(*segments_, position, &tls_record_buffer, &event);
         if (!status.ok()) return false;
@@ -111,6 +120,7 @@ Result<ReadStreamResult> EngineImpl::ReadStream(const ReadStreamRequest& request
           return true;
         }
         result.events.push_back(event.event.Materialize(Position{position}));
+        budget.Take(result.events.back());
         return true;
       },
       view->snapshot));
@@ -146,9 +156,11 @@ Result<ReadAllResult> EngineImpl::ReadAllByScan(const ReadAllRequest& request, u
   ReadAllResult result;
   result.events.reserve(std::min<uint64_t>(request.max_count, 4096));
   uint64_t examined = 0;
+  PageBudget budget{request.max_bytes};
   log::LogEvent event;
   auto collect = [&](auto& scanner) -> Status {
-    while (result.events.size() < request.max_count && examined < request.max_scan) {
+    while (result.events.size() < request.max_count && examined < request.max_scan &&
+           !budget.Spent()) {
       auto more = scanner.Next(&event);
       if (!more.ok()) return more.status();
       if (!*more) {
@@ -158,6 +170,7 @@ Result<ReadAllResult> EngineImpl::ReadAllByScan(const ReadAllRequest& request, u
       ++examined;
       if (matcher->Matches(event.event.stream, event.event.type)) {
         result.events.push_back(event.event.Materialize(Position{event.position}));
+        budget.Take(result.events.back());
       }
     }
     return Status::Ok();
@@ -214,13 +227,15 @@ Result<ReadAllResult> EngineImpl::ReadAllByPostings(const ReadAllRequest& reques
   result.end_of_log = true;  // unless the scan stops early
   result.next = Position{forwards ? head : 0};
   uint64_t examined = 0;
+  PageBudget budget{request.max_bytes};
   Status status;
   std::vector<uint64_t> positions;
   // One posting: false to stop the whole read.
   auto visit = [&](uint64_t position) {
     if (forwards ? position < from : position >= from) return true;  // the key's other part
     if (position >= head) return !forwards;  // committed after this read began: the end for now
-    if (result.events.size() >= request.max_count || examined >= request.max_scan) {
+    if (result.events.size() >= request.max_count || examined >= request.max_scan ||
+        budget.Spent()) {
       result.end_of_log = false;
       return false;
     }
@@ -231,6 +246,7 @@ Result<ReadAllResult> EngineImpl::ReadAllByPostings(const ReadAllRequest& reques
     result.next = Position{forwards ? event.next_position : position};
     if (matcher->Matches(event.event.stream, event.event.type)) {
       result.events.push_back(event.event.Materialize(Position{position}));
+      budget.Take(result.events.back());
     }
     return true;
   };
