@@ -5,6 +5,7 @@
 // events both ways, and the fallbacks must behave as docs/sdk.md says.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -157,6 +158,26 @@ TEST_F(GrpcReadPathsTest, ABatchedReadContinuesExactlyWhereAPageStopped) {
   ASSERT_TRUE(all.ok());
   ASSERT_TRUE(all->end_of_log);
   EXPECT_EQ(all->next, extended_->Head());
+}
+
+// On the engine, which stops a store read at the server's byte budget (4 MiB), a batched read
+// of large events takes several store reads and still answers one page with all of them.
+TEST(GrpcBatchedReadTest, LargeEventsFillOnePageOverSeveralStoreReads) {
+  const std::string dir = ::testing::TempDir() + "/grpc-batched-large";
+  std::filesystem::remove_all(dir);
+  ServerProcess server({"--store", "engine", "--data-dir", dir});
+  auto store = ConnectGrpc({.connection_string = "kurrentdb://" + server.address() + "?tls=false"});
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  ASSERT_TRUE((*store)->Append(Events("scan-1", "Scanned", 12, 600 << 10)).ok());
+  auto page = (*store)->ReadAll({.max_count = 1000});
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  ASSERT_EQ(page->events.size(), 12u);
+  EXPECT_TRUE(page->end_of_log);
+  for (size_t i = 0; i < page->events.size(); ++i) {
+    EXPECT_EQ(page->events[i].revision, Revision{i});
+    EXPECT_EQ(page->events[i].data.size(), (600u << 10) + 2);
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(GrpcReadPathsTest, BadFiltersAreRefusedOnBothPaths) {

@@ -13,8 +13,10 @@ namespace annals::grpcapi {
 
 namespace {
 
-// Events per store read, and so at most per message.
+// Events per store read, and so at most per message; and the payload bytes after which a
+// store read stops early, so a read of large events holds a few MiB, not 1,000 events.
 constexpr uint64_t kEventsPerRead = 1000;
+constexpr uint64_t kBytesPerRead = 4 << 20;
 // A message is closed once its events' payloads reach this; a single larger event (up to the
 // event size limit, below the message limit) travels alone.
 constexpr size_t kMessageBytes = 1 << 20;
@@ -95,13 +97,16 @@ void ReadAllState::StartFetch() {
 void ReadAllState::Fetch() {
   ReadAllRequest r = request;  // only this task touches `request` while `fetching`
   r.max_count = std::min(remaining, kEventsPerRead);
+  r.max_bytes = kBytesPerRead;
   auto read = sc->store->ReadAll(r);
   std::vector<ArenaMessage> messages;
   bool last = false;
   if (read.ok()) {
     rpb::ReadAllResp* message = nullptr;
     size_t bytes = 0;
+    uint64_t payload = 0;  // what max_bytes counts
     for (const RecordedEvent& e : read->events) {
+      payload += e.data.size() + e.metadata.size();
       const size_t size = e.data.size() + e.metadata.size() + e.stream.size() + e.type.size();
       if (message == nullptr || (bytes > 0 && bytes + size > kMessageBytes)) {
         message = messages.emplace_back().message;
@@ -113,8 +118,9 @@ void ReadAllState::Fetch() {
     const uint64_t n = read->events.size();
     remaining -= n;
     request.from = read->next;
-    // Fewer than asked without reaching the end: the read stopped on max_scan.
-    last = remaining == 0 || read->end_of_log || n < r.max_count;
+    // Fewer than asked without reaching the end or the byte budget: the read stopped on
+    // max_scan, and `next` is the checkpoint the client continues from.
+    last = remaining == 0 || read->end_of_log || (n < r.max_count && payload < r.max_bytes);
     if (last) {
       if (messages.empty()) messages.emplace_back();
       rpb::ReadAllResp& final_message = *messages.back().message;
