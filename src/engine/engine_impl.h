@@ -45,7 +45,9 @@ class EngineImpl final : public Engine {
                                          const StreamMetadata& metadata) override;
   Result<DeleteResult> DeleteStream(const std::string& stream, ExpectedRevision expected,
                                     DeleteMode mode) override;
-  Position Head() const override { return Position{head_.load(std::memory_order_acquire)}; }
+  // The published view's head: the view is published before head_ is raised, so a read that
+  // ran before a call of Head() never shows a commit at or past the head it returns.
+  Position Head() const override { return Position{CurrentView()->head}; }
   Position WaitForHead(Position after, std::chrono::milliseconds timeout) override;
   uint64_t WatchHead(Position after, CommitCallback callback) override;
   void CancelHeadWatch(uint64_t id) override;
