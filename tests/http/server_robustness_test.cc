@@ -345,6 +345,41 @@ TEST(GracefulStopTest, SigtermDuringAppendBurstLosesNoAcknowledgedEvent) {
   std::filesystem::remove_all(dir);
 }
 
+// A read of large events is bounded by bytes, not only by `limit` (the embedded engine):
+// five events of 6 MiB read as a page of three (18 MiB: the first past 16 MiB) and a page of
+// two, continued by `nextRevision` / `nextPosition`, each event once.
+TEST(LargeEventPagesTest, PagesOfLargeEventsStopAtTheByteBudget) {
+  const auto dir = std::filesystem::temp_directory_path() / Unique("annals-http-large-pages");
+  std::filesystem::remove_all(dir);
+  ServerProcess server({"--store", "engine", "--data-dir", dir.string()});
+  const std::string large(6 << 20, 'a');
+  for (int i = 0; i < 5; ++i) {
+    auto r = Http("POST", server.Url("/streams/scan-1"),
+                  nlohmann::json{{"events", {{{"type", "Scanned"}, {"data", large}}}}}.dump());
+    ASSERT_EQ(r.status, 201) << r.body.substr(0, 300);
+  }
+  auto first = Http("GET", server.Url("/streams/scan-1?limit=100"));
+  ASSERT_EQ(first.status, 200) << first.body.substr(0, 300);
+  EXPECT_EQ(first.json()["events"].size(), 3u);
+  ASSERT_EQ(first.json()["nextRevision"], 3);
+  auto second = Http("GET", server.Url("/streams/scan-1?limit=100&from=3"));
+  ASSERT_EQ(second.status, 200) << second.body.substr(0, 300);
+  EXPECT_EQ(second.json()["events"].size(), 2u);
+  EXPECT_TRUE(second.json()["nextRevision"].is_null());
+
+  auto all = Http("GET", server.Url("/all?limit=100"));
+  ASSERT_EQ(all.status, 200) << all.body.substr(0, 300);
+  EXPECT_EQ(all.json()["events"].size(), 3u);
+  EXPECT_FALSE(all.json()["endOfLog"].get<bool>());
+  const uint64_t next = all.json()["nextPosition"].get<uint64_t>();
+  auto rest = Http("GET", server.Url("/all?limit=100&from=" + std::to_string(next)));
+  ASSERT_EQ(rest.status, 200) << rest.body.substr(0, 300);
+  EXPECT_EQ(rest.json()["events"].size(), 2u);
+  EXPECT_TRUE(rest.json()["endOfLog"].get<bool>());
+  EXPECT_EQ(server.Terminate(SIGTERM), 0);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(TlsTest, ServesHttpsWithACertificateAndRefusesPlainHttp) {
   const auto dir = std::filesystem::temp_directory_path() / Unique("annals-tls");
   std::filesystem::create_directories(dir);

@@ -600,6 +600,7 @@ Routed Router::StreamRoute(Request& req, std::string_view stream, std::string_vi
   r.stream = std::string(stream);
   r.direction = direction;
   r.max_count = limit;
+  r.max_bytes = kPageBytes;
   if (!from_end && from) r.from = Revision{*from};
   if (from_end && direction == Direction::kForwards) {
     return QueryFail(Route::kStream,
@@ -775,6 +776,7 @@ Routed Router::AllRoute(Request& req, std::string_view query) const {
   ReadAllRequest r;
   r.direction = direction;
   r.max_count = limit;
+  r.max_bytes = kPageBytes;
   r.filter = std::move(filter);
   if (direction == Direction::kForwards) {
     if (from_end) return QueryFail(kRoute, {"from", "'end' reads backwards only"}, path);

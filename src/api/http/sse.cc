@@ -77,6 +77,7 @@ Result<SseCursor::Batch> SseCursor::ReadBatch(std::string* out) {
     req.from = next_position_;
     req.direction = Direction::kForwards;
     req.max_count = batch_;
+    req.max_bytes = kPageBytes;
     req.filter = spec_.filter;
     auto r = store_->ReadAll(req);
     if (!r.ok()) return r.status();
@@ -100,6 +101,7 @@ Result<SseCursor::Batch> SseCursor::ReadBatch(std::string* out) {
   req.from = Revision{next_revision_};
   req.direction = Direction::kForwards;
   req.max_count = batch_;
+  req.max_bytes = kPageBytes;
   auto r = store_->ReadStream(req);
   if (!r.ok()) {
     if (r.status().code() == StatusCode::kNotFound) {
