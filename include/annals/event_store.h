@@ -125,7 +125,10 @@ class EventStore {
   // Appends events atomically to one stream (never a `$` system stream). With the durable
   // default, an ok result means the events are on disk.
   virtual Result<AppendResult> Append(const AppendRequest& request) = 0;
-  // The same, completing on a store thread: `done` must be cheap and must not block.
+  // The same, completing on a store thread: `done` must be cheap and must not block. The
+  // thread can be that of another caller's synchronous write (the embedded engine lets a lone
+  // caller commit on its own thread), so `done` must not take a lock that such a caller may
+  // hold while it writes.
   virtual void AppendAsync(AppendRequest request,
                            std::function<void(Result<AppendResult>)> done) = 0;
 
@@ -149,7 +152,8 @@ class EventStore {
   virtual Position WaitForHead(Position after, std::chrono::milliseconds timeout) = 0;
   // Calls `callback` once, on a store thread, as soon as Head() > after (at once if already),
   // or when the store closes (with the unchanged head: nothing will commit again; WaitForHead
-  // likewise returns at once after a close). The callback must be cheap and must not block.
+  // likewise returns at once after a close). The callback must be cheap and must not block
+  // (and, as AppendAsync's `done`, may run on the thread of a caller's synchronous write).
   // Returns an id for CancelHeadWatch.
   virtual uint64_t WatchHead(Position after, CommitCallback callback) = 0;
   virtual void CancelHeadWatch(uint64_t id) = 0;

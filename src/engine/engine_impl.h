@@ -4,7 +4,9 @@
 // Write path (writer.cc): callers enqueue; the writer takes everything queued (up to
 // max_batch_bytes), checks each request against stream state, encodes the records into one
 // buffer, writes it with one pwrite and one fdatasync, writes the index batch, publishes the
-// new head, then completes every request of the batch.
+// new head, then completes every request of the batch. "The writer" is the writer thread, or
+// a synchronous caller that found no commit in progress and commits on its own thread; one
+// commits at a time.
 // Read path (reads.cc): any thread; reads the index and the log below the head.
 #pragma once
 
@@ -78,6 +80,13 @@ class EngineImpl final : public Engine {
 
   // ---- writer thread (writer.cc) ----
   void WriterLoop();
+  // Under queue_mu_: queues `request`, or completes it with the reason it cannot be.
+  bool EnqueueLocked(Request& request);
+  // Under queue_mu_: the next group commit's requests, from the front of the queue.
+  std::vector<Request> TakeBatchLocked();
+  // Under queue_mu_ (released meanwhile), with no commit in progress: takes a batch and
+  // commits it on the calling thread.
+  void CommitTakenBatch(std::unique_lock<std::mutex>& lock);
   void CommitBatch(std::vector<Request>& batch);
   Result<AppendResult> Process(Request& request);
   Result<AppendResult> ProcessAppend(Request& request);
@@ -113,13 +122,17 @@ class EngineImpl final : public Engine {
   std::deque<Request> queue_;
   uint64_t queued_bytes_ = 0;
   bool stopping_ = false;
+  // A batch is being committed, by the writer thread or by a caller of a synchronous write
+  // that found nobody committing; one at a time, so the writer-thread state below has one
+  // owner at a time (handed over under queue_mu_).
+  bool committing_ = false;
   std::thread writer_;
   log::BackgroundSync sync_;
   std::thread preparer_;         // zero-fills the next segment file off the write path
   uint64_t prepared_after_ = 0;  // 1 + the segment whose successor was last prepared
   std::once_flag close_once_;
 
-  // Writer-thread state.
+  // Writer state: touched only by the one committing thread (committing_).
   std::string buffer_;        // encoded records not yet written
   uint64_t write_start_ = 0;  // logical position of buffer_[0]
   uint64_t cursor_ = 0;       // logical position where the next record goes

@@ -28,22 +28,51 @@ Status Stopped() { return Status(StatusCode::kUnavailable, "the store is closed"
 
 }  // namespace
 
+bool EngineImpl::EnqueueLocked(Request& request) {
+  if (stopping_) {
+    request.done(Stopped());
+    return false;
+  }
+  if (queued_bytes_ + request.bytes > kMaxQueuedBytes && !queue_.empty()) {
+    request.done(
+        Status(StatusCode::kUnavailable, "too many appends are waiting for the disk; retry later"));
+    return false;
+  }
+  queued_bytes_ += request.bytes;
+  queue_.push_back(std::move(request));
+  return true;
+}
+
 void EngineImpl::Enqueue(Request request) {
   {
     std::lock_guard lock(queue_mu_);
-    if (stopping_) {
-      request.done(Stopped());
-      return;
-    }
-    if (queued_bytes_ + request.bytes > kMaxQueuedBytes && !queue_.empty()) {
-      request.done(Status(StatusCode::kUnavailable,
-                          "too many appends are waiting for the disk; retry later"));
-      return;
-    }
-    queued_bytes_ += request.bytes;
-    queue_.push_back(std::move(request));
+    if (!EnqueueLocked(request)) return;
   }
   queue_cv_.notify_one();
+}
+
+std::vector<EngineImpl::Request> EngineImpl::TakeBatchLocked() {
+  std::vector<Request> batch;
+  uint64_t bytes = 0;
+  while (!queue_.empty() &&
+         (batch.empty() || bytes + queue_.front().bytes <= options_.max_batch_bytes)) {
+    bytes += queue_.front().bytes;
+    batch.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  queued_bytes_ -= bytes;
+  return batch;
+}
+
+void EngineImpl::CommitTakenBatch(std::unique_lock<std::mutex>& lock) {
+  committing_ = true;
+  std::vector<Request> batch = TakeBatchLocked();
+  lock.unlock();
+  // RocksDB counts comparisons per thread by default: measurable in every memtable insert.
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
+  CommitBatch(batch);
+  lock.lock();
+  committing_ = false;
 }
 
 Result<AppendResult> EngineImpl::Submit(Request request) {
@@ -55,7 +84,18 @@ Result<AppendResult> EngineImpl::Submit(Request request) {
     result.emplace(std::move(r));
     cv.notify_one();
   };
-  Enqueue(std::move(request));
+  {
+    std::unique_lock lock(queue_mu_);
+    // While a batch is being committed, the request waits for the next one: the writer
+    // thread takes it, or is woken for it by the caller committing now. When nobody commits,
+    // this caller commits on its own thread, sparing the writer thread's wake-up and its own
+    // (docs/performance.md, "Append path"), and leaves what others queued meanwhile to the
+    // writer thread.
+    if (EnqueueLocked(request) && !committing_) {
+      CommitTakenBatch(lock);
+      if (!queue_.empty() || stopping_) queue_cv_.notify_one();
+    }
+  }
   std::unique_lock lock(mu);
   cv.wait(lock, [&] { return result.has_value(); });
   return std::move(*result);
@@ -118,25 +158,11 @@ Result<DeleteResult> EngineImpl::DeleteStream(const std::string& stream, Expecte
 // ---------------------------------------------------------------------------------------------
 
 void EngineImpl::WriterLoop() {
-  // RocksDB counts comparisons per thread by default: measurable in every memtable insert.
-  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
-  std::vector<Request> batch;
+  std::unique_lock lock(queue_mu_);
   while (true) {
-    {
-      std::unique_lock lock(queue_mu_);
-      queue_cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
-      if (queue_.empty()) return;  // stopping, and everything queued is done
-      uint64_t bytes = 0;
-      while (!queue_.empty() &&
-             (batch.empty() || bytes + queue_.front().bytes <= options_.max_batch_bytes)) {
-        bytes += queue_.front().bytes;
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-      queued_bytes_ -= bytes;
-    }
-    CommitBatch(batch);
-    batch.clear();
+    queue_cv_.wait(lock, [&] { return !committing_ && (!queue_.empty() || stopping_); });
+    if (queue_.empty()) return;  // stopping, and everything queued is done
+    CommitTakenBatch(lock);
   }
 }
 
