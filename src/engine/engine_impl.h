@@ -123,7 +123,7 @@ class EngineImpl final : public Engine {
   uint64_t queued_bytes_ = 0;
   bool stopping_ = false;
   // A batch is being committed, by the writer thread or by a caller of a synchronous write
-  // that found nobody committing; one at a time, so the writer-thread state below has one
+  // that found nobody committing; one at a time, so the writer state below has one
   // owner at a time (handed over under queue_mu_).
   bool committing_ = false;
   std::thread writer_;
@@ -152,7 +152,8 @@ class EngineImpl final : public Engine {
   // Declared after index_, so it is destroyed (releasing its snapshot) before the index.
   std::atomic<std::shared_ptr<const ReadView>> view_;
 
-  // Committed head and its watchers.
+  // The committed head as WaitForHead and WatchHead see it (raised just after the view is
+  // published; Head() reads the view), and its watchers.
   std::atomic<uint64_t> head_{0};
   mutable std::mutex head_mu_;
   std::condition_variable head_cv_;
