@@ -7,6 +7,7 @@
 
 #include "core/binary.h"
 #include "core/event_filter_matcher.h"
+#include "core/page_budget.h"
 #include "engine/engine_impl.h"
 #include "engine/log/log_reader.h"
 
@@ -62,14 +63,6 @@ StreamInfo ToStreamInfo(std::string_view name, const StreamRecord& s) {
 }
 
 thread_local std::string tls_record_buffer;
-
-// A request's max_bytes: the payload bytes a page has taken so far (0: no bound).
-struct PageBudget {
-  uint64_t max_bytes = 0;
-  uint64_t taken = 0;
-  bool Spent() const { return max_bytes != 0 && taken >= max_bytes; }
-  void Take(const RecordedEvent& event) { taken += event.data.size() + event.metadata.size(); }
-};
 
 }  // namespace
 

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/page_budget.h"
 #include "core/stream_metadata_codec.h"
 
 namespace annals {
@@ -151,14 +152,16 @@ class MemoryStore final : public EventStore {
 
     ReadStreamResult result;
     result.last_revision = last;
+    PageBudget budget{request.max_bytes};
     // Walk in the read's direction; the first visible event that no longer fits is `next`.
     auto take = [&](uint64_t revision) {
       if (!visible(revision)) return true;
-      if (result.events.size() == request.max_count) {
+      if (result.events.size() == request.max_count || budget.Spent()) {
         result.next = Revision{revision};
         return false;
       }
       result.events.push_back(log_[stream->events[revision]]);
+      budget.Take(result.events.back());
       return true;
     };
     if (request.direction == Direction::kForwards) {
@@ -191,12 +194,16 @@ class MemoryStore final : public EventStore {
     std::lock_guard lock(mu_);
     ReadAllResult result;
     uint64_t scanned = 0;
+    PageBudget budget{request.max_bytes};
     auto more = [&] {
-      return scanned < request.max_scan && result.events.size() < request.max_count;
+      return scanned < request.max_scan && result.events.size() < request.max_count &&
+             !budget.Spent();
     };
     auto examine = [&](size_t index) {
       ++scanned;
-      if (Matches(request.filter, regexes, log_[index])) result.events.push_back(log_[index]);
+      if (!Matches(request.filter, regexes, log_[index])) return;
+      result.events.push_back(log_[index]);
+      budget.Take(result.events.back());
     };
     // Index of the first event at or after `from`: forwards starts there, backwards below it.
     size_t i = static_cast<size_t>(

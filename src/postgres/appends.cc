@@ -38,11 +38,6 @@ void DrawMissingIds(AppendRequest& request) {
   }
 }
 
-// The answer to appends whose commit is in doubt and could not be settled.
-Status InDoubt(const Status& failure) {
-  return Status(failure.code(), failure.message() + " (the append may or may not have committed)");
-}
-
 uint64_t BytesOf(const AppendRequest& request) {
   uint64_t bytes = 0;
   for (const ProposedEvent& event : request.events)
@@ -130,7 +125,7 @@ Result<PreparedAppend> PrepareAppend(Connection& c, const AppendRequest& request
     if (soft_deleted) {
       metadata->truncate_before = prepared.first;
       Result<NewRecord> recreation =
-          MetadataRecord(c, request.stream, *metadata, 1, prepared.changes);
+          MetadataRecord(c, request.stream, *metadata, Uuid::Random(), 1, prepared.changes);
       if (!recreation.ok()) return recreation.status();
       prepared.records.push_back(std::move(recreation).value());
     }
@@ -342,7 +337,8 @@ std::vector<Result<AppendResult>> PostgresStore::CommitAppendsInTransaction(
     const std::vector<const AppendRequest*>& batch, bool in_doubt) {
   // A failure of the whole batch; one that follows a commit in doubt leaves it in doubt.
   auto failed = [&](const Status& failure) {
-    return std::vector<Result<AppendResult>>(batch.size(), in_doubt ? InDoubt(failure) : failure);
+    return std::vector<Result<AppendResult>>(batch.size(),
+                                             in_doubt ? InDoubt(failure, "append") : failure);
   };
   Status failure;
   bool one_by_one = false;

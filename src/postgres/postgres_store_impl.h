@@ -100,9 +100,12 @@ class PostgresStore final : public EventStore {
     T value;
     std::optional<Position> head;
   };
-  // Runs `body` in a transaction on a pooled connection and commits it (with a NOTIFY to the
-  // live listeners) when it wrote. Retries the whole transaction when it lost a race that a
-  // retry resolves (an event id inserted concurrently, a deadlock).
+  // Runs `body(connection, in_doubt)` in a transaction on a pooled connection and commits it
+  // (with a NOTIFY to the live listeners) when it wrote. Retries the whole transaction when it
+  // lost a race that a retry resolves (an event id inserted concurrently, a deadlock), and on a
+  // new connection when its COMMIT got no answer: `in_doubt` then tells the body that an
+  // earlier attempt may have committed, which it settles by its record's id (drawn once per
+  // write, before the first attempt).
   template <typename T, typename Body>
   Result<T> RunWrite(Body body);
 
@@ -144,11 +147,15 @@ class PostgresStore final : public EventStore {
   // with *commit_lost set when that was its COMMIT getting no answer (it may have committed).
   Result<std::vector<Result<AppendResult>>> TryCommitAppends(
       Connection& c, const std::vector<const AppendRequest*>& batch, bool* commit_lost);
+  // The bodies of SetStreamMetadata and DeleteStream: `record_id` is the id of the record the
+  // write adds (the same on every attempt).
   Result<WriteOutcome<AppendResult>> SetMetadataTx(Connection& c, const std::string& stream,
                                                    ExpectedRevision expected,
-                                                   const StreamMetadata& metadata);
+                                                   const StreamMetadata& metadata,
+                                                   const Uuid& record_id, bool in_doubt);
   Result<WriteOutcome<DeleteResult>> DeleteTx(Connection& c, const std::string& stream,
-                                              ExpectedRevision expected, DeleteMode mode);
+                                              ExpectedRevision expected, DeleteMode mode,
+                                              const Uuid& record_id, bool in_doubt);
 
   const Limits limits_;
   const std::chrono::milliseconds checkout_timeout_;
@@ -193,12 +200,14 @@ Result<bool> ClaimStream(Connection& c, const std::string& stream, const LockedS
 bool Retryable(const Connection& c);
 inline constexpr int kWriteAttempts = 5;
 Status StreamDeleted(const std::string& stream);
-// The `$metadata` event holding `metadata` for `$$stream` (locking that stream's row, creating
-// it when missing), stored as the stream's current metadata; adds `$$stream`'s catalog change
-// with `record_index` (1-based) as its last record.
+// The answer to a write whose commit is in doubt and could not be settled.
+Status InDoubt(const Status& failure, std::string_view write);
+// The `$metadata` event `id` holding `metadata` for `$$stream` (locking that stream's row,
+// creating it when missing), stored as the stream's current metadata; adds `$$stream`'s catalog
+// change with `record_index` (1-based) as its last record.
 Result<NewRecord> MetadataRecord(Connection& c, const std::string& stream,
-                                 const StreamMetadata& metadata, uint32_t record_index,
-                                 std::vector<CatalogChange>& changes);
+                                 const StreamMetadata& metadata, const Uuid& id,
+                                 uint32_t record_index, std::vector<CatalogChange>& changes);
 // Points each record's `data` at its `owned_data` once the records are in their final place.
 void PointAtOwnedData(std::vector<NewRecord>& records);
 
@@ -230,10 +239,8 @@ struct OneStatementAppends {
 // was written, unless the connection broke, when the outcome is unknown.
 Result<OneStatementAppends> AppendInOneStatement(Connection& c,
                                                  const std::vector<const AppendRequest*>& batch);
-// Columns of `events` in the order EventAt reads them, for a table aliased `e`.
-inline constexpr std::string_view kEventColumns =
-    "e.position, e.stream, e.revision, e.id, e.type, e.content_type, e.data, e.metadata, "
-    "e.created";
+// The event in columns position, stream, revision, id, type, content_type, data, metadata,
+// created from `first_column` on (reads.cc selects them).
 RecordedEvent EventAt(const Rows& rows, int row, int first_column);
 
 // A uint64 request value as a bigint parameter (values beyond INT64_MAX mean "no bound").

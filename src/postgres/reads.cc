@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/event_filter_matcher.h"
+#include "core/page_budget.h"
 #include "postgres/postgres_store_impl.h"
 
 namespace annals::pg {
@@ -72,6 +73,72 @@ bool Exists(const StreamRow& row) {
   return row.last_revision.has_value() || row.state == StoredState::kTombstoned;
 }
 
+// A read's max_bytes (core/page_budget.h) without holding a page of large events: libpq keeps a
+// whole result in memory, so a statement returns inline only the payloads (data + metadata) of
+// up to `inline_bytes`, and every event's payload size. The page is cut here, by the sizes, and
+// the larger payloads of the events it keeps are fetched afterwards, by position
+// (FetchWithheld). A result then holds at most max_count x inline_bytes of payload. Window
+// functions summing the sizes in SQL cost a fifth of a page read's throughput; this measured
+// within the runs' spread (docs/postgres.md, "Reads").
+constexpr uint64_t kLeastInlineBytes = 4096;
+
+uint64_t InlineBytes(uint64_t max_bytes, uint64_t max_count) {
+  if (max_bytes == 0) return static_cast<uint64_t>(INT64_MAX);
+  return std::max(max_bytes / std::max<uint64_t>(max_count, 1), kLeastInlineBytes);
+}
+
+// The columns EventAt reads, of `events e`, the payload empty when larger than the bigint
+// parameter `inline_bytes`, then the payload's size.
+std::string EventColumns(std::string_view inline_bytes) {
+  const std::string size = "(octet_length(e.data)::bigint + octet_length(e.metadata))";
+  const std::string inline_payload = "CASE WHEN " + size + " <= " + std::string(inline_bytes);
+  return "e.position, e.stream, e.revision, e.id, e.type, e.content_type, " + inline_payload +
+         " THEN e.data END, " + inline_payload + " THEN e.metadata END, e.created, " + size;
+}
+constexpr int kPayloadSizeColumn = 9;  // after `first_column`
+
+// A page being filled from rows of EventColumns under max_bytes.
+class PageFill {
+ public:
+  PageFill(uint64_t max_bytes, uint64_t inline_bytes)
+      : budget_{max_bytes}, inline_bytes_(inline_bytes) {}
+  // Whether the page has reached its budget: the next event starts the next page.
+  bool Spent() const { return budget_.Spent(); }
+  void Take(const Rows& rows, int row, int first_column, std::vector<RecordedEvent>& events) {
+    const uint64_t size = static_cast<uint64_t>(rows.Int64(row, first_column + kPayloadSizeColumn));
+    events.push_back(EventAt(rows, row, first_column));
+    budget_.taken += size;
+    if (size > inline_bytes_) withheld_.push_back(events.size() - 1);
+  }
+  // Reads the payloads left out of the rows (the events of `events` at the withheld indexes).
+  Status FetchWithheld(Connection& c, std::vector<RecordedEvent>& events) const {
+    if (withheld_.empty()) return Status::Ok();
+    std::vector<int64_t> positions;
+    for (size_t i : withheld_) positions.push_back(static_cast<int64_t>(events[i].position.value));
+    Result<Rows> rows =
+        c.Exec("SELECT position, data, metadata FROM events WHERE position = ANY($1::bigint[])",
+               Params().Int64Array(positions));
+    if (!rows.ok()) return rows.status();
+    if (static_cast<size_t>(rows->size()) != withheld_.size()) {
+      return Status(StatusCode::kInternal, "postgres: events vanished while being read");
+    }
+    for (size_t i : withheld_) {
+      for (int row = 0; row < rows->size(); ++row) {
+        if (static_cast<uint64_t>(rows->Int64(row, 0)) != events[i].position.value) continue;
+        events[i].data = rows->Bytes(row, 1);
+        events[i].metadata = rows->Bytes(row, 2);
+        break;
+      }
+    }
+    return Status::Ok();
+  }
+
+ private:
+  PageBudget budget_;
+  const uint64_t inline_bytes_;
+  std::vector<size_t> withheld_;  // indexes into the page's events
+};
+
 // The conditions of an EventFilter on `events e`, with its lists as parameters $4..$8 (the
 // regexes are applied by the caller).
 constexpr std::string_view kFilterSql = R"sql(
@@ -85,7 +152,8 @@ constexpr std::string_view kFilterSql = R"sql(
 
 // The window of positions one ReadAll call may examine, and the matching events in it. The
 // head comes from the same snapshot as the events: every event below it is visible there and
-// none at or above it (docs/postgres.md, "Ordering"). $1 from, $2 max_scan, $3 limit.
+// none at or above it (docs/postgres.md, "Ordering"). $1 from, $2 max_scan, $3 limit, $9
+// inline_bytes (EventColumns).
 //   forwards:  [max(from, 1), min(from + max_scan, head))
 //   backwards: [max(min(from, head) - max_scan, 1), min(from, head))
 // Each statement returns (head, window low, window high, columns...) and at least one row.
@@ -126,7 +194,7 @@ std::vector<int> InPositionOrder(const Rows& rows, Direction direction) {
   return order;
 }
 
-Params WindowParams(const ReadAllRequest& request, int64_t limit) {
+Params WindowParams(const ReadAllRequest& request, int64_t limit, uint64_t inline_bytes) {
   const EventFilter& filter = request.filter;
   std::vector<std::string_view> stream_prefixes(filter.stream_prefixes.begin(),
                                                 filter.stream_prefixes.end());
@@ -141,14 +209,16 @@ Params WindowParams(const ReadAllRequest& request, int64_t limit) {
       .Text(filter.category)
       .TextArray(types)
       .TextArray(type_prefixes)
-      .Bool(filter.exclude_system_events);
+      .Bool(filter.exclude_system_events)
+      .Int64(ClampToInt64(inline_bytes));
   return params;
 }
 
-// Where a ReadAll continues, from the window and the matches it returned (in read order).
+// Where a ReadAll continues, from the window and the matches it returned (in read order);
+// `cut`: the page ended on max_bytes with matches left in the window.
 void SetContinuation(const ReadAllRequest& request, uint64_t head, uint64_t lo, uint64_t hi,
-                     ReadAllResult& result) {
-  const bool full = result.events.size() == request.max_count;
+                     bool cut, ReadAllResult& result) {
+  const bool full = cut || result.events.size() == request.max_count;
   if (request.direction == Direction::kForwards) {
     // Stopped on max_count: the next record is examined next; else the window is done.
     result.next = full ? Position{result.events.back().position.value + 1} : Position{hi};
@@ -222,11 +292,13 @@ Result<ReadStreamResult> PostgresStore::ReadStream(const ReadStreamRequest& requ
     const bool forwards = request.direction == Direction::kForwards;
     // One row more than asked for: if it comes, it is `next`.
     const std::string sql =
-        "SELECT " + std::string(kEventColumns) +
+        "SELECT " + EventColumns("$6::bigint") +
         " FROM events e WHERE e.stream = $1 AND e.revision >= $2 AND e.revision <= $3"
         " AND ($4 < 0 OR e.created >= " +
         std::string(kNowTicksSql) + " - $4) ORDER BY e.revision " + (forwards ? "ASC" : "DESC") +
         " LIMIT $5";
+    const uint64_t inline_bytes = InlineBytes(request.max_bytes, request.max_count);
+    PageFill page(request.max_bytes, inline_bytes);
     const uint64_t lowest = LowestVisibleRevision(*metadata, last);
     const uint64_t from = request.from.value_or(forwards ? Revision{0} : last).value;
     const uint64_t low = forwards ? std::max(from, lowest) : lowest;
@@ -241,15 +313,17 @@ Result<ReadStreamResult> PostgresStore::ReadStream(const ReadStreamRequest& requ
                                         .Int64(MaxAgeTicks(*metadata))
                                         .Int64(ClampToInt64(request.max_count) == INT64_MAX
                                                    ? INT64_MAX
-                                                   : ClampToInt64(request.max_count) + 1));
+                                                   : ClampToInt64(request.max_count) + 1)
+                                        .Int64(ClampToInt64(inline_bytes)));
     if (!rows.ok()) return rows.status();
     for (int i = 0; i < rows->size(); ++i) {
-      if (result.events.size() == request.max_count) {
+      if (result.events.size() == request.max_count || page.Spent()) {
         result.next = Revision{static_cast<uint64_t>(rows->Int64(i, 2))};
         break;
       }
-      result.events.push_back(EventAt(*rows, i, 0));
+      page.Take(*rows, i, 0, result.events);
     }
+    ANNALS_RETURN_IF_ERROR(page.FetchWithheld(c, result.events));
     return result;
   });
 }
@@ -265,19 +339,27 @@ Result<ReadAllResult> PostgresStore::ReadAll(const ReadAllRequest& request) {
     // Without a regex the database filters and limits. With one (ECMAScript, which
     // PostgreSQL's regular expressions are not), it returns the window's candidates by
     // position, type and stream, the matcher picks, and the picked events are fetched.
-    const std::string columns = regex ? "e.position, e.type, e.stream" : std::string(kEventColumns);
+    const std::string columns = regex ? "e.position, e.type, e.stream" : EventColumns("$9::bigint");
     const int64_t limit = regex ? ClampToInt64(request.max_scan) : ClampToInt64(request.max_count);
-    Result<Rows> rows = c.Exec(WindowSql(request.direction, columns), WindowParams(request, limit));
+    const uint64_t inline_bytes = InlineBytes(request.max_bytes, request.max_count);
+    PageFill page(request.max_bytes, inline_bytes);
+    Result<Rows> rows =
+        c.Exec(WindowSql(request.direction, columns), WindowParams(request, limit, inline_bytes));
     if (!rows.ok()) return rows.status();
     const uint64_t head = static_cast<uint64_t>(rows->Int64(0, 0));
     const uint64_t lo = static_cast<uint64_t>(rows->Int64(0, 1));
     const uint64_t hi = static_cast<uint64_t>(rows->Int64(0, 2));
     std::vector<int64_t> picked;
+    bool cut = false;
     for (int i : InPositionOrder(*rows, request.direction)) {
       if (result.events.size() == request.max_count) break;
       if (rows->IsNull(i, 3)) continue;  // the empty window's single row
       if (!regex) {
-        result.events.push_back(EventAt(*rows, i, 3));
+        if (page.Spent()) {
+          cut = true;
+          break;
+        }
+        page.Take(*rows, i, 3, result.events);
       } else if (matcher->Matches(rows->Bytes(i, 5), rows->Bytes(i, 4))) {
         picked.push_back(rows->Int64(i, 3));
         RecordedEvent placeholder;
@@ -285,17 +367,24 @@ Result<ReadAllResult> PostgresStore::ReadAll(const ReadAllRequest& request) {
         result.events.push_back(std::move(placeholder));
       }
     }
-    SetContinuation(request, head, lo, hi, result);
     if (!picked.empty()) {
       Result<Rows> events =
-          c.Exec("SELECT " + std::string(kEventColumns) +
+          c.Exec("SELECT " + EventColumns("$2::bigint") +
                      " FROM events e WHERE e.position = ANY($1::bigint[]) ORDER BY e.position " +
                      (request.direction == Direction::kForwards ? "ASC" : "DESC"),
-                 Params().Int64Array(picked));
+                 Params().Int64Array(picked).Int64(ClampToInt64(inline_bytes)));
       if (!events.ok()) return events.status();
       result.events.clear();
-      for (int i = 0; i < events->size(); ++i) result.events.push_back(EventAt(*events, i, 0));
+      for (int i = 0; i < events->size(); ++i) {
+        if (page.Spent()) {
+          cut = true;
+          break;
+        }
+        page.Take(*events, i, 0, result.events);
+      }
     }
+    ANNALS_RETURN_IF_ERROR(page.FetchWithheld(c, result.events));
+    SetContinuation(request, head, lo, hi, cut, result);
     return result;
   });
 }

@@ -24,11 +24,35 @@ Status StreamDeleted(const std::string& stream) {
   return Status(StatusCode::kStreamDeleted, "stream '" + stream + "' is deleted");
 }
 
+Status InDoubt(const Status& failure, std::string_view write) {
+  return Status(failure.code(), failure.message() + " (the " + std::string(write) +
+                                    " may or may not have committed)");
+}
+
+namespace {
+
+// The record `id`, when a write whose commit was in doubt had committed it.
+struct FoundRecord {
+  Position position;
+  Revision revision;
+};
+Result<std::optional<FoundRecord>> FindRecord(Connection& c, const Uuid& id) {
+  Result<Rows> rows = c.Exec("SELECT position, revision FROM events WHERE id = ANY($1::uuid[])",
+                             Params().UuidArray({id}));
+  if (!rows.ok()) return rows.status();
+  if (rows->size() == 0) return std::optional<FoundRecord>();
+  return std::optional<FoundRecord>(
+      FoundRecord{Position{static_cast<uint64_t>(rows->Int64(0, 0))},
+                  Revision{static_cast<uint64_t>(rows->Int64(0, 1))}});
+}
+
+}  // namespace
+
 // Appends a `$metadata` event holding `metadata` to `$$stream` (locking that stream's row) and
 // stores it as the stream's current metadata. Returns its record; adds its catalog change.
 Result<NewRecord> MetadataRecord(Connection& c, const std::string& stream,
-                                 const StreamMetadata& metadata, uint32_t record_index,
-                                 std::vector<CatalogChange>& changes) {
+                                 const StreamMetadata& metadata, const Uuid& id,
+                                 uint32_t record_index, std::vector<CatalogChange>& changes) {
   const std::string metadata_stream = MetadataStreamOf(stream);
   Result<StreamRow> row = LockOrCreateStreamRow(c, metadata_stream);
   if (!row.ok()) return row.status();
@@ -37,7 +61,7 @@ Result<NewRecord> MetadataRecord(Connection& c, const std::string& stream,
   NewRecord record;
   record.stream = metadata_stream;
   record.revision = revision;
-  record.id = Uuid::Random();
+  record.id = id;
   record.type = std::string(kMetadataEventType);
   record.content_type = std::string(kContentTypeJson);
   record.owned_data = StreamMetadataToJson(metadata);
@@ -74,6 +98,10 @@ Result<T> PostgresStore::RunWrite(Body body) {
   Result<ConnectionPool::Lease> lease = pool_.Checkout();
   if (!lease.ok()) return lease.status();
   bool fresh_connection_tried = false;
+  bool in_doubt = false;  // an earlier attempt's COMMIT got no answer
+  auto failed = [&](const Status& failure) {
+    return in_doubt ? InDoubt(failure, "write") : failure;
+  };
   for (int attempt = 1;; ++attempt) {
     Status begun = (*lease)->ExecScript("BEGIN");
     if (!begun.ok() && (*lease)->broken() && !fresh_connection_tried) {
@@ -81,35 +109,42 @@ Result<T> PostgresStore::RunWrite(Body body) {
       // for this request yet, so it is safe to start over on a new connection.
       fresh_connection_tried = true;
       lease = pool_.Renew(std::move(*lease));
-      if (!lease.ok()) return lease.status();
+      if (!lease.ok()) return failed(lease.status());
       begun = (*lease)->ExecScript("BEGIN");
     }
-    ANNALS_RETURN_IF_ERROR(begun);
+    if (!begun.ok()) return failed(begun);
     Connection& c = **lease;
-    Result<WriteOutcome<T>> outcome = body(c);
+    Result<WriteOutcome<T>> outcome = body(c, in_doubt);
     if (!outcome.ok()) {
       const bool retry = Retryable(c) && attempt < kWriteAttempts;
       c.RollbackIfOpen();
       if (retry) continue;
-      return outcome.status();
+      return failed(outcome.status());
     }
     if (!outcome->head) {  // nothing written
-      ANNALS_RETURN_IF_ERROR(c.ExecScript("COMMIT"));
+      Status committed = c.ExecScript("COMMIT");
+      if (!committed.ok()) return failed(committed);
       return std::move(outcome->value);
     }
     // NOTIFY is delivered to listeners only once the commit is.
     Status committed = c.ExecScript("NOTIFY " + std::string(kHeadChannel) + "; COMMIT");
-    if (!committed.ok()) {
-      if (Retryable(c) && attempt < kWriteAttempts) {
-        c.RollbackIfOpen();
-        continue;
-      }
-      c.MarkBroken();
-      return Status(committed.code(),
-                    committed.message() + " (the write may or may not have committed)");
+    if (committed.ok()) {
+      notifier_.Advance(*outcome->head);
+      return std::move(outcome->value);
     }
-    notifier_.Advance(*outcome->head);
-    return std::move(outcome->value);
+    if (!c.broken()) {  // the server answered: nothing was committed
+      const bool retry = Retryable(c) && attempt < kWriteAttempts;
+      c.RollbackIfOpen();
+      if (retry) continue;
+      return failed(committed);
+    }
+    // No answer: the write may have committed. The next attempt, on a new connection, first
+    // waits for the stream's row lock, which an attempt still running holds until it ends,
+    // and then finds the record by its id or writes it.
+    in_doubt = true;
+    if (attempt == kWriteAttempts) return failed(committed);
+    lease = pool_.Renew(std::move(*lease));
+    if (!lease.ok()) return failed(lease.status());
   }
 }
 
@@ -118,17 +153,28 @@ Result<AppendResult> PostgresStore::SetStreamMetadata(const std::string& stream,
                                                       const StreamMetadata& metadata) {
   ANNALS_RETURN_IF_ERROR(ValidateStreamName(stream, limits_));
   ANNALS_RETURN_IF_ERROR(ValidateStreamMetadata(metadata));
-  return RunWrite<AppendResult>(
-      [&](Connection& c) { return SetMetadataTx(c, stream, expected, metadata); });
+  const Uuid record_id = Uuid::Random();
+  return RunWrite<AppendResult>([&](Connection& c, bool in_doubt) {
+    return SetMetadataTx(c, stream, expected, metadata, record_id, in_doubt);
+  });
 }
 
 Result<PostgresStore::WriteOutcome<AppendResult>> PostgresStore::SetMetadataTx(
     Connection& c, const std::string& stream, ExpectedRevision expected,
-    const StreamMetadata& metadata) {
+    const StreamMetadata& metadata, const Uuid& record_id, bool in_doubt) {
   // The stream's row first (always before its `$$` row: one lock order for every writer), so
   // an append computing the stream's state sees this metadata or runs after it.
   Result<LockedStream> locked = LockStream(c, stream);
   if (!locked.ok()) return locked.status();
+  if (in_doubt) {
+    Result<std::optional<FoundRecord>> found = FindRecord(c, record_id);
+    if (!found.ok()) return found.status();
+    if (*found) {  // the earlier attempt committed: this call's write, answered from the log
+      const FoundRecord& record = **found;
+      return WriteOutcome<AppendResult>{
+          AppendResult{record.revision, record.revision, record.position, false}, std::nullopt};
+    }
+  }
   const StreamRow& row = locked->row;
   if (row.state == StoredState::kTombstoned) return StreamDeleted(stream);
   const std::string metadata_stream = MetadataStreamOf(stream);
@@ -136,9 +182,11 @@ Result<PostgresStore::WriteOutcome<AppendResult>> PostgresStore::SetMetadataTx(
       CheckExpectedRevision(metadata_stream, expected, row.metadata_revision, false));
   Result<bool> claimed = ClaimStream(c, stream, *locked);
   if (!claimed.ok()) return claimed.status();
-  if (!*claimed) return SetMetadataTx(c, stream, expected, metadata);  // created meanwhile
+  if (!*claimed) {  // created meanwhile
+    return SetMetadataTx(c, stream, expected, metadata, record_id, in_doubt);
+  }
   std::vector<CatalogChange> changes;
-  Result<NewRecord> record = MetadataRecord(c, stream, metadata, 1, changes);
+  Result<NewRecord> record = MetadataRecord(c, stream, metadata, record_id, 1, changes);
   if (!record.ok()) return record.status();
   std::vector<NewRecord> records;
   records.push_back(std::move(record).value());
@@ -155,15 +203,24 @@ Result<PostgresStore::WriteOutcome<AppendResult>> PostgresStore::SetMetadataTx(
 Result<DeleteResult> PostgresStore::DeleteStream(const std::string& stream,
                                                  ExpectedRevision expected, DeleteMode mode) {
   ANNALS_RETURN_IF_ERROR(ValidateStreamName(stream, limits_));
-  return RunWrite<DeleteResult>([&](Connection& c) { return DeleteTx(c, stream, expected, mode); });
+  const Uuid record_id = Uuid::Random();
+  return RunWrite<DeleteResult>([&](Connection& c, bool in_doubt) {
+    return DeleteTx(c, stream, expected, mode, record_id, in_doubt);
+  });
 }
 
-Result<PostgresStore::WriteOutcome<DeleteResult>> PostgresStore::DeleteTx(Connection& c,
-                                                                          const std::string& stream,
-                                                                          ExpectedRevision expected,
-                                                                          DeleteMode mode) {
+Result<PostgresStore::WriteOutcome<DeleteResult>> PostgresStore::DeleteTx(
+    Connection& c, const std::string& stream, ExpectedRevision expected, DeleteMode mode,
+    const Uuid& record_id, bool in_doubt) {
   Result<LockedStream> locked = LockStream(c, stream);
   if (!locked.ok()) return locked.status();
+  if (in_doubt) {
+    Result<std::optional<FoundRecord>> found = FindRecord(c, record_id);
+    if (!found.ok()) return found.status();
+    if (*found) {  // the earlier attempt committed
+      return WriteOutcome<DeleteResult>{DeleteResult{(*found)->position}, std::nullopt};
+    }
+  }
   const StreamRow& row = locked->row;
   if (row.state == StoredState::kTombstoned) return StreamDeleted(stream);
   const bool soft_deleted = row.state == StoredState::kSoftDeleted;
@@ -177,7 +234,7 @@ Result<PostgresStore::WriteOutcome<DeleteResult>> PostgresStore::DeleteTx(Connec
     Result<StreamMetadata> metadata = MetadataOf(stream, row);
     if (!metadata.ok()) return metadata.status();
     metadata->truncate_before = Revision{kSoftDeletedTruncateBefore};
-    Result<NewRecord> record = MetadataRecord(c, stream, *metadata, 1, changes);
+    Result<NewRecord> record = MetadataRecord(c, stream, *metadata, record_id, 1, changes);
     if (!record.ok()) return record.status();
     records.push_back(std::move(record).value());
     changes.push_back(
@@ -185,10 +242,12 @@ Result<PostgresStore::WriteOutcome<DeleteResult>> PostgresStore::DeleteTx(Connec
   } else {
     Result<bool> claimed = ClaimStream(c, stream, *locked);
     if (!claimed.ok()) return claimed.status();
-    if (!*claimed) return DeleteTx(c, stream, expected, mode);  // created meanwhile
+    if (!*claimed) {  // created meanwhile
+      return DeleteTx(c, stream, expected, mode, record_id, in_doubt);
+    }
     records.push_back(NewRecord{.stream = stream,
                                 .revision = Revision{kTombstoneRevision},
-                                .id = Uuid::Random(),
+                                .id = record_id,
                                 .type = std::string(kTombstoneEventType),
                                 .content_type = std::string(kContentTypeOctetStream)});
     changes.push_back(

@@ -52,6 +52,9 @@ struct BackendCapabilities {
   bool system_writer = true;
   // ReadAllRequest::max_scan honoured per call (a remote store uses the server's).
   bool max_scan = true;
+  // ReadStreamRequest / ReadAllRequest::max_bytes honoured per call (a remote store's pages are
+  // bounded by its server).
+  bool max_bytes = true;
 };
 
 struct BackendFactory {

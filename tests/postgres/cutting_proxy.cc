@@ -62,14 +62,16 @@ CuttingProxy::~CuttingProxy() {
   for (std::thread& t : connections) t.join();
 }
 
-void CuttingProxy::CutAnswerContaining(std::string text) {
+void CuttingProxy::Arm(Side from, std::string text) {
   std::lock_guard lock(mu_);
   armed_ = std::move(text);
+  armed_from_ = from;
 }
 
-bool CuttingProxy::TakeCut(const char* chunk, size_t size) {
+bool CuttingProxy::TakeCut(Side from, const char* chunk, size_t size) {
   std::lock_guard lock(mu_);
-  if (armed_.empty() || std::string_view(chunk, size).find(armed_) == std::string_view::npos) {
+  if (armed_.empty() || from != armed_from_ ||
+      std::string_view(chunk, size).find(armed_) == std::string_view::npos) {
     return false;
   }
   armed_.clear();
@@ -107,8 +109,8 @@ void CuttingProxy::Forward(int client, int server) {
       const ssize_t got = recv(fds[from].fd, buffer, sizeof(buffer), 0);
       if (got <= 0) {
         open = false;
-      } else if (from == 1 && TakeCut(buffer, static_cast<size_t>(got))) {
-        open = false;  // the answer is lost with the connection
+      } else if (TakeCut(static_cast<Side>(from), buffer, static_cast<size_t>(got))) {
+        open = false;  // the chunk is lost with the connection
       } else {
         open = SendAll(fds[1 - from].fd, buffer, static_cast<size_t>(got));
       }

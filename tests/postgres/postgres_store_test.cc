@@ -352,6 +352,80 @@ TEST(PostgresStoreTest, ALostCommitIsAnsweredFromTheLog) {
   ExpectStoredOnce(*behind.store, "b-1", *appended);
 }
 
+// The events of `stream` (system streams included), or a failure.
+std::vector<RecordedEvent> EventsOf(EventStore& store, const std::string& stream) {
+  Result<ReadStreamResult> read = store.ReadStream({.stream = stream});
+  EXPECT_TRUE(read.ok()) << read.status().ToString();
+  return read.ok() ? read->events : std::vector<RecordedEvent>{};
+}
+
+// Metadata writes and deletes whose COMMIT got no answer are settled like appends: the write's
+// record id is drawn once, and the next attempt finds the record or writes it.
+TEST(PostgresStoreTest, AMetadataWriteWhoseCommitAnswerWasLostIsAnsweredFromTheLog) {
+  StoreBehindProxy behind;
+  ASSERT_NE(behind.store, nullptr);
+  ASSERT_TRUE(behind.store->Append(OneEvent("m-1")).ok());
+  behind.proxy.CutAnswerContaining(std::string("COMMIT\0", 7));
+  Result<AppendResult> written =
+      behind.store->SetStreamMetadata("m-1", ExpectedRevision::NoStream(), {.max_count = 5});
+  EXPECT_EQ(behind.proxy.cuts(), 1);
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  EXPECT_EQ(written->last_revision, Revision{0});
+  const std::vector<RecordedEvent> records = EventsOf(*behind.store, "$$m-1");
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].position, written->position);
+  Result<StreamMetadataResult> metadata = behind.store->GetStreamMetadata("m-1");
+  ASSERT_TRUE(metadata.ok()) << metadata.status().ToString();
+  EXPECT_EQ(metadata->metadata.max_count, 5u);
+}
+
+TEST(PostgresStoreTest, DeletesWhoseCommitAnswerWasLostAreAnsweredFromTheLog) {
+  StoreBehindProxy behind;
+  ASSERT_NE(behind.store, nullptr);
+  ASSERT_TRUE(behind.store->Append(OneEvent("d-1")).ok());
+  ASSERT_TRUE(behind.store->Append(OneEvent("d-2")).ok());
+  behind.proxy.CutAnswerContaining(std::string("COMMIT\0", 7));
+  Result<DeleteResult> soft =
+      behind.store->DeleteStream("d-1", ExpectedRevision::Exact(Revision{0}), DeleteMode::kSoft);
+  EXPECT_EQ(behind.proxy.cuts(), 1);
+  ASSERT_TRUE(soft.ok()) << soft.status().ToString();
+  const std::vector<RecordedEvent> soft_records = EventsOf(*behind.store, "$$d-1");
+  ASSERT_EQ(soft_records.size(), 1u);
+  EXPECT_EQ(soft_records[0].position, soft->position);
+  EXPECT_EQ(behind.store->ReadStream({.stream = "d-1"}).status().code(), StatusCode::kNotFound);
+
+  behind.proxy.CutAnswerContaining(std::string("COMMIT\0", 7));
+  Result<DeleteResult> tombstone = behind.store->DeleteStream(
+      "d-2", ExpectedRevision::Exact(Revision{0}), DeleteMode::kTombstone);
+  EXPECT_EQ(behind.proxy.cuts(), 2);
+  ASSERT_TRUE(tombstone.ok()) << tombstone.status().ToString();
+  EXPECT_EQ(behind.store->ReadStream({.stream = "d-2"}).status().code(),
+            StatusCode::kStreamDeleted);
+  Result<ReadAllResult> all = behind.store->ReadAll({});
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  // Two events, one metadata record, one tombstone: each write stored once.
+  ASSERT_EQ(all->events.size(), 4u);
+  EXPECT_EQ(all->events[2].position, soft->position);
+  EXPECT_EQ(all->events[3].position, tombstone->position);
+  EXPECT_EQ(all->events[3].stream, "d-2");
+  EXPECT_EQ(all->events[3].type, "$streamDeleted");
+}
+
+// The COMMIT itself is lost on its way: the first attempt's session ends without committing,
+// and the next attempt writes the record, once.
+TEST(PostgresStoreTest, AMetadataWriteWhoseCommitWasLostIsWrittenOnce) {
+  StoreBehindProxy behind;
+  ASSERT_NE(behind.store, nullptr);
+  behind.proxy.CutRequestContaining("; COMMIT");
+  Result<AppendResult> written =
+      behind.store->SetStreamMetadata("n-1", ExpectedRevision::Any(), {.max_count = 7});
+  EXPECT_EQ(behind.proxy.cuts(), 1);
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  const std::vector<RecordedEvent> records = EventsOf(*behind.store, "$$n-1");
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].position, written->position);
+}
+
 TEST(PostgresStoreTest, AStatementTimeoutIsUnavailableAndWritesNothing) {
   const std::string conninfo = pg::testing::FreshSchemaConninfo();
   auto store =
