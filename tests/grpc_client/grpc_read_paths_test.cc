@@ -3,6 +3,8 @@
 // (`annalsExtensions=false`, exactly what it does against a KurrentDB server: Streams.Read
 // with the filter narrowed and re-applied client-side). Every `$all` walk must give the same
 // events both ways, and the fallbacks must behave as docs/sdk.md says.
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -178,6 +180,31 @@ TEST(GrpcBatchedReadTest, LargeEventsFillOnePageOverSeveralStoreReads) {
     EXPECT_EQ(page->events[i].data.size(), (600u << 10) + 2);
   }
   std::filesystem::remove_all(dir);
+}
+
+// Streams.Read is a raw method on the server (it parses its own request): bytes that are not a
+// ReadReq are refused as such, not taken as an empty request.
+TEST_F(GrpcReadPathsTest, ARequestThatIsNotAReadReqIsInvalid) {
+  grpc::GenericStub stub(
+      grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  grpc::CompletionQueue cq;
+  auto call = stub.PrepareCall(&ctx, "/event_store.client.streams.Streams/Read", &cq);
+  void* tag = nullptr;
+  bool ok = false;
+  auto next = [&] { ASSERT_TRUE(cq.Next(&tag, &ok)); };
+  call->StartCall(nullptr);
+  next();
+  grpc::Slice garbage(std::string("\xff\xff\xff\xff"));  // an unfinished field tag
+  call->WriteLast(grpc::ByteBuffer(&garbage, 1), grpc::WriteOptions(), nullptr);
+  next();
+  grpc::Status status;
+  call->Finish(&status, nullptr);
+  next();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
 }
 
 TEST_F(GrpcReadPathsTest, BadFiltersAreRefusedOnBothPaths) {

@@ -1,5 +1,6 @@
 #include "api/grpc/read_call.h"
 
+#include <grpcpp/impl/codegen/proto_utils.h>
 #include <spdlog/spdlog.h>
 
 #include <deque>
@@ -53,8 +54,16 @@ google::protobuf::Timestamp NowProto() {
   return t;
 }
 
+// A message as gRPC sends it, serialised by the thread that built it.
+grpc::ByteBuffer Serialized(const ReadResp& message) {
+  grpc::ByteBuffer bytes;
+  bool own_buffer = false;
+  grpc::SerializationTraits<ReadResp>::Serialize(message, &bytes, &own_buffer);
+  return bytes;
+}
+
 struct ReadState;
-using ReadCall = QueuedWriteReactor<ReadState, ReadResp>;
+using ReadCall = QueuedWriteReactor<ReadState, grpc::ByteBuffer>;
 
 // The state of one call, shared with worker tasks and head watches, which may outlive the
 // reactor: they reach it only through `reactor`, which is null once gRPC is done with it.
@@ -85,7 +94,7 @@ struct ReadState : std::enable_shared_from_this<ReadState> {
   bool caught_up_sent = false;
 
   // Output, under mu.
-  std::deque<ReadResp> out;
+  std::deque<grpc::ByteBuffer> out;
   size_t last_batch = 0;  // messages the last fetch queued
   std::optional<grpc::Status> final_status;
   bool writing = false;
@@ -99,7 +108,7 @@ struct ReadState : std::enable_shared_from_this<ReadState> {
   // One store read; fills `batch` and may set *final.
   // A store error ends the call; its trailers are added under mu, before Finish.
   struct Fetched {
-    std::vector<ReadResp> batch;
+    std::vector<grpc::ByteBuffer> batch;
     std::optional<grpc::Status> final;
     std::optional<Status> error;
     Position watch_after = Position::End();  // End: do not watch
@@ -109,7 +118,7 @@ struct ReadState : std::enable_shared_from_this<ReadState> {
   };
   void FetchStream(Fetched* f);
   void FetchAll(Fetched* f);
-  void AddEvent(const RecordedEvent& e, std::vector<ReadResp>* batch) const {
+  void AddEvent(const RecordedEvent& e, std::vector<grpc::ByteBuffer>* batch) const {
     ReadResp r;
     EventToProto(e, structured, r.mutable_event()->mutable_event());
     if (all) {
@@ -117,7 +126,7 @@ struct ReadState : std::enable_shared_from_this<ReadState> {
     } else {
       r.mutable_event()->mutable_no_position();
     }
-    batch->push_back(std::move(r));
+    batch->push_back(Serialized(r));
   }
   void StopWatch();
   void OnCallDone() { StopWatch(); }
@@ -211,7 +220,7 @@ void ReadState::Fetch() {
 }
 
 void ReadState::FetchStream(Fetched* f) {
-  std::vector<ReadResp>* batch = &f->batch;
+  std::vector<grpc::ByteBuffer>* batch = &f->batch;
   std::optional<grpc::Status>* final = &f->final;
   Position* watch_after = &f->watch_after;
   EventStore* store = sc->store;
@@ -240,7 +249,7 @@ void ReadState::FetchStream(Fetched* f) {
         if (!info.ok() || info->state != StreamState::kActive) {
           ReadResp r;
           SetStream(stream, r.mutable_stream_not_found()->mutable_stream_identifier());
-          batch->push_back(std::move(r));
+          batch->push_back(Serialized(r));
         }
         *final = grpc::Status::OK;
         return;
@@ -262,14 +271,14 @@ void ReadState::FetchStream(Fetched* f) {
           caught_up_sent = true;
           ReadResp c;
           *c.mutable_caught_up()->mutable_timestamp() = NowProto();
-          batch->push_back(std::move(c));
+          batch->push_back(Serialized(c));
         }
         *watch_after = head;
         return;
       }
       ReadResp nf;
       SetStream(stream, nf.mutable_stream_not_found()->mutable_stream_identifier());
-      batch->push_back(std::move(nf));
+      batch->push_back(Serialized(nf));
       *final = grpc::Status::OK;
       return;
     }
@@ -295,14 +304,14 @@ void ReadState::FetchStream(Fetched* f) {
       if (next_revision && *next_revision > 0) {
         c.mutable_caught_up()->set_stream_revision(static_cast<int64_t>(*next_revision - 1));
       }
-      batch->push_back(std::move(c));
+      batch->push_back(Serialized(c));
     }
     *watch_after = head;
   }
 }
 
 void ReadState::FetchAll(Fetched* f) {
-  std::vector<ReadResp>* batch = &f->batch;
+  std::vector<grpc::ByteBuffer>* batch = &f->batch;
   std::optional<grpc::Status>* final = &f->final;
   Position* watch_after = &f->watch_after;
   EventStore* store = sc->store;
@@ -345,7 +354,7 @@ void ReadState::FetchAll(Fetched* f) {
       c.mutable_checkpoint()->set_commit_position(e.position.value);
       c.mutable_checkpoint()->set_prepare_position(e.position.value);
       *c.mutable_checkpoint()->mutable_timestamp() = NowProto();
-      batch->push_back(std::move(c));
+      batch->push_back(Serialized(c));
     }
   }
   next_position = r->next;
@@ -362,7 +371,7 @@ void ReadState::FetchAll(Fetched* f) {
       caught_up_sent = true;
       ReadResp c;
       *c.mutable_caught_up()->mutable_timestamp() = NowProto();
-      batch->push_back(std::move(c));
+      batch->push_back(Serialized(c));
     }
     *watch_after = r->next;
   }
@@ -453,28 +462,33 @@ grpc::Status Plan(const ReadReq& req, ReadState* s) {
 
 }  // namespace
 
-grpc::ServerWriteReactor<ReadResp>* NewReadCall(const ServiceContext* sc,
-                                                grpc::CallbackServerContext* ctx,
-                                                const ReadReq& req) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* NewReadCall(const ServiceContext* sc,
+                                                        grpc::CallbackServerContext* ctx,
+                                                        const grpc::ByteBuffer& request) {
+  ReadReq req;
+  grpc::ByteBuffer copy = request;  // Deserialize consumes its buffer; the copy shares slices
+  if (!grpc::SerializationTraits<ReadReq>::Deserialize(&copy, &req).ok()) {
+    return new FinishedWriteReactor<grpc::ByteBuffer>(Invalid("the request is not a ReadReq"));
+  }
   auto state = std::make_shared<ReadState>();
   state->sc = sc;
   state->ctx = ctx;
   if (grpc::Status s = Plan(req, state.get()); !s.ok())
-    return new FinishedWriteReactor<ReadResp>(s);
+    return new FinishedWriteReactor<grpc::ByteBuffer>(s);
   const auto target = state->all ? std::nullopt : MetadataTarget(state->stream);
   const Status allowed = target ? sc->Authorize(*ctx, Access::kMetadataRead, *target)
                                 : sc->Authorize(*ctx, Access::kRead, state->stream);
   if (!allowed.ok()) {
-    return new FinishedWriteReactor<ReadResp>(
+    return new FinishedWriteReactor<grpc::ByteBuffer>(
         ToGrpc(allowed, state->stream, ctx, sc->options->limits));
   }
   if (!state->subscription && state->remaining == 0) {
-    return new FinishedWriteReactor<ReadResp>(grpc::Status::OK);
+    return new FinishedWriteReactor<grpc::ByteBuffer>(grpc::Status::OK);
   }
   if (state->subscription) {
     ReadResp confirmation;
     confirmation.mutable_confirmation()->set_subscription_id(Uuid::Random().ToString());
-    state->out.push_back(std::move(confirmation));
+    state->out.push_back(Serialized(confirmation));
   }
   auto* call = new ReadCall(state);
   call->Begin();

@@ -7,9 +7,12 @@
 
 namespace annals::grpcapi {
 
-// The reactor of one Read call; it deletes itself when gRPC is done with it.
-grpc::ServerWriteReactor<event_store::client::streams::ReadResp>* NewReadCall(
-    const ServiceContext* sc, grpc::CallbackServerContext* ctx,
-    const event_store::client::streams::ReadReq& req);
+// The reactor of one Read call; it deletes itself when gRPC is done with it. The method is
+// raw: the call parses its ReadReq and sends ReadResp messages serialised by the workers that
+// build them, so gRPC's callback thread, which every message of every read passes through,
+// only sends bytes (docs/performance.md, "gRPC").
+grpc::ServerWriteReactor<grpc::ByteBuffer>* NewReadCall(const ServiceContext* sc,
+                                                        grpc::CallbackServerContext* ctx,
+                                                        const grpc::ByteBuffer& request);
 
 }  // namespace annals::grpcapi

@@ -401,9 +401,9 @@ class BatchAppendCall final : public grpc::ServerBidiReactor<BatchAppendReq, Bat
 
 }  // namespace
 
-grpc::ServerWriteReactor<spb::ReadResp>* StreamsService::Read(grpc::CallbackServerContext* ctx,
-                                                              const spb::ReadReq* req) {
-  return NewReadCall(sc_, ctx, *req);
+grpc::ServerWriteReactor<grpc::ByteBuffer>* StreamsService::Read(grpc::CallbackServerContext* ctx,
+                                                                 const grpc::ByteBuffer* request) {
+  return NewReadCall(sc_, ctx, *request);
 }
 
 grpc::ServerReadReactor<AppendReq>* StreamsService::Append(grpc::CallbackServerContext* ctx,

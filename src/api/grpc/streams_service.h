@@ -6,12 +6,20 @@
 
 namespace annals::grpcapi {
 
-class StreamsService final : public event_store::client::streams::Streams::CallbackService {
+// Read is a raw method (read_call.h); the others take and give messages.
+using StreamsServiceBase = event_store::client::streams::Streams::WithRawCallbackMethod_Read<
+    event_store::client::streams::Streams::WithCallbackMethod_Append<
+        event_store::client::streams::Streams::WithCallbackMethod_Delete<
+            event_store::client::streams::Streams::WithCallbackMethod_Tombstone<
+                event_store::client::streams::Streams::WithCallbackMethod_BatchAppend<
+                    event_store::client::streams::Streams::Service>>>>>;
+
+class StreamsService final : public StreamsServiceBase {
  public:
   explicit StreamsService(const ServiceContext* sc) : sc_(sc) {}
 
-  grpc::ServerWriteReactor<event_store::client::streams::ReadResp>* Read(
-      grpc::CallbackServerContext* ctx, const event_store::client::streams::ReadReq* req) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Read(grpc::CallbackServerContext* ctx,
+                                                   const grpc::ByteBuffer* request) override;
   grpc::ServerReadReactor<event_store::client::streams::AppendReq>* Append(
       grpc::CallbackServerContext* ctx, event_store::client::streams::AppendResp* resp) override;
   grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx,
