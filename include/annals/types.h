@@ -44,6 +44,9 @@ struct Uuid {
   bool IsNil() const;
   // Canonical lower-case 8-4-4-4-12 form.
   std::string ToString() const;
+  static constexpr size_t kTextSize = 36;
+  // The same form into out[0, kTextSize), without allocating.
+  void ToChars(char* out) const;
   // Accepts the canonical form (either case); nullopt for anything else.
   static std::optional<Uuid> Parse(std::string_view text);
   // Random version-4 UUID from a per-thread CSPRNG-seeded generator.

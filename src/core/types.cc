@@ -60,14 +60,17 @@ struct UuidGenerator {
 
 }  // namespace
 
-std::string Uuid::ToString() const {
-  std::string out;
-  out.reserve(36);
+void Uuid::ToChars(char* out) const {
   for (size_t i = 0; i < bytes.size(); ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
-    out.push_back(kHexDigits[bytes[i] >> 4]);
-    out.push_back(kHexDigits[bytes[i] & 0xf]);
+    if (i == 4 || i == 6 || i == 8 || i == 10) *out++ = '-';
+    *out++ = kHexDigits[bytes[i] >> 4];
+    *out++ = kHexDigits[bytes[i] & 0xf];
   }
+}
+
+std::string Uuid::ToString() const {
+  std::string out(kTextSize, '\0');
+  ToChars(out.data());
   return out;
 }
 

@@ -10,6 +10,7 @@
 
 #include "api/grpc/convert.h"
 #include "api/grpc/queued_write_reactor.h"
+#include "api/grpc/wire/read_event_message.h"
 
 namespace annals::grpcapi {
 
@@ -118,15 +119,13 @@ struct ReadState : std::enable_shared_from_this<ReadState> {
   };
   void FetchStream(Fetched* f);
   void FetchAll(Fetched* f);
+  // Encoded without protobuf objects (grpcwire::ReadEventMessage): most of what a read sends.
   void AddEvent(const RecordedEvent& e, std::vector<grpc::ByteBuffer>* batch) const {
-    ReadResp r;
-    EventToProto(e, structured, r.mutable_event()->mutable_event());
-    if (all) {
-      r.mutable_event()->set_commit_position(e.position.value);
-    } else {
-      r.mutable_event()->mutable_no_position();
-    }
-    batch->push_back(Serialized(r));
+    const grpcwire::ReadEventMessage message(e, structured, /*with_position=*/all);
+    grpc::Slice bytes(message.size());
+    // A new slice of its own: writing into it before it is shared is safe.
+    message.EncodeTo(const_cast<uint8_t*>(bytes.begin()));
+    batch->emplace_back(&bytes, 1);
   }
   void StopWatch();
   void OnCallDone() { StopWatch(); }
