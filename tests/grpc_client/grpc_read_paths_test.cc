@@ -182,28 +182,32 @@ TEST(GrpcBatchedReadTest, LargeEventsFillOnePageOverSeveralStoreReads) {
   std::filesystem::remove_all(dir);
 }
 
-// Streams.Read is a raw method on the server (it parses its own request): bytes that are not a
-// ReadReq are refused as such, not taken as an empty request.
-TEST_F(GrpcReadPathsTest, ARequestThatIsNotAReadReqIsInvalid) {
+// Streams.Read and Reads.ReadAll are raw methods on the server (they parse their own
+// requests): bytes that are not a request are refused as such, not taken as an empty request.
+TEST_F(GrpcReadPathsTest, ARequestThatDoesNotParseIsInvalid) {
   grpc::GenericStub stub(
       grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  grpc::CompletionQueue cq;
-  auto call = stub.PrepareCall(&ctx, "/event_store.client.streams.Streams/Read", &cq);
-  void* tag = nullptr;
-  bool ok = false;
-  auto next = [&] { ASSERT_TRUE(cq.Next(&tag, &ok)); };
-  call->StartCall(nullptr);
-  next();
-  grpc::Slice garbage(std::string("\xff\xff\xff\xff"));  // an unfinished field tag
-  call->WriteLast(grpc::ByteBuffer(&garbage, 1), grpc::WriteOptions(), nullptr);
-  next();
-  grpc::Status status;
-  call->Finish(&status, nullptr);
-  next();
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
-  cq.Shutdown();
-  while (cq.Next(&tag, &ok)) {
+  for (const char* method :
+       {"/event_store.client.streams.Streams/Read", "/annals.client.v1.Reads/ReadAll"}) {
+    SCOPED_TRACE(method);
+    grpc::ClientContext ctx;
+    grpc::CompletionQueue cq;
+    auto call = stub.PrepareCall(&ctx, method, &cq);
+    void* tag = nullptr;
+    bool ok = false;
+    auto next = [&] { ASSERT_TRUE(cq.Next(&tag, &ok)); };
+    call->StartCall(nullptr);
+    next();
+    grpc::Slice garbage(std::string("\xff\xff\xff\xff"));  // an unfinished field tag
+    call->WriteLast(grpc::ByteBuffer(&garbage, 1), grpc::WriteOptions(), nullptr);
+    next();
+    grpc::Status status;
+    call->Finish(&status, nullptr);
+    next();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+    cq.Shutdown();
+    while (cq.Next(&tag, &ok)) {
+    }
   }
 }
 

@@ -1,7 +1,7 @@
-// grpcwire::ReadEventMessage against protobuf itself: for events of every shape (empty and
-// large payloads, revision and position 0, multi-byte lengths, both UUID forms, both position
-// members), the hand-encoded bytes have the size protobuf computes for the message EventToProto
-// builds, and parse back to an equal message.
+// grpcwire's hand-encoded read messages against protobuf itself: for events of every shape
+// (empty and large payloads, revision and position 0, multi-byte lengths, both UUID forms, both
+// position members) and batches of them, the bytes have the size protobuf computes for the
+// message EventToProto builds, and parse back to an equal message.
 #include "api/grpc/wire/read_event_message.h"
 
 #include <google/protobuf/util/message_differencer.h>
@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "annals_reads.pb.h"
 #include "api/grpc/wire/event_wire.h"
 
 namespace annals::grpcwire {
@@ -73,6 +74,36 @@ TEST(ReadEventMessageTest, ParsesAsTheMessageProtobufBuildsWithTheSameSize) {
         EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(parsed, expected))
             << parsed.ShortDebugString().substr(0, 400) << "\n"
             << expected.ShortDebugString().substr(0, 400);
+      }
+    }
+  }
+}
+
+TEST(ReadEventMessageTest, ABatchParsesAsTheReadAllRespProtobufBuilds) {
+  const std::vector<RecordedEvent> events = Shapes();
+  for (size_t count : {size_t{0}, size_t{1}, events.size()}) {
+    for (bool last : {false, true}) {
+      for (uint64_t next : {uint64_t{0}, uint64_t{1} << 40}) {
+        SCOPED_TRACE(std::to_string(count) + " events, last " + std::to_string(last) + ", next " +
+                     std::to_string(next));
+        ::annals::client::v1::ReadAllResp expected;
+        ReadAllRespMessage message;
+        for (size_t i = 0; i < count; ++i) {
+          EventToProto(events[i], /*structured_uuid=*/true, expected.add_events());
+          message.Add(events[i]);
+        }
+        if (last) {
+          expected.set_last(true);
+          expected.set_next_position(next);
+          expected.set_end_of_log(next == 0);
+          message.SetLast(next, next == 0);
+        }
+        EXPECT_EQ(message.size(), expected.ByteSizeLong());
+        std::string bytes(message.size(), '\0');
+        message.EncodeTo(reinterpret_cast<uint8_t*>(bytes.data()));
+        ::annals::client::v1::ReadAllResp parsed;
+        ASSERT_TRUE(parsed.ParseFromString(bytes));
+        EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(parsed, expected));
       }
     }
   }

@@ -1,6 +1,5 @@
 #include "api/grpc/read_call.h"
 
-#include <grpcpp/impl/codegen/proto_utils.h>
 #include <spdlog/spdlog.h>
 
 #include <deque>
@@ -10,6 +9,7 @@
 
 #include "api/grpc/convert.h"
 #include "api/grpc/queued_write_reactor.h"
+#include "api/grpc/raw_messages.h"
 #include "api/grpc/wire/read_event_message.h"
 
 namespace annals::grpcapi {
@@ -53,14 +53,6 @@ google::protobuf::Timestamp NowProto() {
   t.set_seconds(ticks / 10000000);
   t.set_nanos(static_cast<int32_t>((ticks % 10000000) * 100));
   return t;
-}
-
-// A message as gRPC sends it, serialised by the thread that built it.
-grpc::ByteBuffer Serialized(const ReadResp& message) {
-  grpc::ByteBuffer bytes;
-  bool own_buffer = false;
-  grpc::SerializationTraits<ReadResp>::Serialize(message, &bytes, &own_buffer);
-  return bytes;
 }
 
 struct ReadState;
@@ -121,11 +113,8 @@ struct ReadState : std::enable_shared_from_this<ReadState> {
   void FetchAll(Fetched* f);
   // Encoded without protobuf objects (grpcwire::ReadEventMessage): most of what a read sends.
   void AddEvent(const RecordedEvent& e, std::vector<grpc::ByteBuffer>* batch) const {
-    const grpcwire::ReadEventMessage message(e, structured, /*with_position=*/all);
-    grpc::Slice bytes(message.size());
-    // A new slice of its own: writing into it before it is shared is safe.
-    message.EncodeTo(const_cast<uint8_t*>(bytes.begin()));
-    batch->emplace_back(&bytes, 1);
+    batch->push_back(
+        EncodedBuffer(grpcwire::ReadEventMessage(e, structured, /*with_position=*/all)));
   }
   void StopWatch();
   void OnCallDone() { StopWatch(); }
@@ -465,8 +454,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* NewReadCall(const ServiceContext* sc
                                                         grpc::CallbackServerContext* ctx,
                                                         const grpc::ByteBuffer& request) {
   ReadReq req;
-  grpc::ByteBuffer copy = request;  // Deserialize consumes its buffer; the copy shares slices
-  if (!grpc::SerializationTraits<ReadReq>::Deserialize(&copy, &req).ok()) {
+  if (!ParseRequest(request, &req)) {
     return new FinishedWriteReactor<grpc::ByteBuffer>(Invalid("the request is not a ReadReq"));
   }
   auto state = std::make_shared<ReadState>();

@@ -8,6 +8,8 @@
 
 #include "api/grpc/convert.h"
 #include "api/grpc/queued_write_reactor.h"
+#include "api/grpc/raw_messages.h"
+#include "api/grpc/wire/read_event_message.h"
 
 namespace annals::grpcapi {
 
@@ -17,32 +19,15 @@ namespace {
 // store read stops early, so a read of large events holds a few MiB, not 1,000 events.
 constexpr uint64_t kEventsPerRead = 1000;
 constexpr uint64_t kBytesPerRead = 4 << 20;
-// A message is closed once its events' payloads reach this; a single larger event (up to the
-// event size limit, below the message limit) travels alone.
+// A message is closed before an event would take it past this (its encoded size); a single
+// larger event (up to the event size limit, below the message limit) travels alone.
 constexpr size_t kMessageBytes = 1 << 20;
 // Messages queued ahead of the one being written: the next store read and its conversion run
 // on a worker while gRPC writes, and a slow client holds at most this much in memory.
 constexpr size_t kQueuedMessages = 2;
 
-// A message and everything in it (events, their metadata maps and strings) in one arena:
-// thousands of small allocations per message become a few large ones, freed at once. Without
-// it malloc and free were the top of the profile of a batched read (docs/performance.md).
-struct ArenaMessage {
-  ArenaMessage()
-      : arena(std::make_unique<google::protobuf::Arena>(ArenaOptions())),
-        message(google::protobuf::Arena::CreateMessage<rpb::ReadAllResp>(arena.get())) {}
-  static google::protobuf::ArenaOptions ArenaOptions() {
-    google::protobuf::ArenaOptions o;
-    o.start_block_size = 64 << 10;
-    o.max_block_size = 1 << 20;
-    return o;
-  }
-  std::unique_ptr<google::protobuf::Arena> arena;
-  rpb::ReadAllResp* message;  // owned by the arena
-};
-
 struct ReadAllState;
-using ReadAllCall = QueuedWriteReactor<ReadAllState, rpb::ReadAllResp>;
+using ReadAllCall = QueuedWriteReactor<ReadAllState, grpc::ByteBuffer>;
 
 // Shared with the worker reading ahead (queued_write_reactor.h).
 struct ReadAllState : std::enable_shared_from_this<ReadAllState> {
@@ -54,7 +39,7 @@ struct ReadAllState : std::enable_shared_from_this<ReadAllState> {
   // Recursive: gRPC may run a reaction inline from StartWrite or Finish.
   std::recursive_mutex mu;
   ReadAllCall* reactor = nullptr;
-  std::deque<ArenaMessage> out;  // front: being written while `writing`
+  std::deque<grpc::ByteBuffer> out;  // front: being written while `writing`
   std::optional<grpc::Status> final_status;
   bool writing = false;
   bool fetching = false;
@@ -72,7 +57,7 @@ void ReadAllState::Kick() {
   if (reactor == nullptr || finishing) return;
   if (!writing && !out.empty()) {
     writing = true;
-    reactor->StartWrite(out.front().message);
+    reactor->StartWrite(&out.front());
   }
   if (writing) {
     if (!fetching && !read_done && !final_status && out.size() <= kQueuedMessages) StartFetch();
@@ -99,21 +84,21 @@ void ReadAllState::Fetch() {
   r.max_count = std::min(remaining, kEventsPerRead);
   r.max_bytes = kBytesPerRead;
   auto read = sc->store->ReadAll(r);
-  std::vector<ArenaMessage> messages;
+  // Encoded by hand, straight from the events (grpcwire::ReadAllRespMessage): building
+  // protobuf messages (even in an arena) and serialising them was most of a batched read's
+  // server time.
+  std::vector<grpcwire::ReadAllRespMessage> messages;
   bool last = false;
   if (read.ok()) {
-    rpb::ReadAllResp* message = nullptr;
-    size_t bytes = 0;
+    grpcwire::ReadAllRespMessage* message = nullptr;
     uint64_t payload = 0;  // what max_bytes counts
     for (const RecordedEvent& e : read->events) {
       payload += e.data.size() + e.metadata.size();
       const size_t size = e.data.size() + e.metadata.size() + e.stream.size() + e.type.size();
-      if (message == nullptr || (bytes > 0 && bytes + size > kMessageBytes)) {
-        message = messages.emplace_back().message;
-        bytes = 0;
+      if (message == nullptr || (message->size() > 0 && message->size() + size > kMessageBytes)) {
+        message = &messages.emplace_back();
       }
-      EventToProto(e, /*structured_uuid=*/true, message->add_events());
-      bytes += size;
+      message->Add(e);
     }
     const uint64_t n = read->events.size();
     remaining -= n;
@@ -123,16 +108,15 @@ void ReadAllState::Fetch() {
     last = remaining == 0 || read->end_of_log || (n < r.max_count && payload < r.max_bytes);
     if (last) {
       if (messages.empty()) messages.emplace_back();
-      rpb::ReadAllResp& final_message = *messages.back().message;
-      final_message.set_last(true);
-      final_message.set_next_position(read->next.value);
-      final_message.set_end_of_log(read->end_of_log);
+      messages.back().SetLast(read->next.value, read->end_of_log);
     }
   }
+  std::vector<grpc::ByteBuffer> encoded;
+  for (const grpcwire::ReadAllRespMessage& m : messages) encoded.push_back(EncodedBuffer(m));
   std::lock_guard lock(mu);
   fetching = false;
   if (reactor == nullptr) return;  // the call is over: ctx is gone
-  for (auto& m : messages) out.push_back(std::move(m));
+  for (auto& m : encoded) out.push_back(std::move(m));
   // The error's trailers go on ctx, so only while the call lives.
   if (!read.ok() && !final_status) {
     final_status = ToGrpc(read.status(), "$all", ctx, sc->options->limits);
@@ -155,10 +139,15 @@ EventFilter FilterFromProto(const rpb::EventFilter& f) {
 
 }  // namespace
 
-grpc::ServerWriteReactor<rpb::ReadAllResp>* ReadsService::ReadAll(grpc::CallbackServerContext* ctx,
-                                                                  const rpb::ReadAllReq* req) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* ReadsService::ReadAll(grpc::CallbackServerContext* ctx,
+                                                                  const grpc::ByteBuffer* request) {
+  rpb::ReadAllReq parsed;
+  if (!ParseRequest(*request, &parsed)) {
+    return new FinishedWriteReactor<grpc::ByteBuffer>(Invalid("the request is not a ReadAllReq"));
+  }
+  const rpb::ReadAllReq* req = &parsed;
   if (Status allowed = sc_->Authorize(*ctx, Access::kRead, "$all"); !allowed.ok()) {
-    return new FinishedWriteReactor<rpb::ReadAllResp>(
+    return new FinishedWriteReactor<grpc::ByteBuffer>(
         ToGrpc(allowed, "$all", ctx, sc_->options->limits));
   }
   auto state = std::make_shared<ReadAllState>();

@@ -9,12 +9,14 @@ namespace annals::grpcapi {
 
 namespace rpb = ::annals::client::v1;
 
-class ReadsService final : public rpb::Reads::CallbackService {
+// ReadAll is a raw method (raw_messages.h): it parses its ReadAllReq and sends messages encoded
+// by the workers (grpcwire::ReadAllRespMessage).
+class ReadsService final : public rpb::Reads::WithRawCallbackMethod_ReadAll<rpb::Reads::Service> {
  public:
   explicit ReadsService(const ServiceContext* sc) : sc_(sc) {}
 
-  grpc::ServerWriteReactor<rpb::ReadAllResp>* ReadAll(grpc::CallbackServerContext* ctx,
-                                                      const rpb::ReadAllReq* req) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* ReadAll(grpc::CallbackServerContext* ctx,
+                                                      const grpc::ByteBuffer* request) override;
 
  private:
   const ServiceContext* sc_;

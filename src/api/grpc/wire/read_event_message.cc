@@ -31,6 +31,7 @@ size_t VarintFieldSize(uint64_t value) { return value == 0 ? 0 : 1 + VarintSize(
 class Writer {
  public:
   explicit Writer(uint8_t* out) : p_(out) {}
+  uint8_t* end() const { return p_; }
   void Varint(uint64_t value) {
     while (value >= 0x80) {
       *p_++ = static_cast<uint8_t>(value | 0x80);
@@ -86,65 +87,101 @@ void UuidHalves(const Uuid& id, uint64_t* most, uint64_t* least) {
 
 }  // namespace
 
-ReadEventMessage::ReadEventMessage(const RecordedEvent& event, bool structured_uuid,
-                                   bool with_position)
-    : event_(event), structured_uuid_(structured_uuid), with_position_(with_position) {
-  created_size_ = static_cast<size_t>(
+RecordedEventBody::RecordedEventBody(const RecordedEvent& event, bool structured_uuid)
+    : event_(&event), structured_uuid_(structured_uuid) {
+  created_size_ = static_cast<uint8_t>(
       std::to_chars(created_, created_ + sizeof(created_), event.created.ticks).ptr - created_);
   if (structured_uuid_) {
     uint64_t most = 0, least = 0;
     UuidHalves(event.id, &most, &least);
-    uuid_size_ = FieldSize(VarintFieldSize(most) + VarintFieldSize(least));
+    uuid_size_ = static_cast<uint8_t>(FieldSize(VarintFieldSize(most) + VarintFieldSize(least)));
   } else {
-    uuid_size_ = FieldSize(Uuid::kTextSize);
+    uuid_size_ = static_cast<uint8_t>(FieldSize(Uuid::kTextSize));
   }
-  stream_id_size_ = event.stream.empty() ? 0 : FieldSize(event.stream.size());
-  recorded_size_ = FieldSize(uuid_size_) + FieldSize(stream_id_size_) +
-                   VarintFieldSize(event.revision.value) +
-                   2 * VarintFieldSize(event.position.value) + MapEntrySize(kTypeKey, event.type) +
-                   MapEntrySize(kContentTypeKey, event.content_type) +
-                   MapEntrySize(kCreatedKey, std::string_view(created_, created_size_)) +
-                   (event.metadata.empty() ? 0 : FieldSize(event.metadata.size())) +
-                   (event.data.empty() ? 0 : FieldSize(event.data.size()));
+  stream_id_size_ =
+      static_cast<uint32_t>(event.stream.empty() ? 0 : FieldSize(event.stream.size()));
+  size_ = FieldSize(uuid_size_) + FieldSize(stream_id_size_) +
+          VarintFieldSize(event.revision.value) + 2 * VarintFieldSize(event.position.value) +
+          MapEntrySize(kTypeKey, event.type) + MapEntrySize(kContentTypeKey, event.content_type) +
+          MapEntrySize(kCreatedKey, std::string_view(created_, created_size_)) +
+          (event.metadata.empty() ? 0 : FieldSize(event.metadata.size())) +
+          (event.data.empty() ? 0 : FieldSize(event.data.size()));
+}
+
+uint8_t* RecordedEventBody::EncodeTo(uint8_t* out) const {
+  const RecordedEvent& e = *event_;
+  Writer w(out);
+  w.Header(1, uuid_size_);  // RecordedEvent.id
+  if (structured_uuid_) {
+    uint64_t most = 0, least = 0;
+    UuidHalves(e.id, &most, &least);
+    w.Header(1, VarintFieldSize(most) + VarintFieldSize(least));  // UUID.structured
+    w.VarintField(1, most);
+    w.VarintField(2, least);
+  } else {
+    char text[Uuid::kTextSize];
+    e.id.ToChars(text);
+    w.Bytes(2, std::string_view(text, sizeof(text)));  // UUID.string
+  }
+  w.Header(2, stream_id_size_);  // RecordedEvent.stream_identifier
+  w.BytesUnlessEmpty(3, e.stream);
+  w.VarintField(3, e.revision.value);
+  // Annals has one position per event: commit == prepare.
+  w.VarintField(4, e.position.value);
+  w.VarintField(5, e.position.value);
+  w.MapEntry(6, kTypeKey, e.type);
+  w.MapEntry(6, kContentTypeKey, e.content_type);
+  w.MapEntry(6, kCreatedKey, std::string_view(created_, created_size_));
+  w.BytesUnlessEmpty(7, e.metadata);
+  w.BytesUnlessEmpty(8, e.data);
+  return w.end();
+}
+
+ReadEventMessage::ReadEventMessage(const RecordedEvent& event, bool structured_uuid,
+                                   bool with_position)
+    : body_(event, structured_uuid),
+      position_(event.position.value),
+      with_position_(with_position) {
   // A oneof member is written even when 0 (or empty): it says which member is set.
-  const size_t position_size = with_position_ ? 1 + VarintSize(event.position.value) : 2;
-  read_event_size_ = FieldSize(recorded_size_) + position_size;
+  const size_t position_size = with_position_ ? 1 + VarintSize(position_) : 2;
+  read_event_size_ = FieldSize(body_.size()) + position_size;
   size_ = FieldSize(read_event_size_);
 }
 
 void ReadEventMessage::EncodeTo(uint8_t* out) const {
   Writer w(out);
   w.Header(1, read_event_size_);  // ReadResp.event
-  w.Header(1, recorded_size_);    // ReadEvent.event
-  w.Header(1, uuid_size_);        // RecordedEvent.id
-  if (structured_uuid_) {
-    uint64_t most = 0, least = 0;
-    UuidHalves(event_.id, &most, &least);
-    w.Header(1, VarintFieldSize(most) + VarintFieldSize(least));  // UUID.structured
-    w.VarintField(1, most);
-    w.VarintField(2, least);
-  } else {
-    char text[Uuid::kTextSize];
-    event_.id.ToChars(text);
-    w.Bytes(2, std::string_view(text, sizeof(text)));  // UUID.string
-  }
-  w.Header(2, stream_id_size_);  // RecordedEvent.stream_identifier
-  w.BytesUnlessEmpty(3, event_.stream);
-  w.VarintField(3, event_.revision.value);
-  // Annals has one position per event: commit == prepare.
-  w.VarintField(4, event_.position.value);
-  w.VarintField(5, event_.position.value);
-  w.MapEntry(6, kTypeKey, event_.type);
-  w.MapEntry(6, kContentTypeKey, event_.content_type);
-  w.MapEntry(6, kCreatedKey, std::string_view(created_, created_size_));
-  w.BytesUnlessEmpty(7, event_.metadata);
-  w.BytesUnlessEmpty(8, event_.data);
+  w.Header(1, body_.size());      // ReadEvent.event
+  w = Writer(body_.EncodeTo(w.end()));
   if (with_position_) {
     w.Varint(Tag(3, kVarint));  // ReadEvent.commit_position
-    w.Varint(event_.position.value);
+    w.Varint(position_);
   } else {
     w.Header(4, 0);  // ReadEvent.no_position
   }
+}
+
+void ReadAllRespMessage::Add(const RecordedEvent& event) {
+  events_.emplace_back(event, /*structured_uuid=*/true);
+  size_ += FieldSize(events_.back().size());
+}
+
+void ReadAllRespMessage::SetLast(uint64_t next_position, bool end_of_log) {
+  last_ = true;
+  next_position_ = next_position;
+  end_of_log_ = end_of_log;
+  size_ += VarintFieldSize(1) + VarintFieldSize(next_position) + VarintFieldSize(end_of_log);
+}
+
+void ReadAllRespMessage::EncodeTo(uint8_t* out) const {
+  Writer w(out);
+  for (const RecordedEventBody& event : events_) {
+    w.Header(1, event.size());  // ReadAllResp.events
+    w = Writer(event.EncodeTo(w.end()));
+  }
+  w.VarintField(2, last_ ? 1 : 0);
+  w.VarintField(3, next_position_);
+  w.VarintField(4, end_of_log_ ? 1 : 0);
 }
 
 }  // namespace annals::grpcwire
