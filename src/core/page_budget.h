@@ -1,6 +1,6 @@
 // A read's max_bytes (ReadStreamRequest / ReadAllRequest): the payload a page has taken so far.
-// The in-process stores count it the same way; the PostgreSQL store counts it in SQL
-// (src/postgres/reads.cc) with the same rule.
+// The engine and the memory store count it from their events; the PostgreSQL store from the
+// payload sizes its statements return (src/postgres/reads.cc, PageFill), by the same rule.
 #pragma once
 
 #include <cstdint>
