@@ -12,11 +12,13 @@
 // Streams.BatchAppend directly: one bidirectional call with `--calls` batches in flight, each a
 // new stream of `--batch` events. `read-all` preloads `--events` events, then streams `$all`
 // from the start in one Read call (count = all of them), again and again for `--seconds`, then
-// the same with Annals' Reads.ReadAll (up to 1,000 events a message; docs/grpc-api.md).
+// the same with Annals' Reads.ReadAll (up to 1,000 events a message; docs/grpc-api.md), decoded
+// as the C++ SDK decodes it.
 //
 // Prints one line per case: `annals-grpc case=... events_per_s=... p50_ms=... p99_ms=...`.
 #include <absl/synchronization/mutex.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/proto_buffer_reader.h>
 
 #include <atomic>
 #include <chrono>
@@ -35,8 +37,10 @@
 
 #include "annals/grpc_store.h"
 #include "annals/types.h"
-#include "annals_reads.grpc.pb.h"
+#include "annals_reads.pb.h"
+#include "api/grpc/wire/read_all_decoder.h"
 #include "event_model.h"
+#include "grpc_client/raw_server_stream.h"
 #include "latency_histogram.h"
 #include "result_line.h"
 #include "streams.grpc.pb.h"
@@ -329,21 +333,27 @@ int RunReadAll(const Options& o) {
     if (grpc::Status st = reader->Finish(); !st.ok()) Die("read $all: " + st.error_message());
     return n;
   });
-  // Annals' Reads.ReadAll: up to 1,000 events a message, what the C++ SDK receives.
-  auto reads = cpb::Reads::NewStub(Channel(o));
+  // Annals' Reads.ReadAll: up to 1,000 events a message, decoded into RecordedEvents as the
+  // C++ SDK does (raw messages, read_all_decoder.h).
+  grpc::GenericStub generic(Channel(o));
   MeasureReads(o, "read_all_batched", "", [&] {
     cpb::ReadAllReq req;
     req.set_max_count(o.events);
     grpc::ClientContext ctx;
-    auto reader = reads->ReadAll(&ctx, req);
+    annals::grpcclient::RawServerStream reader(&generic, &ctx, "/annals.client.v1.Reads/ReadAll",
+                                               req);
     uint64_t n = 0;
-    while (true) {  // parsed into an arena, as the SDK does
-      google::protobuf::Arena arena;
-      auto& resp = *google::protobuf::Arena::CreateMessage<cpb::ReadAllResp>(&arena);
-      if (!reader->Read(&resp)) break;
-      n += static_cast<uint64_t>(resp.events_size());
+    grpc::ByteBuffer buffer;
+    std::vector<annals::RecordedEvent> events;
+    while (reader.Read(&buffer)) {
+      grpc::ProtoBufferReader bytes(&buffer);
+      annals::grpcwire::ReadAllRespTail tail;
+      events.clear();
+      const annals::Status s = annals::grpcwire::DecodeReadAllResp(&bytes, &events, &tail);
+      if (!s.ok()) Die("read $all: " + s.message());
+      n += events.size();
     }
-    if (grpc::Status st = reader->Finish(); !st.ok()) Die("read $all: " + st.error_message());
+    if (grpc::Status st = reader.Finish(); !st.ok()) Die("read $all: " + st.error_message());
     return n;
   });
   return 0;

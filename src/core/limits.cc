@@ -90,7 +90,16 @@ Status ValidateUniqueIds(const std::vector<ProposedEvent>& events) {
 
 }  // namespace
 
-bool IsValidUtf8(std::string_view text) { return simdjson::validate_utf8(text); }
+bool IsValidUtf8(std::string_view text) {
+  // Names, types and metadata values are mostly short ASCII, for which simdjson's dispatch to
+  // its implementation costs more than the check (7% of a decoded `$all` read's client).
+  if (text.size() <= 64 && std::all_of(text.begin(), text.end(), [](char c) {
+        return static_cast<unsigned char>(c) < 0x80;
+      })) {
+    return true;
+  }
+  return simdjson::validate_utf8(text);
+}
 
 bool IsValidJson(std::string_view text) { return JsonSyntaxError(text).empty(); }
 

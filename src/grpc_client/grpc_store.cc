@@ -3,6 +3,7 @@
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/tls_credentials_options.h>
+#include <grpcpp/support/proto_buffer_reader.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -15,13 +16,15 @@
 
 #include "annals/limits.h"
 #include "annals_catalog.grpc.pb.h"
-#include "annals_reads.grpc.pb.h"
+#include "annals_reads.pb.h"
 #include "api/grpc/wire/event_wire.h"
+#include "api/grpc/wire/read_all_decoder.h"
 #include "core/base64.h"
 #include "core/event_filter_matcher.h"
 #include "core/stream_metadata_codec.h"
 #include "core/threaded_head_watches.h"
 #include "grpc_client/grpc_status.h"
+#include "grpc_client/raw_server_stream.h"
 #include "serverfeatures.grpc.pb.h"
 #include "streams.grpc.pb.h"
 
@@ -40,6 +43,8 @@ using ReadOptions = spb::ReadReq::Options;
 // Events asked for by one read call; a larger max_count is answered by a shorter page (with
 // its `next`), as the REST store does.
 constexpr uint64_t kMaxPage = 10000;
+// Annals' batched read (annals_reads.proto), called through the generic stub.
+const char* const kReadAllMethod = "/annals.client.v1.Reads/ReadAll";
 // How long one wait on a `$all` subscription lasts before the head is checked again.
 constexpr auto kWaitSlice = std::chrono::milliseconds(500);
 
@@ -85,7 +90,7 @@ class GrpcStore final : public EventStore {
         channel_(std::move(channel)),
         streams_(spb::Streams::NewStub(channel_)),
         catalog_(cpb::Catalog::NewStub(channel_)),
-        reads_(cpb::Reads::NewStub(channel_)) {
+        generic_(channel_) {
     if (!ep_.username.empty()) {
       authorization_ = "Basic " + Base64Encode(ep_.username + ":" + ep_.password);
     }
@@ -535,32 +540,29 @@ class GrpcStore final : public EventStore {
     filter.set_exclude_system_events(f.exclude_system_events);
     grpc::ClientContext ctx;
     Prepare(&ctx);
-    auto reader = reads_->ReadAll(&ctx, req);
+    // Raw messages decoded straight into the result's events (read_all_decoder.h).
+    RawServerStream reader(&generic_, &ctx, kReadAllMethod, req);
     ReadAllResult result;
     Status decode = Status::Ok();
     bool last = false;
-    while (true) {
-      // Each message parsed into an arena freed whole (thousands of small strings otherwise).
-      google::protobuf::Arena arena;
-      auto& resp = *google::protobuf::Arena::CreateMessage<cpb::ReadAllResp>(&arena);
-      if (!reader->Read(&resp)) break;
-      for (const spb::RecordedEvent& m : resp.events()) {
-        auto e = RecordedFromProto(m);
-        if (!e.ok()) {
-          decode = e.status();
-          break;
-        }
-        result.events.push_back(std::move(e).value());
+    grpc::ByteBuffer buffer;
+    while (reader.Read(&buffer)) {
+      grpc::ProtoBufferReader bytes(&buffer);
+      grpcwire::ReadAllRespTail tail;
+      decode = grpcwire::DecodeReadAllResp(&bytes, &result.events, &tail);
+      if (!decode.ok()) {
+        ctx.TryCancel();  // the rest is of no use
+        break;
       }
-      if (resp.last()) {
+      if (tail.last) {
         last = true;
-        result.next = Position{resp.next_position()};
-        result.end_of_log = resp.end_of_log();
+        result.next = Position{tail.next_position};
+        result.end_of_log = tail.end_of_log;
       }
     }
-    grpc::Status st = reader->Finish();
-    if (!st.ok()) return FromGrpc(st, ctx, "$all");
+    grpc::Status st = reader.Finish();
     if (!decode.ok()) return decode;
+    if (!st.ok()) return FromGrpc(st, ctx, "$all");
     if (!last)
       return Status(StatusCode::kInternal, "the read of $all ended without its last message");
     return result;
@@ -685,9 +687,9 @@ class GrpcStore final : public EventStore {
   std::unique_ptr<spb::Streams::Stub> streams_;
   std::unique_ptr<cpb::Catalog::Stub> catalog_;
   std::string authorization_;
-  std::unique_ptr<cpb::Reads::Stub> reads_;
-  bool has_catalog_ = false;  // set once by Connect()
-  bool has_reads_ = false;    // likewise
+  grpc::GenericStub generic_;  // calls whose answers are decoded without protobuf objects
+  bool has_catalog_ = false;   // set once by Connect()
+  bool has_reads_ = false;     // likewise
 
   std::mutex mu_;
   std::condition_variable cv_;

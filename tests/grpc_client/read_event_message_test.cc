@@ -12,47 +12,15 @@
 
 #include "annals_reads.pb.h"
 #include "api/grpc/wire/event_wire.h"
+#include "event_shapes.h"
 
 namespace annals::grpcwire {
 namespace {
 
-RecordedEvent Event(uint64_t position, uint64_t revision, std::string data, std::string metadata) {
-  RecordedEvent e;
-  e.position = Position{position};
-  e.revision = Revision{revision};
-  e.stream = "visit-42";
-  e.id = Uuid::Random();
-  e.type = "PatientCheckedIn";
-  e.content_type = "application/json";
-  e.data = std::move(data);
-  e.metadata = std::move(metadata);
-  e.created = Timestamp{638'000'000'000'000'000};
-  return e;
-}
-
-std::vector<RecordedEvent> Shapes() {
-  std::vector<RecordedEvent> events = {
-      Event(1, 0, "{}", ""),
-      Event(0, 0, "", ""),
-      Event(127, 128, std::string(127, 'a'), std::string(128, 'b')),
-      Event(1ull << 40, 1ull << 35, std::string(70'000, 'c'), "{\"k\":1}"),
-      Event(UINT64_MAX - 1, UINT64_MAX - 1, std::string(3 << 20, 'd'), ""),
-  };
-  RecordedEvent odd = Event(5, 6, "x", "y");
-  odd.stream = std::string(300, 's');
-  odd.type = "";
-  odd.content_type = "application/octet-stream";
-  odd.created = Timestamp{-1};
-  odd.id = Uuid{};  // nil: both halves 0, left out
-  events.push_back(odd);
-  RecordedEvent high = Event(9, 9, "z", "");
-  high.id.bytes.fill(0xff);  // halves of -1: ten-byte varints
-  events.push_back(high);
-  return events;
-}
+using testing::EventShapes;
 
 TEST(ReadEventMessageTest, ParsesAsTheMessageProtobufBuildsWithTheSameSize) {
-  for (const RecordedEvent& e : Shapes()) {
+  for (const RecordedEvent& e : EventShapes(/*large=*/true)) {
     for (bool structured : {false, true}) {
       for (bool with_position : {false, true}) {
         SCOPED_TRACE("position " + std::to_string(e.position.value) + ", structured " +
@@ -80,7 +48,7 @@ TEST(ReadEventMessageTest, ParsesAsTheMessageProtobufBuildsWithTheSameSize) {
 }
 
 TEST(ReadEventMessageTest, ABatchParsesAsTheReadAllRespProtobufBuilds) {
-  const std::vector<RecordedEvent> events = Shapes();
+  const std::vector<RecordedEvent> events = EventShapes(/*large=*/true);
   for (size_t count : {size_t{0}, size_t{1}, events.size()}) {
     for (bool last : {false, true}) {
       for (uint64_t next : {uint64_t{0}, uint64_t{1} << 40}) {
