@@ -55,15 +55,15 @@ Result<ConnectionPool::Lease> ConnectionPool::Checkout(std::chrono::milliseconds
   // Reserve the slot while connecting without the lock.
   ++open_;
   lock.unlock();
+  const Clock::time_point started = Clock::now();
   Result<std::unique_ptr<Connection>> opened = Connection::Open(options_);
+  NoteOpen(opened.status(), started);
   if (!opened.ok()) {
-    Lost(opened.status().message());
     lock.lock();
     --open_;
     freed_.notify_one();
     return opened.status();
   }
-  Reached();
   return Lease(this, std::move(opened).value());
 }
 
@@ -106,13 +106,16 @@ bool ConnectionPool::Saturated() {
   return !closed_ && !lost_ && idle_.empty() && open_ >= size_;
 }
 
-void ConnectionPool::Lost(const std::string& reason) {
-  if (lost_.exchange(true)) return;
-  spdlog::warn("postgres: the database is unavailable, requests fail until it is back: {}", reason);
-}
-
-void ConnectionPool::Reached() {
-  if (lost_.exchange(false)) spdlog::info("postgres: the database is available again");
+void ConnectionPool::NoteOpen(const Status& opened, Clock::time_point started) {
+  std::lock_guard lock(outage_mu_);
+  if (opened.ok()) {
+    last_reached_ = std::max(last_reached_, started);
+    if (lost_.exchange(false)) spdlog::info("postgres: the database is available again");
+    return;
+  }
+  if (started < last_reached_ || lost_.exchange(true)) return;
+  spdlog::warn("postgres: the database is unavailable, requests fail until it is back: {}",
+               opened.message());
 }
 
 }  // namespace annals::pg

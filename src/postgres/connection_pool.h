@@ -5,9 +5,9 @@
 // whose session the server ended (a restart) are found and replaced at checkout, before any
 // request uses them.
 //
-// The pool logs when the database is lost (a connection cannot be opened, or one broke: a
-// warning) and when it is back (a connection opened again: an info line), once each per
-// outage, found by the first request (or readiness check) that needs the database.
+// The pool logs when the database is lost (a connection cannot be opened: a warning) and when
+// it is back (a connection opened again: an info line), once each per outage, found by the
+// first request, readiness check or listener reconnection (NoteOpen) that needs the database.
 //
 // Thread safety: every method may be called from any thread.
 #pragma once
@@ -58,11 +58,15 @@ class ConnectionPool {
   // connection opened: a checkout now waits for a request to finish. Load, not an outage.
   bool Saturated();
 
+  using Clock = std::chrono::steady_clock;
+  // The outcome of opening a connection, begun at `started`: the pool's own, or another of
+  // the store's (its listener's). Logs the transitions only: an outage fails every request,
+  // one line says it. A failure of an attempt begun before the last success is stale (that
+  // success came later) and is ignored, so that one outage is not logged twice.
+  void NoteOpen(const Status& opened, Clock::time_point started);
+
  private:
   void Return(std::unique_ptr<Connection> connection);
-  // Log the transitions only: an outage fails every request, one line says it.
-  void Lost(const std::string& reason);
-  void Reached();
 
   const ConnectOptions options_;
   const uint32_t size_;
@@ -72,7 +76,9 @@ class ConnectionPool {
   std::vector<std::unique_ptr<Connection>> idle_;
   uint32_t open_ = 0;  // idle + leased + being opened
   bool closed_ = false;
-  std::atomic<bool> lost_{false};  // the last connection opened failed
+  std::mutex outage_mu_;            // orders NoteOpen's transitions
+  std::atomic<bool> lost_{false};   // the last connection opened failed
+  Clock::time_point last_reached_;  // when the attempt of the last success began
 };
 
 }  // namespace annals::pg

@@ -16,8 +16,11 @@ constexpr std::chrono::milliseconds kReconnectDelay{1000};
 }  // namespace
 
 HeadNotifier::HeadNotifier(ConnectOptions options, Position initial,
-                           std::chrono::milliseconds poll_interval)
-    : options_(std::move(options)), poll_interval_(poll_interval), head_(initial) {
+                           std::chrono::milliseconds poll_interval, OpenObserver on_open)
+    : options_(std::move(options)),
+      poll_interval_(poll_interval),
+      on_open_(std::move(on_open)),
+      head_(initial) {
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   listener_ = std::thread([this] { Listen(); });
 }
@@ -105,7 +108,9 @@ void HeadNotifier::Listen() {
       std::lock_guard lock(mu_);
       if (closed_) return;
     }
+    const auto started = std::chrono::steady_clock::now();
     Result<std::unique_ptr<Connection>> connection = Connection::Open(options_);
+    if (on_open_) on_open_(connection.status(), started);
     if (connection.ok()) ListenOn(**connection);
     // Lost or never connected (e.g. the database restarting): the store keeps working. Retry
     // soon whatever the poll interval: until the listener is back, other nodes' commits wake

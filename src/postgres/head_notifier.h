@@ -7,7 +7,8 @@
 // interval as a safety net for a lost notification or connection, the listener reads the
 // committed head from log_head. The store's own commits raise the head at once (Advance).
 // A lost connection (a database restart) is opened again within a second, LISTEN included,
-// and the head read then covers whatever committed meanwhile.
+// and the head read then covers whatever committed meanwhile. Each attempt's outcome goes to
+// `on_open`, so that the store logs an outage within a second even when no request notices it.
 //
 // The head only grows, and every value it takes was read from a committed log_head or is
 // just past a committed append, so everything before it is readable.
@@ -19,6 +20,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string_view>
@@ -33,7 +35,11 @@ inline constexpr std::string_view kHeadChannel = "annals_head";
 
 class HeadNotifier {
  public:
-  HeadNotifier(ConnectOptions options, Position initial, std::chrono::milliseconds poll_interval);
+  // Told whether each of the listener's connections opened, and when the attempt began.
+  using OpenObserver =
+      std::function<void(const Status& opened, std::chrono::steady_clock::time_point started)>;
+  HeadNotifier(ConnectOptions options, Position initial, std::chrono::milliseconds poll_interval,
+               OpenObserver on_open);
   ~HeadNotifier();  // Close()
 
   Position head() const;
@@ -62,6 +68,7 @@ class HeadNotifier {
 
   const ConnectOptions options_;
   const std::chrono::milliseconds poll_interval_;
+  const OpenObserver on_open_;
   mutable std::mutex mu_;
   std::condition_variable moved_;
   Position head_;

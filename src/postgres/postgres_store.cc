@@ -12,7 +12,11 @@ PostgresStore::PostgresStore(const PostgresOptions& options, ConnectOptions conn
     : limits_(options.limits),
       checkout_timeout_(options.checkout_timeout),
       pool_(connect, options.pool_size, options.checkout_timeout),
-      notifier_(connect, head, options.head_poll_interval),
+      // The listener's reconnections tell the pool of an outage no request has noticed yet.
+      notifier_(connect, head, options.head_poll_interval,
+                [this](const Status& opened, ConnectionPool::Clock::time_point started) {
+                  pool_.NoteOpen(opened, started);
+                }),
       async_(options.async_threads) {}
 
 PostgresStore::~PostgresStore() {

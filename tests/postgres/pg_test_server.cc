@@ -48,7 +48,9 @@ class ServerEnvironment : public ::testing::Environment {
         (std::filesystem::path(::testing::TempDir()) / "annals-pg-XXXXXX").string();
     ASSERT_NE(mkdtemp(pattern.data()), nullptr);
     g_directory = pattern;
-    g_conninfo = Run(std::string(ANNALS_PG_TEST_SERVER) + " start " + g_directory);
+    // With this process's id: should it abort, the script's watchdog stops the server.
+    g_conninfo = Run(std::string(ANNALS_PG_TEST_SERVER) + " start " + g_directory + " " +
+                     std::to_string(getpid()));
   }
   void TearDown() override {
     if (!g_directory.empty()) Run(std::string(ANNALS_PG_TEST_SERVER) + " stop " + g_directory);

@@ -30,6 +30,7 @@
 #include "../delivery/test_receiver.h"
 #include "../http/test_support.h"
 #include "annals/postgres_store.h"
+#include "captured_log.h"
 #include "pg_test_server.h"
 #include "postgres/pg_connection.h"
 
@@ -45,6 +46,7 @@ using http::testing::ServerProcess;
 using http::testing::SseClient;
 using namespace std::chrono_literals;
 using Json = nlohmann::json;
+using pg::testing::CapturedLog;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -518,6 +520,28 @@ TEST_P(PostgresRestartTest, ServeAnswers503AndResumesEverythingAfterTheRestart) 
       sse_back_s, webhook_back_s);
   EXPECT_EQ(server.Terminate(SIGTERM), 0) << server.Stderr();
   std::filesystem::remove(key);
+}
+
+// An outage that no request meets is logged all the same: the store's listener, which
+// reconnects within a second, finds the database gone and says so once, and says once when it
+// is back. (Before, such an outage logged nothing at all.)
+TEST_P(PostgresRestartTest, AnOutageNoRequestMeetsIsLoggedOnceByTheListener) {
+  auto store = OpenOrFail({.conninfo = pg::testing::FreshSchemaConninfo(), .pool_size = 2});
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Append(OneEvent("idle-1")).ok());
+  CapturedLog log;
+  const std::string lost = "postgres: the database is unavailable";
+  const std::string back = "postgres: the database is available again";
+  Stop();
+  EXPECT_TRUE(WaitFor([&] { return log.Count(lost) > 0; }, 5s)) << log.Text();
+  std::this_thread::sleep_for(2500ms);  // more failed reconnections: still one line
+  EXPECT_EQ(log.Count(lost), 1u) << log.Text();
+  EXPECT_EQ(log.Count(back), 0u) << log.Text();
+  Start();
+  EXPECT_TRUE(WaitFor([&] { return log.Count(back) > 0; }, 5s)) << log.Text();
+  EXPECT_TRUE(store->Append(OneEvent("idle-2")).ok());
+  EXPECT_EQ(log.Count(lost), 1u) << log.Text();
+  EXPECT_EQ(log.Count(back), 1u) << log.Text();
 }
 
 INSTANTIATE_TEST_SUITE_P(Shutdown, PostgresRestartTest, ::testing::Values(false, true),

@@ -12,10 +12,10 @@
 #include <sstream>
 #include <thread>
 
-#include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
 #include "annals/postgres_store.h"
+#include "captured_log.h"
 #include "cutting_proxy.h"
 #include "pg_test_server.h"
 #include "postgres/pg_connection.h"
@@ -245,24 +245,7 @@ TEST(PostgresStoreTest, NoFreeConnectionWithinTheCheckoutTimeoutIsUnavailable) {
   EXPECT_TRUE(store->ReadAll({}).ok());
 }
 
-// The process's log, captured while it lives.
-class CapturedLog {
- public:
-  CapturedLog() : previous_(spdlog::default_logger()) {
-    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(text_);
-    spdlog::set_default_logger(std::make_shared<spdlog::logger>("captured", sink));
-    spdlog::set_level(spdlog::level::info);
-  }
-  ~CapturedLog() { spdlog::set_default_logger(previous_); }
-  std::string Text() {
-    spdlog::default_logger()->flush();
-    return text_.str();
-  }
-
- private:
-  std::shared_ptr<spdlog::logger> previous_;
-  std::ostringstream text_;
-};
+using pg::testing::CapturedLog;
 
 TEST(PostgresStoreTest, OneSessionEndedByTheServerIsNotAnOutage) {
   const std::string conninfo = pg::testing::FreshSchemaConninfo();
