@@ -18,7 +18,7 @@
 #include "annals_catalog.grpc.pb.h"
 #include "annals_reads.pb.h"
 #include "api/grpc/wire/event_wire.h"
-#include "api/grpc/wire/read_all_decoder.h"
+#include "api/grpc/wire/read_message_decoder.h"
 #include "core/base64.h"
 #include "core/event_filter_matcher.h"
 #include "core/stream_metadata_codec.h"
@@ -43,7 +43,8 @@ using ReadOptions = spb::ReadReq::Options;
 // Events asked for by one read call; a larger max_count is answered by a shorter page (with
 // its `next`), as the REST store does.
 constexpr uint64_t kMaxPage = 10000;
-// Annals' batched read (annals_reads.proto), called through the generic stub.
+// Reads called through the generic stub, their answers decoded from their bytes.
+const char* const kReadMethod = "/event_store.client.streams.Streams/Read";
 const char* const kReadAllMethod = "/annals.client.v1.Reads/ReadAll";
 // How long one wait on a `$all` subscription lasts before the head is checked again.
 constexpr auto kWaitSlice = std::chrono::milliseconds(500);
@@ -493,11 +494,24 @@ class GrpcStore final : public EventStore {
     grpc::ClientContext ctx;
     Prepare(&ctx);
     ReadOutcome out;
-    auto reader = streams_->Read(&ctx, req);
-    spb::ReadResp resp;
+    // Raw messages: each event's is decoded straight into a RecordedEvent; any other message
+    // (and one the fast path declines) is parsed by protobuf (read_message_decoder.h).
+    RawServerStream reader(&generic_, &ctx, kReadMethod, req);
+    grpc::ByteBuffer buffer;
     Status decode = Status::Ok();
-    while (reader->Read(&resp)) {
-      if (resp.has_event() && decode.ok()) {
+    while (decode.ok() && reader.Read(&buffer)) {
+      {
+        grpc::ProtoBufferReader bytes(&buffer);
+        RecordedEvent event;
+        if (grpcwire::DecodeReadRespEvent(&bytes, &event)) {
+          out.events.push_back(std::move(event));
+          continue;
+        }
+      }
+      spb::ReadResp resp;
+      if (!grpc::GenericDeserialize<grpc::ProtoBufferReader, spb::ReadResp>(&buffer, &resp).ok()) {
+        decode = Status(StatusCode::kInternal, "the server sent a ReadResp that does not parse");
+      } else if (resp.has_event()) {
         auto e = RecordedFromProto(resp.event().event());
         if (e.ok()) {
           out.events.push_back(std::move(e).value());
@@ -507,10 +521,11 @@ class GrpcStore final : public EventStore {
       } else if (resp.has_stream_not_found()) {
         out.stream_not_found = true;
       }
+      if (!decode.ok()) ctx.TryCancel();  // the rest is of no use
     }
-    grpc::Status st = reader->Finish();
-    if (!st.ok()) return FromGrpc(st, ctx, stream);
+    grpc::Status st = reader.Finish();
     if (!decode.ok()) return decode;
+    if (!st.ok()) return FromGrpc(st, ctx, stream);
     for (const auto& [key, value] : ctx.GetServerTrailingMetadata()) {
       if (ep_.annals_extensions && key.starts_with("annals-")) {
         out.trailers.emplace(std::string(key.data(), key.size()),
@@ -540,7 +555,7 @@ class GrpcStore final : public EventStore {
     filter.set_exclude_system_events(f.exclude_system_events);
     grpc::ClientContext ctx;
     Prepare(&ctx);
-    // Raw messages decoded straight into the result's events (read_all_decoder.h).
+    // Raw messages decoded straight into the result's events (read_message_decoder.h).
     RawServerStream reader(&generic_, &ctx, kReadAllMethod, req);
     ReadAllResult result;
     Status decode = Status::Ok();

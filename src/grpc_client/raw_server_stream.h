@@ -1,5 +1,5 @@
 // A server-streaming call whose answers arrive as raw bytes (grpc::ByteBuffer), for a caller
-// that decodes them itself (api/grpc/wire/read_all_decoder.h) rather than through protobuf
+// that decodes them itself (api/grpc/wire/read_message_decoder.h) rather than through protobuf
 // objects. Blocking, as gRPC's ClientReader: each step waits on the call's own completion
 // queue, so it can run on any thread.
 #pragma once

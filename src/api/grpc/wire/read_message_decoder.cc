@@ -1,4 +1,4 @@
-#include "api/grpc/wire/read_all_decoder.h"
+#include "api/grpc/wire/read_message_decoder.h"
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
@@ -236,6 +236,40 @@ Status DecodeReadAllResp(const uint8_t* data, size_t size, std::vector<RecordedE
   if (size > INT_MAX) return Malformed();
   google::protobuf::io::ArrayInputStream stream(data, static_cast<int>(size));
   return DecodeReadAllResp(&stream, events, tail);
+}
+
+bool DecodeReadRespEvent(google::protobuf::io::ZeroCopyInputStream* stream, RecordedEvent* event) {
+  CodedInputStream in(stream);
+  bool content = false;  // a member of the `content` oneof was seen
+  bool decoded = false;  // ...and it was one event, decoded
+  while (true) {
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) break;
+    const uint32_t field = FieldOf(tag);
+    if (field >= 1 && field <= 9) {  // `content`'s members: only one, once, and an event
+      if (content || field != 1 || WireOf(tag) != kDelimited) return false;
+      content = true;
+      bool inner_event = false;
+      const bool ok = ReadMessage(&in, [&](uint32_t inner) {
+        if (FieldOf(inner) == 2) return false;  // a link: left to protobuf
+        if (FieldOf(inner) != 1) return SkipField(&in, inner);
+        if (inner_event || WireOf(inner) != kDelimited) return false;
+        inner_event = true;
+        return DecodeRecordedEvent(&in, event).ok();
+      });
+      if (!ok || !inner_event) return false;
+      decoded = true;
+      continue;
+    }
+    if (!SkipField(&in, tag)) return false;
+  }
+  return decoded && in.ConsumedEntireMessage();
+}
+
+bool DecodeReadRespEvent(const uint8_t* data, size_t size, RecordedEvent* event) {
+  if (size > INT_MAX) return false;
+  google::protobuf::io::ArrayInputStream stream(data, static_cast<int>(size));
+  return DecodeReadRespEvent(&stream, event);
 }
 
 }  // namespace annals::grpcwire

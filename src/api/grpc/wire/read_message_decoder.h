@@ -1,5 +1,6 @@
-// The client's side of read_event_message.h: Annals' `ReadAllResp` (Reads.ReadAll) decoded
-// from protobuf's wire format straight into RecordedEvents, without protobuf objects. Parsing
+// The client's side of read_event_message.h: Annals' `ReadAllResp` (Reads.ReadAll) and the
+// event messages of KurrentDB's `ReadResp` (Streams.Read) decoded from protobuf's wire format
+// straight into RecordedEvents, without protobuf objects. Parsing
 // into the generated message built a map of metadata and a string per field in an arena, then
 // the SDK copied each of them into a RecordedEvent: two thirds of the client's time in a batched
 // read of `$all` (docs/performance.md, "gRPC").
@@ -37,5 +38,14 @@ Status DecodeReadAllResp(google::protobuf::io::ZeroCopyInputStream* in,
                          std::vector<RecordedEvent>* events, ReadAllRespTail* tail);
 Status DecodeReadAllResp(const uint8_t* data, size_t size, std::vector<RecordedEvent>* events,
                          ReadAllRespTail* tail);
+
+// Streams.Read's `ReadResp` when it is what every event of a read or subscription is sent as:
+// `content` is `event` (once), whose `event` is set (once) and `link` is not. True with `event`
+// filled in. False for any other message (a confirmation, a checkpoint, stream_not_found, a
+// resolved link, a field given twice, which protobuf would merge) and for bytes or ids that do
+// not decode: the caller then parses the message with protobuf, which decides those cases as
+// it always has.
+bool DecodeReadRespEvent(google::protobuf::io::ZeroCopyInputStream* in, RecordedEvent* event);
+bool DecodeReadRespEvent(const uint8_t* data, size_t size, RecordedEvent* event);
 
 }  // namespace annals::grpcwire

@@ -1,8 +1,11 @@
-// grpcwire::DecodeReadAllResp against protobuf itself: what the server's encoder writes decodes
-// to the same events; so does what protobuf writes (string UUIDs, unknown fields, fields out of
-// order); and for every truncation and many corruptions of a message, the decoder succeeds
-// exactly when protobuf's parse and RecordedFromProto do, with the same events.
-#include "api/grpc/wire/read_all_decoder.h"
+// grpcwire's read message decoders against protobuf itself. DecodeReadAllResp: what the
+// server's encoder writes decodes to the same events; so does what protobuf writes (string
+// UUIDs, unknown fields, fields out of order); and for every truncation and many corruptions
+// of a message, the decoder succeeds exactly when protobuf's parse and RecordedFromProto do,
+// with the same events. DecodeReadRespEvent: takes every event message the server writes,
+// declines every other kind of message, and whenever it takes a message (of thousands of
+// truncated and corrupted ones) protobuf reads the same event from it.
+#include "api/grpc/wire/read_message_decoder.h"
 
 #include <fmt/format.h>
 #include <google/protobuf/io/coded_stream.h>
@@ -59,6 +62,22 @@ std::string Hex(const std::string& bytes) {
   std::string out;
   for (unsigned char c : bytes) out += fmt::format("{:02x} ", c);
   return out;
+}
+
+// Calls `check(corrupted, description)` for each byte of `bytes` replaced by each of a few
+// values that make other tags, lengths and varints, until a fatal failure. None of them starts
+// a group (which protobuf skips and the decoders refuse).
+template <class Check>
+void ForEachCorruption(const std::string& bytes, Check&& check) {
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    for (char value : {'\x00', '\x01', '\x05', '\x08', '\x0a', '\x12', '\x1a', '\x2a', '\x7f'}) {
+      std::string corrupt = bytes;
+      if (corrupt[i] == value) continue;
+      corrupt[i] = value;
+      check(corrupt, "byte " + std::to_string(i) + " = " + std::to_string(value));
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+  }
 }
 
 // What the SDK got before the decoder: protobuf's parse, then RecordedFromProto per event.
@@ -231,16 +250,81 @@ TEST(ReadAllDecoderTest, AgreesWithProtobufOnEveryTruncationAndCorruption) {
   // The cuts between whole fields decode (fewer events); the others fail.
   EXPECT_GT(successes, static_cast<int>(events.size()));
   EXPECT_LT(successes, static_cast<int>(bytes.size()) / 2);
-  // None of the replacement bytes starts a group (which protobuf skips and the decoder refuses).
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    for (char value : {'\x00', '\x01', '\x05', '\x08', '\x0a', '\x12', '\x1a', '\x2a', '\x7f'}) {
-      std::string corrupt = bytes;
-      if (corrupt[i] == value) continue;
-      corrupt[i] = value;
-      agree(corrupt, "byte " + std::to_string(i) + " = " + std::to_string(value));
-      if (HasFatalFailure()) return;
+  ForEachCorruption(bytes, agree);
+}
+
+// ---- ReadResp (Streams.Read) ----------------------------------------------------------------
+
+std::string EncodeReadResp(const RecordedEvent& e, bool structured, bool with_position) {
+  const ReadEventMessage message(e, structured, with_position);
+  std::string bytes(message.size(), '\0');
+  message.EncodeTo(reinterpret_cast<uint8_t*>(bytes.data()));
+  return bytes;
+}
+
+bool FastDecode(const std::string& bytes, RecordedEvent* event) {
+  return DecodeReadRespEvent(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), event);
+}
+
+TEST(ReadRespDecoderTest, TakesEveryEventMessageTheServerWrites) {
+  for (const RecordedEvent& e : EventShapes(/*large=*/true)) {
+    for (bool structured : {false, true}) {
+      for (bool with_position : {false, true}) {
+        RecordedEvent got;
+        ASSERT_TRUE(FastDecode(EncodeReadResp(e, structured, with_position), &got));
+        ExpectSameEvent(got, e);
+      }
     }
   }
+}
+
+TEST(ReadRespDecoderTest, DeclinesEveryOtherMessage) {
+  const RecordedEvent e = Event(3, 2, "{}", "");
+  std::vector<spb::ReadResp> others(6);
+  others[0].mutable_confirmation()->set_subscription_id("s-1");
+  others[1].mutable_checkpoint()->set_commit_position(7);
+  others[2].mutable_stream_not_found()->mutable_stream_identifier()->set_stream_name("x");
+  others[3].mutable_caught_up();
+  EventToProto(e, false, others[4].mutable_event()->mutable_event());  // a resolved link
+  EventToProto(e, false, others[4].mutable_event()->mutable_link());
+  others[5].set_last_stream_position(9);
+  for (const spb::ReadResp& other : others) {
+    RecordedEvent got;
+    EXPECT_FALSE(FastDecode(other.SerializeAsString(), &got)) << other.ShortDebugString();
+  }
+  // An event, then another member of the oneof: protobuf keeps the last one.
+  std::string two = EncodeReadResp(e, true, true) + others[2].SerializeAsString();
+  RecordedEvent got;
+  EXPECT_FALSE(FastDecode(two, &got));
+  // The event field given twice: protobuf merges the two.
+  two = EncodeReadResp(e, true, true) + EncodeReadResp(e, true, true);
+  EXPECT_FALSE(FastDecode(two, &got));
+  EXPECT_FALSE(FastDecode("", &got));
+}
+
+TEST(ReadRespDecoderTest, WhatItTakesProtobufReadsAlikeWhateverTheBytes) {
+  const RecordedEvent e = EventShapes(/*large=*/false)[0];
+  const std::string bytes = EncodeReadResp(e, /*structured=*/false, /*with_position=*/true) +
+                            std::string("\xa0\x01\x05");  // an unknown field 20, skipped
+  google::protobuf::LogSilencer quiet;
+  size_t taken = 0;
+  auto check = [&](const std::string& input, const std::string& what) {
+    RecordedEvent got;
+    if (!FastDecode(input, &got)) return;
+    ++taken;
+    spb::ReadResp parsed;
+    ASSERT_TRUE(parsed.ParseFromString(input)) << what;
+    ASSERT_TRUE(parsed.has_event() && !parsed.event().has_link()) << what;
+    auto want = RecordedFromProto(parsed.event().event());
+    ASSERT_TRUE(want.ok()) << what;
+    ExpectSameEvent(got, *want);
+  };
+  for (size_t n = 0; n <= bytes.size(); ++n) {
+    check(bytes.substr(0, n), "prefix of " + std::to_string(n) + " bytes");
+  }
+  EXPECT_EQ(taken, 2u);  // the whole message, and the message without its unknown field
+  ForEachCorruption(bytes, check);
+  EXPECT_GT(taken, 100u);  // corruptions inside payloads and values still decode
 }
 
 }  // namespace
