@@ -4,6 +4,7 @@
 //   annals_grpc_bench append       --target 127.0.0.1:2113 --calls 64 [--batch 10]
 //   annals_grpc_bench batch-append --target ... --calls 8 --batch 100
 //   annals_grpc_bench read-all     --target ... --events 1000000
+//   annals_grpc_bench persistent   --target ... --events 200000 --calls 500 --batch 100
 //   annals_grpc_bench stream-ceiling --events 200000
 //
 // `append` drives the C++ SDK's gRPC store (annals::ConnectGrpc): `--calls` appends in flight
@@ -13,8 +14,10 @@
 // new stream of `--batch` events. `read-all` preloads `--events` events, then streams `$all`
 // from the start in one Read call (count = all of them), again and again for `--seconds`, then
 // the same with Annals' Reads.ReadAll (up to 1,000 events a message; docs/grpc-api.md); both
-// decode the messages into RecordedEvents as the C++ SDK does. `stream-ceiling` is what gRPC
-// alone allows for one-event messages (a server in this process, the lightest client).
+// decode the messages into RecordedEvents as the C++ SDK does. `persistent` reads a persistent
+// subscription group on `$all` with one consumer (event messages one by one, acks batched), as
+// the official clients do. `stream-ceiling` is what gRPC alone allows for one-event messages (a
+// server in this process, the lightest client).
 //
 // Prints one line per case: `annals-grpc case=... events_per_s=... p50_ms=... p99_ms=...`.
 #include <absl/synchronization/mutex.h>
@@ -43,6 +46,7 @@
 #include "event_model.h"
 #include "grpc_client/raw_server_stream.h"
 #include "latency_histogram.h"
+#include "persistent.grpc.pb.h"
 #include "result_line.h"
 #include "streams.grpc.pb.h"
 
@@ -50,6 +54,7 @@ namespace {
 
 namespace spb = ::event_store::client::streams;
 namespace cpb = ::annals::client::v1;
+namespace ppb = ::event_store::client::persistent_subscriptions;
 using Clock = std::chrono::steady_clock;
 using annals::bench::LatencyHistogram;
 
@@ -308,31 +313,30 @@ void MeasureReads(const Options& o, const std::string& label, const std::string&
             extra);
 }
 
-int RunReadAll(const Options& o) {
-  // Preload with BatchAppend, 100 events a batch, until `events` are in.
-  {
-    Options load = o;
-    load.batch = 100;
-    LatencyHistogram ignored;
-    uint64_t loaded = 0;
-    const std::string prefix = RunPrefix(o);
-    for (int round = 0; loaded < o.events; ++round) {
-      auto stub = spb::Streams::NewStub(Channel(o));
-      grpc::ClientContext ctx;
-      auto call = stub->BatchAppend(&ctx);
-      uint64_t sent = 0;
-      for (; loaded + sent < o.events; sent += 100) {
-        call->Write(BatchRequest(fmt::format("{}-{}-{}", prefix, round, sent), sent, 100));
-      }
-      call->WritesDone();
-      spb::BatchAppendResp resp;
-      while (call->Read(&resp)) {
-        if (resp.has_error()) Die("preload: " + resp.error().message());
-        loaded += 100;
-      }
-      if (grpc::Status st = call->Finish(); !st.ok()) Die("preload: " + st.error_message());
+// Appends `o.events` events with BatchAppend, 100 a batch, each batch a new stream.
+void Preload(const Options& o) {
+  uint64_t loaded = 0;
+  const std::string prefix = RunPrefix(o);
+  for (int round = 0; loaded < o.events; ++round) {
+    auto stub = spb::Streams::NewStub(Channel(o));
+    grpc::ClientContext ctx;
+    auto call = stub->BatchAppend(&ctx);
+    uint64_t sent = 0;
+    for (; loaded + sent < o.events; sent += 100) {
+      call->Write(BatchRequest(fmt::format("{}-{}-{}", prefix, round, sent), sent, 100));
     }
+    call->WritesDone();
+    spb::BatchAppendResp resp;
+    while (call->Read(&resp)) {
+      if (resp.has_error()) Die("preload: " + resp.error().message());
+      loaded += 100;
+    }
+    if (grpc::Status st = call->Finish(); !st.ok()) Die("preload: " + st.error_message());
   }
+}
+
+int RunReadAll(const Options& o) {
+  Preload(o);
   // KurrentDB's Streams.Read: one event a message, what the official clients receive.
   grpc::GenericStub streams(Channel(o));
   MeasureReads(o, "read_all_streamed", "", [&] {
@@ -368,6 +372,71 @@ int RunReadAll(const Options& o) {
     if (grpc::Status st = reader.Finish(); !st.ok()) Die("read $all: " + st.error_message());
     return n;
   });
+  return 0;
+}
+
+// ---- a persistent subscription (PersistentSubscriptions.Read) --------------------------------
+
+// A group on `$all` from its start, created after `o.events` events were appended, read by one
+// consumer that acks in batches of `o.batch` ids, with up to `o.calls` events in flight (the
+// subscription's buffer size), as the official clients read it. The rate is from the first
+// event to the last of the preloaded ones.
+int RunPersistent(const Options& o) {
+  Preload(o);
+  auto stub = ppb::PersistentSubscriptions::NewStub(Channel(o));
+  const std::string group = RunPrefix(o) + "-bench";
+  {
+    ppb::CreateReq req;
+    auto* options = req.mutable_options();
+    options->set_group_name(group);
+    options->mutable_all()->mutable_start();
+    options->mutable_all()->mutable_no_filter();
+    auto* settings = options->mutable_settings();
+    settings->set_max_retry_count(10);
+    settings->set_message_timeout_ms(30000);
+    settings->set_checkpoint_after_ms(1000);
+    settings->set_max_checkpoint_count(1000);
+    settings->set_history_buffer_size(1000);
+    settings->set_read_batch_size(500);
+    settings->set_consumer_strategy("RoundRobin");
+    grpc::ClientContext ctx;
+    ppb::CreateResp resp;
+    if (grpc::Status st = stub->Create(&ctx, req, &resp); !st.ok()) {
+      Die("create the group: " + st.error_message());
+    }
+  }
+  grpc::ClientContext ctx;
+  auto call = stub->Read(&ctx);
+  ppb::ReadReq subscribe;
+  auto* options = subscribe.mutable_options();
+  options->mutable_all();
+  options->set_group_name(group);
+  options->set_buffer_size(o.calls);
+  options->mutable_uuid_option()->mutable_structured();
+  if (!call->Write(subscribe)) Die("persistent read: the subscription was refused");
+  ppb::ReadResp resp;
+  ppb::ReadReq ack;
+  uint64_t received = 0;
+  Clock::time_point start;
+  while (received < o.events && call->Read(&resp)) {
+    if (!resp.has_event()) continue;  // the confirmation
+    if (received++ == 0) start = Clock::now();
+    *ack.mutable_ack()->add_ids() = resp.event().event().id();
+    if (ack.ack().ids_size() >= o.batch) {
+      if (!call->Write(ack)) break;
+      ack.Clear();
+    }
+  }
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  if (ack.has_ack()) call->Write(ack);
+  ctx.TryCancel();
+  call->Finish();
+  if (received < o.events) {
+    Die(fmt::format("persistent read: {} events of {}", received, o.events));
+  }
+  LatencyHistogram none;
+  PrintLine(fmt::format("persistent_all_buffer{}_ack{}_{}", o.calls, o.batch, o.events),
+            static_cast<double>(received - 1) / elapsed, none, "");
   return 0;
 }
 
@@ -480,6 +549,12 @@ int main(int argc, char** argv) {
       "read-all", "$all read whole, repeated: Streams.Read, then Annals' Reads.ReadAll");
   common(read_all);
   read_all->add_option("--events", o.events, "events in the store, all read by each call");
+  auto* persistent = app.add_subcommand(
+      "persistent", "a persistent subscription on $all read by one consumer, acks in batches");
+  common(persistent);
+  persistent->add_option("--events", o.events, "events appended first, then read");
+  persistent->add_option("--calls", o.calls, "buffer size: events in flight to the consumer");
+  persistent->add_option("--batch", o.batch, "ids per ack");
   auto* ceiling = app.add_subcommand(
       "stream-ceiling", "one-event messages from an in-process server that only sends them");
   ceiling->add_option("--seconds", o.seconds, "measured duration");
@@ -488,6 +563,7 @@ int main(int argc, char** argv) {
   if (*append) return RunAppend(o);
   if (*batch) return RunBatchAppend(o);
   if (*read_all) return RunReadAll(o);
+  if (*persistent) return RunPersistent(o);
   if (*ceiling) return RunStreamCeiling(o);
   return 1;
 }

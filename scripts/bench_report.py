@@ -43,6 +43,8 @@ ROWS = [
      [("annals-grpc", "stream_ceiling_200000")], []),
     ("read $all batched (one Reads.ReadAll of 200,000 events)", [("annals-grpc", "read_all_batched_200000")],
      [("postgres", "read_all_c1")]),
+    ("persistent subscription on $all, 1 gRPC consumer, 500 in flight, acks of 100 ids (200,000 events)",
+     [("annals-grpc", "persistent_all_buffer500_ack100_200000")], []),
     ("catch-up: one SSE subscriber reads $all from the start (200,000 events)",
      [("annals-http", "catch_up_sse_200000_s1")], [("postgres", "read_all_c1")]),
     ("catch-up: 4 SSE subscribers at once, events delivered in all", [("annals-http", "catch_up_sse_200000_s4")],

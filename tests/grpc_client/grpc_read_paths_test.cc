@@ -184,13 +184,15 @@ TEST(GrpcBatchedReadTest, LargeEventsFillOnePageOverSeveralStoreReads) {
   std::filesystem::remove_all(dir);
 }
 
-// Streams.Read and Reads.ReadAll are raw methods on the server (they parse their own
-// requests): bytes that are not a request are refused as such, not taken as an empty request.
+// Streams.Read, Reads.ReadAll and PersistentSubscriptions.Read are raw methods on the server
+// (they parse their own requests): bytes that are not a request are refused as such, not taken
+// as an empty request.
 TEST_F(GrpcReadPathsTest, ARequestThatDoesNotParseIsInvalid) {
   grpc::GenericStub stub(
       grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
   for (const char* method :
-       {"/event_store.client.streams.Streams/Read", "/annals.client.v1.Reads/ReadAll"}) {
+       {"/event_store.client.streams.Streams/Read", "/annals.client.v1.Reads/ReadAll",
+        "/event_store.client.persistent_subscriptions.PersistentSubscriptions/Read"}) {
     SCOPED_TRACE(method);
     grpc::ClientContext ctx;
     grpc::Slice garbage(std::string("\xff\xff\xff\xff"));  // an unfinished field tag

@@ -1,7 +1,8 @@
 // grpcwire's hand-encoded read messages against protobuf itself: for events of every shape
 // (empty and large payloads, revision and position 0, multi-byte lengths, both UUID forms, both
-// position members) and batches of them, the bytes have the size protobuf computes for the
-// message EventToProto builds, and parse back to an equal message.
+// position members, persistent subscriptions' retry counts) and batches of them, the bytes
+// have the size protobuf computes for the message EventToProto builds, and parse back to an
+// equal message.
 #include "api/grpc/wire/read_event_message.h"
 
 #include <google/protobuf/util/message_differencer.h>
@@ -13,6 +14,7 @@
 #include "annals_reads.pb.h"
 #include "api/grpc/wire/event_wire.h"
 #include "event_shapes.h"
+#include "persistent.pb.h"
 
 namespace annals::grpcwire {
 namespace {
@@ -72,6 +74,32 @@ TEST(ReadEventMessageTest, ABatchParsesAsTheReadAllRespProtobufBuilds) {
         ::annals::client::v1::ReadAllResp parsed;
         ASSERT_TRUE(parsed.ParseFromString(bytes));
         EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(parsed, expected));
+      }
+    }
+  }
+}
+
+// Persistent subscriptions' ReadResp: the same ReadEvent with retry_count, which protobuf
+// writes even when 0 (a oneof member).
+TEST(ReadEventMessageTest, APersistentSubscriptionEventParsesAsProtobufBuildsIt) {
+  for (const RecordedEvent& e : EventShapes(/*large=*/false)) {
+    for (bool structured : {false, true}) {
+      for (uint32_t retries : {0u, 1u, 300u, 2147483647u}) {
+        SCOPED_TRACE("position " + std::to_string(e.position.value) + ", structured " +
+                     std::to_string(structured) + ", retries " + std::to_string(retries));
+        ::event_store::client::persistent_subscriptions::ReadResp expected;
+        auto* read_event = expected.mutable_event();
+        EventToProto(e, structured, read_event->mutable_event());
+        read_event->set_commit_position(e.position.value);
+        read_event->set_retry_count(static_cast<int32_t>(retries));
+        const ReadEventMessage message(e, structured, /*with_position=*/true, retries);
+        EXPECT_EQ(message.size(), expected.ByteSizeLong());
+        std::string bytes(message.size(), '\0');
+        message.EncodeTo(reinterpret_cast<uint8_t*>(bytes.data()));
+        ::event_store::client::persistent_subscriptions::ReadResp parsed;
+        ASSERT_TRUE(parsed.ParseFromString(bytes));
+        EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(parsed, expected))
+            << parsed.ShortDebugString().substr(0, 400);
       }
     }
   }

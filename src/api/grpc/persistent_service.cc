@@ -4,10 +4,14 @@
 
 #include <algorithm>
 #include <deque>
+#include <limits>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include "api/grpc/convert.h"
+#include "api/grpc/raw_messages.h"
+#include "api/grpc/wire/read_event_message.h"
 #include "delivery/service.h"
 
 namespace annals::grpcapi {
@@ -257,14 +261,19 @@ struct PersistentState : std::enable_shared_from_this<PersistentState> {
   bool writing = false;
   bool finishing = false;
   std::optional<grpc::Status> final_status;
-  std::deque<ppb::ReadResp> out;
+  // Messages to send, encoded; an event's id kept to give it back if it is never sent.
+  struct Outgoing {
+    grpc::ByteBuffer bytes;
+    std::optional<Uuid> event_id;
+  };
+  std::deque<Outgoing> out;
   std::set<std::string> outstanding;  // handed out, not acked or nacked
 
   void Kick();
   void Deliver(std::vector<delivery::Delivery> batch);
 };
 
-class PersistentRead final : public grpc::ServerBidiReactor<ppb::ReadReq, ppb::ReadResp> {
+class PersistentRead final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   PersistentRead(const ServiceContext* sc, grpc::CallbackServerContext* ctx)
       : sc_(sc), ctx_(ctx), state_(std::make_shared<PersistentState>()) {
@@ -275,11 +284,16 @@ class PersistentRead final : public grpc::ServerBidiReactor<ppb::ReadReq, ppb::R
       End(grpc::Status(grpc::StatusCode::UNAVAILABLE, "persistent subscriptions are off"));
       return;
     }
-    StartRead(&msg_);
+    StartRead(&raw_);
   }
   void OnReadDone(bool ok) override {
     if (!ok) {
       End(grpc::Status::OK);  // the client half-closed or went away
+      return;
+    }
+    if (!ParseRequest(raw_, &msg_)) {
+      End(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                       "the request is not a persistent subscription ReadReq"));
       return;
     }
     std::lock_guard lock(state_->mu);
@@ -312,7 +326,7 @@ class PersistentRead final : public grpc::ServerBidiReactor<ppb::ReadReq, ppb::R
     } else if (msg_.has_stop()) {
       state_->stopped = true;
     }
-    if (!state_->final_status) StartRead(&msg_);
+    if (!state_->final_status) StartRead(&raw_);
   }
   void OnWriteDone(bool ok) override {
     std::lock_guard lock(state_->mu);
@@ -365,10 +379,9 @@ class PersistentRead final : public grpc::ServerBidiReactor<ppb::ReadReq, ppb::R
     state_->stopped = true;
     std::vector<Uuid> queued;
     while (state_->out.size() > (state_->writing ? 1u : 0u)) {
-      const auto& e = state_->out.back();
-      if (auto u = e.has_event() ? UuidFromProto(e.event().event().id()) : std::nullopt) {
-        state_->outstanding.erase(u->ToString());
-        queued.push_back(*u);
+      if (const std::optional<Uuid>& id = state_->out.back().event_id) {
+        state_->outstanding.erase(id->ToString());
+        queued.push_back(*id);
       }
       state_->out.pop_back();
     }
@@ -415,7 +428,7 @@ class PersistentRead final : public grpc::ServerBidiReactor<ppb::ReadReq, ppb::R
     state_->consumer = "grpc-" + Uuid::Random().ToString().substr(0, 8) + "@" + ctx_->peer();
     ppb::ReadResp c;
     c.mutable_subscription_confirmation()->set_subscription_id(source + "::" + o.group_name());
-    state_->out.push_back(std::move(c));
+    state_->out.push_back({Serialized(c), std::nullopt});
     state_->Kick();
   }
 
@@ -423,7 +436,8 @@ class PersistentRead final : public grpc::ServerBidiReactor<ppb::ReadReq, ppb::R
   const ServiceContext* sc_;
   grpc::CallbackServerContext* ctx_;
   std::shared_ptr<PersistentState> state_;
-  ppb::ReadReq msg_;
+  grpc::ByteBuffer raw_;  // the client's next message, as received
+  ppb::ReadReq msg_;      // ...parsed
 };
 
 // Under mu: the next write, the finish, or the next poll.
@@ -431,7 +445,7 @@ void PersistentState::Kick() {
   if (reactor == nullptr || writing || finishing) return;
   if (!out.empty()) {
     writing = true;
-    reactor->StartWrite(&out.front());
+    reactor->StartWrite(&out.front().bytes);
     return;
   }
   if (final_status) {
@@ -481,12 +495,11 @@ void PersistentState::Deliver(std::vector<delivery::Delivery> batch) {
   }
   for (const auto& d : batch) {
     outstanding.insert(d.ack_id);
-    ppb::ReadResp r;
-    auto* ev = r.mutable_event();
-    EventToProto(*d.event, structured, ev->mutable_event());
-    ev->set_commit_position(d.event->position.value);
-    ev->set_retry_count(static_cast<int32_t>(d.delivery_count - 1));
-    out.push_back(std::move(r));
+    // retry_count is an int32 in the protocol.
+    const uint32_t retries = std::min<uint32_t>(d.delivery_count > 0 ? d.delivery_count - 1 : 0,
+                                                std::numeric_limits<int32_t>::max());
+    const grpcwire::ReadEventMessage message(*d.event, structured, /*with_position=*/true, retries);
+    out.push_back({EncodedBuffer(message), d.event->id});
   }
   Kick();
 }
@@ -559,7 +572,7 @@ grpc::ServerUnaryReactor* PersistentService::Delete(grpc::CallbackServerContext*
   });
 }
 
-grpc::ServerBidiReactor<ppb::ReadReq, ppb::ReadResp>* PersistentService::Read(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* PersistentService::Read(
     grpc::CallbackServerContext* ctx) {
   return new PersistentRead(sc_, ctx);
 }

@@ -9,7 +9,19 @@ namespace annals::grpcapi {
 
 namespace ppb = ::event_store::client::persistent_subscriptions;
 
-class PersistentService final : public ppb::PersistentSubscriptions::CallbackService {
+// Read is a raw method: each event message is encoded by hand (wire/read_event_message.h) on
+// the thread that delivers it, not serialised on gRPC's; the others take and give messages.
+using PersistentServiceBase = ppb::PersistentSubscriptions::WithRawCallbackMethod_Read<
+    ppb::PersistentSubscriptions::WithCallbackMethod_Create<
+        ppb::PersistentSubscriptions::WithCallbackMethod_Update<
+            ppb::PersistentSubscriptions::WithCallbackMethod_Delete<
+                ppb::PersistentSubscriptions::WithCallbackMethod_GetInfo<
+                    ppb::PersistentSubscriptions::WithCallbackMethod_ReplayParked<
+                        ppb::PersistentSubscriptions::WithCallbackMethod_List<
+                            ppb::PersistentSubscriptions::WithCallbackMethod_RestartSubsystem<
+                                ppb::PersistentSubscriptions::Service>>>>>>>>;
+
+class PersistentService final : public PersistentServiceBase {
  public:
   explicit PersistentService(const ServiceContext* sc) : sc_(sc) {}
 
@@ -19,7 +31,7 @@ class PersistentService final : public ppb::PersistentSubscriptions::CallbackSer
                                    ppb::UpdateResp* resp) override;
   grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx, const ppb::DeleteReq* req,
                                    ppb::DeleteResp* resp) override;
-  grpc::ServerBidiReactor<ppb::ReadReq, ppb::ReadResp>* Read(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Read(
       grpc::CallbackServerContext* ctx) override;
   grpc::ServerUnaryReactor* GetInfo(grpc::CallbackServerContext* ctx, const ppb::GetInfoReq* req,
                                     ppb::GetInfoResp* resp) override;

@@ -138,13 +138,15 @@ uint8_t* RecordedEventBody::EncodeTo(uint8_t* out) const {
 }
 
 ReadEventMessage::ReadEventMessage(const RecordedEvent& event, bool structured_uuid,
-                                   bool with_position)
+                                   bool with_position, std::optional<uint32_t> retry_count)
     : body_(event, structured_uuid),
       position_(event.position.value),
-      with_position_(with_position) {
+      with_position_(with_position),
+      retry_count_(retry_count) {
   // A oneof member is written even when 0 (or empty): it says which member is set.
   const size_t position_size = with_position_ ? 1 + VarintSize(position_) : 2;
-  read_event_size_ = FieldSize(body_.size()) + position_size;
+  const size_t retry_size = retry_count_ ? 1 + VarintSize(*retry_count_) : 0;
+  read_event_size_ = FieldSize(body_.size()) + position_size + retry_size;
   size_ = FieldSize(read_event_size_);
 }
 
@@ -158,6 +160,10 @@ void ReadEventMessage::EncodeTo(uint8_t* out) const {
     w.Varint(position_);
   } else {
     w.Header(4, 0);  // ReadEvent.no_position
+  }
+  if (retry_count_) {
+    w.Varint(Tag(5, kVarint));  // ReadEvent.retry_count (persistent subscriptions)
+    w.Varint(*retry_count_);
   }
 }
 

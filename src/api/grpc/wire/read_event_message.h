@@ -6,7 +6,9 @@
 //
 //   ReadResp                      1: ReadEvent (length-delimited)
 //   ReadEvent                     1: RecordedEvent; then 3: commit_position (varint, `$all`
-//                                 reads) or 4: no_position (an empty message, stream reads)
+//                                 reads) or 4: no_position (an empty message, stream reads);
+//                                 persistent subscriptions' also 5: retry_count (varint,
+//                                 written even when 0: a oneof member)
 //   ReadAllResp                   1: RecordedEvent, once per event; 2: last, 3: next_position,
 //                                 4: end_of_log (varints, left out when false or 0)
 //   RecordedEvent                 1: UUID, 2: StreamIdentifier, 3: stream_revision,
@@ -24,6 +26,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "annals/types.h"
@@ -48,12 +51,14 @@ class RecordedEventBody {
   size_t size_ = 0;
 };
 
-// A `ReadResp` carrying one event.
+// A `ReadResp` carrying one event: Streams.Read's, or with `retry_count` set the persistent
+// subscriptions' (whose ReadEvent is the same message with `retry_count`, field 5, added).
 class ReadEventMessage {
  public:
   // `with_position`: a `$all` read's event (commit_position); else a stream read's
   // (no_position).
-  ReadEventMessage(const RecordedEvent& event, bool structured_uuid, bool with_position);
+  ReadEventMessage(const RecordedEvent& event, bool structured_uuid, bool with_position,
+                   std::optional<uint32_t> retry_count = std::nullopt);
   // The encoded size in bytes.
   size_t size() const { return size_; }
   // Writes exactly size() bytes at `out`.
@@ -63,6 +68,7 @@ class ReadEventMessage {
   const RecordedEventBody body_;
   const uint64_t position_;
   const bool with_position_;
+  const std::optional<uint32_t> retry_count_;
   size_t read_event_size_ = 0;
   size_t size_ = 0;
 };
