@@ -77,7 +77,7 @@ def fmt_rate(r):
         return "—"
     rate = num(r.get("events_per_s"))
     text = f"{rate:,.0f}/s" if rate is not None else "?"
-    if r.get("p99_ms"):
+    if num(r.get("p99_ms")):  # 0: no latency was measured (a case that records none)
         text += f" (p99 {float(r['p99_ms']):.2f} ms)"
     return text
 
