@@ -4,16 +4,19 @@
 
 namespace annals::grpcwire {
 
+Uuid UuidFromHalves(uint64_t most, uint64_t least) {
+  Uuid u;
+  for (int i = 0; i < 8; ++i) {
+    u.bytes[i] = static_cast<uint8_t>(most >> (56 - 8 * i));
+    u.bytes[8 + i] = static_cast<uint8_t>(least >> (56 - 8 * i));
+  }
+  return u;
+}
+
 std::optional<Uuid> UuidFromProto(const pb::UUID& id) {
   if (id.has_structured()) {
-    Uuid u;
-    const uint64_t hi = static_cast<uint64_t>(id.structured().most_significant_bits());
-    const uint64_t lo = static_cast<uint64_t>(id.structured().least_significant_bits());
-    for (int i = 0; i < 8; ++i) {
-      u.bytes[i] = static_cast<uint8_t>(hi >> (56 - 8 * i));
-      u.bytes[8 + i] = static_cast<uint8_t>(lo >> (56 - 8 * i));
-    }
-    return u;
+    return UuidFromHalves(static_cast<uint64_t>(id.structured().most_significant_bits()),
+                          static_cast<uint64_t>(id.structured().least_significant_bits()));
   }
   if (id.value_case() == pb::UUID::kString) return Uuid::Parse(id.string());
   return std::nullopt;

@@ -18,6 +18,8 @@ namespace spb = ::event_store::client::streams;
 
 // Accepts both encodings: the string form and the structured one (two big-endian halves).
 std::optional<Uuid> UuidFromProto(const pb::UUID& id);
+// The structured encoding's two halves (most, then least significant bits) as a UUID.
+Uuid UuidFromHalves(uint64_t most, uint64_t least);
 void UuidToProto(const Uuid& id, bool structured, pb::UUID* out);
 
 std::string StreamName(const pb::StreamIdentifier& id);

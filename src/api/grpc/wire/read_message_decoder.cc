@@ -9,6 +9,7 @@
 #include <string>
 
 #include "annals/limits.h"
+#include "api/grpc/wire/event_wire.h"
 
 namespace annals::grpcwire {
 namespace {
@@ -114,12 +115,7 @@ bool ReadUuid(CodedInputStream* in, UuidFields* id) {
 std::optional<Uuid> ToUuid(const UuidFields& id) {
   if (id.text) return Uuid::Parse(id.string);
   if (!id.structured) return std::nullopt;
-  Uuid u;
-  for (int i = 0; i < 8; ++i) {
-    u.bytes[i] = static_cast<uint8_t>(id.most >> (56 - 8 * i));
-    u.bytes[8 + i] = static_cast<uint8_t>(id.least >> (56 - 8 * i));
-  }
-  return u;
+  return UuidFromHalves(id.most, id.least);
 }
 
 // `created`, as RecordedFromProto reads it (strtoll: 0 when it is no number), through
