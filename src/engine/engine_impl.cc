@@ -61,10 +61,10 @@ Status EngineImpl::Start() {
       }
       if (a.ok() && c.ok() && f.ok() && !other_format) {
         if (*f == 0) {
-          rocksdb::WriteBatch stamp;
+          index::IndexBatch stamp;
           std::string version;
           PutFixed64(&version, index::kIndexFormatVersion);
-          stamp.Put(index::kFormatKey, version);
+          index_->Put(&stamp, index::kFormatKey, version);
           ANNALS_RETURN_IF_ERROR(index_->Write(&stamp));
         }
         applied = *a;
@@ -91,10 +91,10 @@ Status EngineImpl::Start() {
   truncated_bytes_ = recovered->truncated_bytes;
 
   // The next shutdown is clean only if it says so again.
-  rocksdb::WriteBatch batch;
+  index::IndexBatch batch;
   std::string zero;
   PutFixed64(&zero, 0);
-  batch.Put(index::kCleanEndKey, zero);
+  index_->Put(&batch, index::kCleanEndKey, zero);
   ANNALS_RETURN_IF_ERROR(index_->Write(&batch));
 
   cursor_ = recovered->end;
@@ -136,10 +136,10 @@ void EngineImpl::Close() {
     for (auto& callback : pending) callback(Head());
     if (index_ == nullptr) return;
     if (failed_.ok()) {
-      rocksdb::WriteBatch batch;
+      index::IndexBatch batch;
       std::string end;
       PutFixed64(&end, cursor_);
-      batch.Put(index::kCleanEndKey, end);
+      index_->Put(&batch, index::kCleanEndKey, end);
       Status s = index_->Write(&batch);
       if (s.ok()) s = index_->Flush();
       if (!s.ok()) spdlog::error("closing {}: {}", dir_->path(), s.ToString());

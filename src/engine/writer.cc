@@ -191,7 +191,7 @@ void EngineImpl::CommitBatch(std::vector<Request>& batch) {
     // Either way it can reach memory before the log is durable. Should the process die before
     // the sync completes, the index is only in memory; should the machine die and a memtable
     // flush have raced ahead, recovery finds the index past the log's end and rebuilds it.
-    rocksdb::WriteBatch index_batch;
+    index::IndexBatch index_batch;
     applier_->Finish(cursor_, &index_batch);
     written = index_->Write(&index_batch);
   }

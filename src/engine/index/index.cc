@@ -2,6 +2,8 @@
 
 #include <rocksdb/cache.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/listener.h>
+#include <rocksdb/memtablerep.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
@@ -47,8 +49,19 @@ int CacheShardBits(uint64_t cache_bytes) {
   return bits;
 }
 
-// Buckets of the ids' hash memtable: a full 64 MiB memtable holds ~1M ids, a few per bucket.
-constexpr size_t kIdBuckets = 256 * 1024;
+// Tells the set of unpersisted event ids how far the flushed tables reach. RocksDB reports a
+// flush after installing its tables, and the two families flush atomically (cut at one sequence
+// number), so a flush of either family covers every write up to its largest sequence number.
+class FlushListener : public rocksdb::EventListener {
+ public:
+  explicit FlushListener(std::shared_ptr<RecentEventIds> ids) : ids_(std::move(ids)) {}
+  void OnFlushCompleted(rocksdb::DB*, const rocksdb::FlushJobInfo& info) override {
+    ids_->NotePersisted(info.largest_seqno);
+  }
+
+ private:
+  std::shared_ptr<RecentEventIds> ids_;
+};
 
 }  // namespace
 
@@ -60,6 +73,8 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& path, uint64_t cac
   rocksdb::Options options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
+  auto recent_ids = std::make_shared<RecentEventIds>();
+  options.listeners.push_back(std::make_shared<FlushListener>(recent_ids));
   options.IncreaseParallelism(2);
   options.write_buffer_size = 64 << 20;
   options.max_write_buffer_number = 3;
@@ -92,19 +107,22 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& path, uint64_t cac
   rocksdb::ColumnFamilyOptions main_family(options);
   main_family.memtable_insert_with_hint_prefix_extractor =
       std::make_shared<IncreasingSuffixPrefix>();
-  // Event ids are random, only ever looked up whole, never scanned: in a skip list each insert
+  // Event ids are random, only ever looked up whole, never scanned. In a skip list each insert
   // searched ~20 levels of a memtable of millions of keys (45% of the writer's time in 100-event
-  // appends, docs/performance.md). A hash of skip lists on the whole key makes it one bucket.
+  // appends), and a hash of skip lists moved the cost to its flush, which built a skip list of
+  // the whole memtable (docs/performance.md). A vector takes an insert as a push_back and is
+  // sorted once, at its flush; lookups skip it (RecentEventIds answers for the memtables).
   rocksdb::ColumnFamilyOptions ids_family(options);
-  ids_family.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(kEventIdKeyBytes));
-  ids_family.memtable_factory.reset(rocksdb::NewHashSkipListRepFactory(kIdBuckets));
+  ids_family.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
+  ids_family.memtable_prefix_bloom_size_ratio = 0;
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, main_family}, {"ids", ids_family}};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   auto s = rocksdb::DB::Open(rocksdb::DBOptions(options), path, families, &handles, &raw);
   if (!s.ok()) return FromRocks(s, "open " + path);
-  return std::unique_ptr<Index>(new Index(std::unique_ptr<rocksdb::DB>(raw), std::move(handles)));
+  return std::unique_ptr<Index>(
+      new Index(std::unique_ptr<rocksdb::DB>(raw), std::move(handles), std::move(recent_ids)));
 }
 
 Status Index::Destroy(const std::string& path) {
@@ -128,8 +146,13 @@ Result<std::optional<StreamRecord>> Index::GetStream(std::string_view name,
 }
 
 Result<std::optional<EventIdEntry>> Index::GetEventId(const Uuid& id) const {
+  if (auto recent = recent_ids_->Find(id)) return std::optional<EventIdEntry>(*recent);
+  // Only the tables: the memtables' ids are all in recent_ids_ (and RocksDB would sort a copy
+  // of the vector memtable to search it).
+  rocksdb::ReadOptions options;
+  options.read_tier = rocksdb::kPersistedTier;
   std::string value;
-  auto s = db_->Get(rocksdb::ReadOptions(), ids(), EventIdKey(id), &value);
+  auto s = db_->Get(options, ids(), EventIdKey(id), &value);
   if (s.IsNotFound()) return std::optional<EventIdEntry>();
   if (!s.ok()) return FromRocks(s, "read event id");
   EventIdEntry entry;
@@ -148,16 +171,30 @@ Result<uint64_t> Index::GetMeta(std::string_view key) const {
   return DecodeFixed64(value.data());
 }
 
-void Index::Put(rocksdb::WriteBatch* batch, std::string_view key, std::string_view value) const {
-  const rocksdb::Slice k(key.data(), key.size()), v(value.data(), value.size());
-  auto s = !key.empty() && key[0] == kEventIdPrefix ? batch->Put(ids(), k, v) : batch->Put(k, v);
-  (void)s;  // a WriteBatch put fails only past its 4 GiB size limit, far above a group commit
+// A WriteBatch put fails only past its 4 GiB size limit, far above a group commit.
+void Index::Put(IndexBatch* batch, std::string_view key, std::string_view value) const {
+  (void)batch->puts.Put(rocksdb::Slice(key.data(), key.size()),
+                        rocksdb::Slice(value.data(), value.size()));
 }
 
-Status Index::Write(rocksdb::WriteBatch* batch) {
+void Index::PutEventId(IndexBatch* batch, const Uuid& id, const EventIdEntry& entry) const {
+  (void)batch->puts.Put(ids(), EventIdKey(id), EncodeEventIdEntry(entry));
+  batch->ids.emplace_back(id, entry);
+}
+
+Status Index::Write(IndexBatch* batch) {
   rocksdb::WriteOptions options;
   options.disableWAL = true;
-  return FromRocks(db_->Write(options, batch), "write");
+  // The ids are findable from before they are in a memtable until after they are in a table.
+  const bool has_ids = !batch->ids.empty();
+  if (has_ids) recent_ids_->Add(batch->ids);
+  Status written = FromRocks(db_->Write(options, &batch->puts), "write");
+  if (has_ids) {
+    // One thread writes, so the latest sequence number is this batch's last.
+    if (written.ok()) recent_ids_->Written(db_->GetLatestSequenceNumber());
+    if (!written.ok()) recent_ids_->Abandon();
+  }
+  return written;
 }
 
 Status Index::Flush() {

@@ -20,8 +20,16 @@
 
 #include "annals/status.h"
 #include "engine/index/index_format.h"
+#include "engine/index/recent_event_ids.h"
 
 namespace annals::index {
+
+// One atomic write of the index: RocksDB puts, and the event ids, which go to the `ids` family
+// and to the set of ids not yet persisted (recent_event_ids.h).
+struct IndexBatch {
+  rocksdb::WriteBatch puts;
+  EventIdPuts ids;
+};
 
 class Index {
  public:
@@ -35,11 +43,15 @@ class Index {
                                                 const rocksdb::Snapshot* snapshot = nullptr) const;
   Result<std::optional<EventIdEntry>> GetEventId(const Uuid& id) const;
   Result<uint64_t> GetMeta(std::string_view key) const;  // 0 when absent
+  // Event ids only the memtables hold (found through RecentEventIds).
+  size_t unpersisted_event_ids() const { return recent_ids_->size(); }
 
-  // Adds a put of `key` to `batch`, in the column family that holds its kind of key.
-  void Put(rocksdb::WriteBatch* batch, std::string_view key, std::string_view value) const;
-  // Applies a batch built by the writer (WAL off).
-  Status Write(rocksdb::WriteBatch* batch);
+  // Adds a put of `key` (any kind but an event id) to `batch`.
+  void Put(IndexBatch* batch, std::string_view key, std::string_view value) const;
+  // Adds a put of an event id to `batch` (the id is in the key, the entry in the value).
+  void PutEventId(IndexBatch* batch, const Uuid& id, const EventIdEntry& entry) const;
+  // Applies a batch (WAL off). Only one thread writes.
+  Status Write(IndexBatch* batch);
   // Persists the memtables of every column family in one atomic flush, so a restart does not
   // replay the log.
   Status Flush();
@@ -53,10 +65,13 @@ class Index {
   rocksdb::DB* db() { return db_.get(); }
 
  private:
-  Index(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles)
-      : db_(std::move(db)), handles_(std::move(handles)) {}
+  Index(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
+        std::shared_ptr<RecentEventIds> recent_ids)
+      : recent_ids_(std::move(recent_ids)), db_(std::move(db)), handles_(std::move(handles)) {}
   rocksdb::ColumnFamilyHandle* ids() const { return handles_[1]; }
 
+  // Shared with the flush listener, which RocksDB may call until db_ is closed.
+  std::shared_ptr<RecentEventIds> recent_ids_;
   std::unique_ptr<rocksdb::DB> db_;
   // [0] default (everything but event ids), [1] "ids" (the `i` keys); destroyed before db_.
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;

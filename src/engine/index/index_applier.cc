@@ -10,10 +10,6 @@
 namespace annals::index {
 namespace {
 
-std::string IdBytes(const Uuid& id) {
-  return std::string(reinterpret_cast<const char*>(id.bytes.data()), id.bytes.size());
-}
-
 std::string Fixed64(uint64_t v) {
   std::string s;
   PutFixed64(&s, v);
@@ -54,7 +50,7 @@ Result<StreamRecord*> IndexApplier::Load(std::string_view name) {
 }
 
 Result<std::optional<EventIdEntry>> IndexApplier::FindEventId(const Uuid& id) {
-  auto it = batch_ids_.find(IdBytes(id));
+  auto it = batch_ids_.find(id);
   if (it != batch_ids_.end()) return std::optional<EventIdEntry>(it->second);
   return index_->GetEventId(id);
 }
@@ -68,9 +64,7 @@ Status IndexApplier::Apply(const log::EventView& e, uint64_t position) {
 
   postings_[PostingPrefix(kCategoryPrefix, CategoryOf(e.stream))].push_back(position);
   postings_[PostingPrefix(kTypePrefix, e.type)].push_back(position);
-  const EventIdEntry id_entry{stream.id, e.revision.value, position};
-  Put(EventIdKey(e.id), EncodeEventIdEntry(id_entry));
-  batch_ids_[IdBytes(e.id)] = id_entry;
+  batch_ids_[e.id] = EventIdEntry{stream.id, e.revision.value, position};
   ++records_in_batch_;
 
   if (e.type == kTombstoneEventType && e.revision.value == kTombstoneRevision) {
@@ -124,7 +118,7 @@ void IndexApplier::PutPostings() {
   postings_.clear();
 }
 
-void IndexApplier::Finish(uint64_t applied, rocksdb::WriteBatch* out) {
+void IndexApplier::Finish(uint64_t applied, IndexBatch* out) {
   PutPostings();
   for (const std::string& name : dirty_) {
     Put(StreamKey(name), EncodeStreamRecord(cache_.at(name).record));
@@ -135,12 +129,14 @@ void IndexApplier::Finish(uint64_t applied, rocksdb::WriteBatch* out) {
   // of searching the skip list from the top (the puts of one event span five key ranges).
   std::stable_sort(puts_.begin(), puts_.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
-  out->Clear();
+  out->puts.Clear();
+  out->ids.clear();
   for (size_t i = 0; i < puts_.size(); ++i) {
     // Of several puts to one key (a stream touched twice), the last wins.
     if (i + 1 < puts_.size() && puts_[i + 1].first == puts_[i].first) continue;
     index_->Put(out, puts_[i].first, puts_[i].second);
   }
+  for (const auto& [id, entry] : batch_ids_) index_->PutEventId(out, id, entry);
   puts_.clear();
   dirty_.clear();
   batch_ids_.clear();

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include <absl/container/flat_hash_map.h>
 #include <rocksdb/write_batch.h>
 
 #include "annals/status.h"
@@ -40,7 +41,7 @@ class IndexApplier {
 
   // Moves the batch's changes into `out`, recording that the index covers the log up to
   // `applied`. Afterwards Load() sees them as committed.
-  void Finish(uint64_t applied, rocksdb::WriteBatch* out);
+  void Finish(uint64_t applied, IndexBatch* out);
   // Forgets the batch's changes (the batch was not written).
   void Abort();
 
@@ -61,8 +62,8 @@ class IndexApplier {
   std::unordered_map<std::string, Entry> cache_;
   std::list<std::string> lru_;  // front: most recently used
   std::unordered_set<std::string> dirty_;
-  std::unordered_map<std::string, EventIdEntry> batch_ids_;  // 16-byte id -> entry
-  std::vector<std::pair<std::string, std::string>> puts_;    // this batch's index changes
+  absl::flat_hash_map<Uuid, EventIdEntry, UuidHash> batch_ids_;
+  std::vector<std::pair<std::string, std::string>> puts_;  // this batch's other index changes
   uint64_t records_in_batch_ = 0;
   // This batch's postings: PostingPrefix(kind, name) -> ascending positions.
   std::unordered_map<std::string, std::vector<uint64_t>> postings_;

@@ -23,8 +23,6 @@ inline constexpr char kCategoryPrefix = 'c';  // c <category> 0x00 <pos:be64> ->
 inline constexpr char kTypePrefix = 't';      // t <type> 0x00 <pos:be64>     -> postings
 inline constexpr char kEventIdPrefix = 'i';   // i <uuid:16>  -> id:le64 revision:le64 pos:le64
 inline constexpr char kMetaPrefix = 'm';      // m <name>     -> value
-// `i` and the 16 bytes of the id: the whole key is the hash memtable's prefix (index.cc).
-inline constexpr size_t kEventIdKeyBytes = 17;
 
 inline constexpr std::string_view kAppliedKey = "mapplied";  // log position the index covers
 inline constexpr std::string_view kNextStreamIdKey = "mnext_stream_id";

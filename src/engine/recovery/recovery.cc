@@ -122,7 +122,7 @@ class Recoverer {
 };
 
 Status Recoverer::FlushIndex(uint64_t applied) {
-  rocksdb::WriteBatch batch;
+  index::IndexBatch batch;
   applier_.Finish(applied, &batch);
   return index_.Write(&batch);
 }
