@@ -167,7 +167,7 @@ class AppendCall final : public grpc::ServerReadReactor<AppendReq> {
         return;
       }
       std::string missing;
-      auto e = ProposedFromProto(msg_.proposed_message(), &missing);
+      auto e = ProposedFromProto(std::move(*msg_.mutable_proposed_message()), &missing);
       if (!e.ok()) {
         if (!missing.empty()) {
           ctx_->AddTrailingMetadata("exception", "missing-required-metadata-property");
@@ -261,9 +261,9 @@ class BatchAppendCall final : public grpc::ServerBidiReactor<BatchAppendReq, Bat
     }
     std::optional<Status> bad;
     if (!p.allowed.ok()) bad = p.allowed;
-    for (const auto& m : msg_.proposed_messages()) {
+    for (auto& m : *msg_.mutable_proposed_messages()) {
       std::string missing;
-      auto e = ProposedFromProto(m, &missing);
+      auto e = ProposedFromProto(std::move(m), &missing);
       if (!e.ok()) {
         bad = e.status();
         break;
@@ -277,8 +277,10 @@ class BatchAppendCall final : public grpc::ServerBidiReactor<BatchAppendReq, Bat
       if (bad) {
         CompleteLocked(done, Result<AppendResult>(*bad));
       } else {
+        // The events go to the store; the answer needs the rest (the stream's name).
         auto shared = std::make_shared<Pending>(std::move(done));
-        AppendRequest req = shared->req;
+        AppendRequest req = std::move(shared->req);
+        shared->req.stream = req.stream;
         RunAppend(sc_, std::move(req),
                   [this, shared](const AppendRequest&, Result<AppendResult> r) {
                     std::lock_guard lock(mu_);

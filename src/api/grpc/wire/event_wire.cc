@@ -58,7 +58,7 @@ void EventToProto(const RecordedEvent& e, bool structured_uuid, spb::RecordedEve
   out->set_data(e.data);
 }
 
-Result<ProposedEvent> ProposedFromProto(const spb::ProposedMessage& m, std::string* missing) {
+Result<ProposedEvent> ProposedFromProto(spb::ProposedMessage&& m, std::string* missing) {
   ProposedEvent e;
   if (m.has_id()) {
     auto id = UuidFromProto(m.id());
@@ -76,8 +76,8 @@ Result<ProposedEvent> ProposedFromProto(const spb::ProposedMessage& m, std::stri
   }
   e.type = type->second;
   e.content_type = content_type->second;
-  e.data = m.data();
-  e.metadata = m.custom_metadata();
+  e.data = std::move(*m.mutable_data());
+  e.metadata = std::move(*m.mutable_custom_metadata());
   return e;
 }
 

@@ -31,8 +31,9 @@ void EventToProto(const RecordedEvent& e, bool structured_uuid, spb::RecordedEve
 Result<RecordedEvent> RecordedFromProto(const spb::RecordedEvent& m);
 
 // A proposed message; `missing` names the required metadata keys that are absent (the
-// caller answers INVALID_ARGUMENT with a missing-required-metadata-property trailer).
-Result<ProposedEvent> ProposedFromProto(const spb::ProposedMessage& m, std::string* missing);
+// caller answers INVALID_ARGUMENT with a missing-required-metadata-property trailer). The
+// payloads are moved out of `m`, which the server's reactors reuse for their next read.
+Result<ProposedEvent> ProposedFromProto(spb::ProposedMessage&& m, std::string* missing);
 void ProposedToProto(const ProposedEvent& e, const Uuid& id, spb::ProposedMessage* out);
 
 }  // namespace annals::grpcwire
