@@ -15,7 +15,10 @@
 // clients waiting for it (coordinated omission).
 //
 // Prints one line per case: `annals-http case=... events_per_s=... p50_ms=... p99_ms=...`.
+#include <fcntl.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -469,39 +472,107 @@ int RunCatchUp(const Options& o) {
 
 // ---- SSE latency -----------------------------------------------------------------------------
 
+// Subscribes on `conn` and leaves the socket non-blocking for raw reads; returns the body bytes
+// that arrived with the response header.
+std::string SubscribeRaw(Connection& conn, const std::string& target) {
+  http::request<http::empty_body> req{http::verb::get, target, 11};
+  req.set(http::field::host, conn.host());
+  req.set(http::field::accept, "text/event-stream");
+  http::write(conn.stream(), req);
+  http::response_parser<http::buffer_body> parser;
+  http::read_header(conn.stream(), conn.buffer(), parser);
+  if (parser.get().result() != http::status::ok) Die("SSE subscribe refused");
+  // The server ends the body by closing the connection: what follows the header is SSE text.
+  const auto data = conn.buffer().data();
+  std::string early(static_cast<const char*>(data.data()), data.size());
+  const int fd = conn.socket().native_handle();
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  return early;
+}
+
+// Every subscriber's frames, read by one thread through epoll. A thread per subscriber (as
+// before) cost 100 thread wake-ups per event on the machine's 2 cores, most of the server's
+// kernel time in this case: the bench measured its own subscribers more than the server.
+class SseFollowers {
+ public:
+  struct Follower {
+    std::unique_ptr<Connection> conn;
+    std::string line;                                          // the unfinished line
+    std::vector<std::pair<uint64_t, Clock::time_point>> seen;  // position, parsed at
+    bool open = true;
+  };
+
+  SseFollowers(const Options& o, int count) : epoll_(::epoll_create1(EPOLL_CLOEXEC)) {
+    if (epoll_ < 0) Die("epoll_create1 failed");
+    followers_.resize(static_cast<size_t>(count));
+    for (size_t i = 0; i < followers_.size(); ++i) {
+      Follower& f = followers_[i];
+      f.conn = std::make_unique<Connection>(o);
+      Consume(f, SubscribeRaw(*f.conn, "/all?from=end"), Clock::now());
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.u64 = i;
+      if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, f.conn->socket().native_handle(), &ev) != 0) {
+        Die("epoll_ctl failed");
+      }
+    }
+  }
+  ~SseFollowers() { ::close(epoll_); }
+
+  // Reads until `stop` is set.
+  void Run(const std::atomic<bool>& stop) {
+    std::vector<epoll_event> ready(64);
+    char chunk[16384];
+    while (!stop.load(std::memory_order_relaxed)) {
+      const int n = ::epoll_wait(epoll_, ready.data(), static_cast<int>(ready.size()), 50);
+      for (int r = 0; r < n; ++r) {
+        Follower& f = followers_[ready[static_cast<size_t>(r)].data.u64];
+        const int fd = f.conn->socket().native_handle();
+        while (f.open) {
+          const ssize_t got = ::recv(fd, chunk, sizeof chunk, 0);
+          if (got > 0) {
+            Consume(f, std::string_view(chunk, static_cast<size_t>(got)), Clock::now());
+            continue;
+          }
+          if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+          if (got < 0 && errno == EINTR) continue;
+          f.open = false;  // the server closed the stream (or the connection failed)
+          ::epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
+        }
+      }
+    }
+  }
+
+  const std::vector<Follower>& followers() const { return followers_; }
+  uint64_t errors() const { return errors_; }
+
+ private:
+  void Consume(Follower& f, std::string_view bytes, Clock::time_point now) {
+    for (char c : bytes) {
+      if (c != '\n') {
+        f.line.push_back(c);
+        continue;
+      }
+      if (f.line.rfind("id: ", 0) == 0) f.seen.emplace_back(std::stoull(f.line.substr(4)), now);
+      if (f.line.rfind("event: error", 0) == 0) ++errors_;
+      f.line.clear();
+    }
+  }
+
+  int epoll_;
+  std::vector<Follower> followers_;
+  uint64_t errors_ = 0;
+};
+
 // Subscribers follow /all live; one writer appends at --rate. Latency of an event is the time
 // from its append being acknowledged to the moment each subscriber has parsed its frame.
 int RunSseLatency(const Options& o) {
   const std::string prefix = RunPrefix(o);
+  SseFollowers followers(o, o.subscribers);
   std::atomic<bool> stop{false};
-  std::atomic<int> ready{0};
-  std::mutex mu;
-  std::map<uint64_t, Clock::time_point> acked;  // position -> acknowledged at
-  std::vector<std::vector<std::pair<uint64_t, Clock::time_point>>> received(
-      static_cast<size_t>(o.subscribers));
-  std::vector<std::thread> subs;
-  std::vector<int> sockets;  // shut down at the end to wake subscribers blocked in a read
-  std::atomic<uint64_t> dropped{0};
-  for (int s = 0; s < o.subscribers; ++s) {
-    subs.emplace_back([&, s] {
-      Connection conn(o);
-      auto& mine = received[static_cast<size_t>(s)];
-      FollowSse(
-          conn, "/all?from=end", stop,
-          [&] {
-            std::lock_guard g(mu);
-            sockets.push_back(conn.socket().native_handle());
-            ++ready;
-          },
-          [&](const std::string& line, Clock::time_point now) {
-            if (line.rfind("id: ", 0) == 0) mine.emplace_back(std::stoull(line.substr(4)), now);
-            if (line.rfind("event: error", 0) == 0) dropped.fetch_add(1);
-            return true;
-          });
-    });
-  }
-  while (ready.load() < o.subscribers) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::thread reader([&] { followers.Run(stop); });
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::map<uint64_t, Clock::time_point> acked;  // position -> acknowledged at
   const double rate = o.rate > 0 ? o.rate : 1000;
   const auto start = Clock::now();
   const auto interval = std::chrono::duration<double>(1.0 / rate);
@@ -518,23 +589,18 @@ int RunSseLatency(const Options& o) {
       const auto now = Clock::now();
       if (res.result() != http::status::created) Die(fmt::format("append: {}", res.result_int()));
       const size_t at = res.body().find("\"position\":");
-      std::lock_guard g(mu);
       acked[std::stoull(res.body().substr(at + 11))] = now;
       ++k;
     }
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let the last frames arrive
   stop = true;
-  {
-    std::lock_guard g(mu);
-    for (int fd : sockets) ::shutdown(fd, SHUT_RDWR);
-  }
-  for (auto& t : subs) t.join();
+  reader.join();
   LatencyHistogram all;
   uint64_t missing = 0;
-  for (auto& mine : received) {
+  for (const auto& f : followers.followers()) {
     uint64_t matched = 0;
-    for (auto& [position, at] : mine) {
+    for (auto& [position, at] : f.seen) {
       auto it = acked.find(position);
       if (it == acked.end()) continue;
       all.Record(at - it->second);
@@ -545,7 +611,7 @@ int RunSseLatency(const Options& o) {
   PrintLine(fmt::format("sse_latency_s{}_rate{:.0f}", o.subscribers, rate),
             static_cast<double>(k) / o.seconds, all,
             fmt::format(" deliveries={} missing={} slow_consumer_errors={}", all.Count(), missing,
-                        dropped.load()));
+                        followers.errors()));
   return missing == 0 ? 0 : 1;
 }
 
