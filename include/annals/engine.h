@@ -79,6 +79,9 @@ struct EngineStats {
   uint64_t segments = 0;
   uint64_t recovered_records = 0;  // replayed into the index at open
   uint64_t truncated_bytes = 0;    // torn tail cut at open
+  // Event ids only the index's memtables hold, kept in a hash map until a flush persists them
+  // (docs/index-format.md): its memory follows this count.
+  uint64_t unflushed_event_ids = 0;
   Durability durability = Durability::kFsync;
   BucketCounts<kFsyncSecondsBounds.size()> fsync_seconds;         // every fdatasync of the log
   BucketCounts<kCommitBatchBounds.size()> group_commit_requests;  // each successful commit

@@ -414,6 +414,11 @@ TEST(DeliveryRest, MetricsShowEngineHistogramsAndDeliveryLag) {
                            R"(annals_delivery_parked{kind="subscription",name="lagging"} 0)"}) {
     EXPECT_NE(text.find(line), std::string::npos) << line;
   }
+  // The 3 events' ids (and the configuration's) are in memory until the index flushes.
+  const std::string ids_gauge = "\nannals_engine_unflushed_event_ids ";  // not its HELP line
+  const size_t ids_at = text.find(ids_gauge);
+  ASSERT_NE(ids_at, std::string::npos);
+  EXPECT_GE(std::stoull(text.substr(ids_at + ids_gauge.size())), 3u);
   // At least one sync per acknowledged append (4 config and event appends so far).
   const std::string count = "annals_engine_fsync_duration_seconds_count ";
   const size_t at = text.find(count);

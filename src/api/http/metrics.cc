@@ -239,6 +239,8 @@ std::string Metrics::Render(uint64_t head, const EngineStats* engine) const {
            "Records replayed into the index at open.", engine->recovered_records);
     Scalar(&out, "annals_engine_truncated_bytes", "gauge", "Torn-tail bytes cut at open.",
            engine->truncated_bytes);
+    Scalar(&out, "annals_engine_unflushed_event_ids", "gauge",
+           "Event ids held in memory until the index flushes them.", engine->unflushed_event_ids);
     RenderBuckets(&out, "annals_engine_fsync_duration_seconds",
                   "Duration of each fdatasync of the log.", kFsyncSecondsBounds,
                   engine->fsync_seconds.buckets, engine->fsync_seconds.sum);
