@@ -198,7 +198,7 @@ EngineStats EngineImpl::Stats() const {
   s.segments = segments_->Count();
   s.recovered_records = recovered_records_;
   s.truncated_bytes = truncated_bytes_;
-  if (index_ != nullptr) s.unflushed_event_ids = index_->unpersisted_event_ids();
+  if (index_ != nullptr) s.unflushed_event_ids = index_->unflushed_event_ids();
   s.durability = options_.durability;
   fsync_seconds_.CopyTo(&s.fsync_seconds.buckets, &s.fsync_seconds.sum);
   group_commit_requests_.CopyTo(&s.group_commit_requests.buckets, &s.group_commit_requests.sum);

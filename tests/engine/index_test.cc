@@ -116,7 +116,7 @@ TEST_F(IndexEventIdsTest, IdsAreFoundBeforeAndAfterTheirFlush) {
   const Uuid first = IdOf(1);
   WriteId(first, 1);
   EXPECT_EQ(Found(first), 1u);
-  EXPECT_EQ(index_->unpersisted_event_ids(), 1u);
+  EXPECT_EQ(index_->unflushed_event_ids(), 1u);
   // What the lookups rely on: the persisted tier does not read memtables of WAL-less writes.
   rocksdb::ReadOptions persisted;
   persisted.read_tier = rocksdb::kPersistedTier;
@@ -128,13 +128,13 @@ TEST_F(IndexEventIdsTest, IdsAreFoundBeforeAndAfterTheirFlush) {
   // The flush report may arrive after Flush returns; the next write drops what it covers.
   uint64_t position = 2;
   std::vector<Uuid> later;
-  for (int i = 0; i < 400 && index_->unpersisted_event_ids() > later.size(); ++i) {
+  for (int i = 0; i < 400 && index_->unflushed_event_ids() > later.size(); ++i) {
     later.push_back(IdOf(2));
     WriteId(later.back(), position++);
     EXPECT_EQ(Found(first), 1u);  // from the recent set or from the table, never missing
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  ASSERT_EQ(index_->unpersisted_event_ids(), later.size()) << "the flush was never reported";
+  ASSERT_EQ(index_->unflushed_event_ids(), later.size()) << "the flush was never reported";
   EXPECT_EQ(Found(first), 1u);  // from the table now
   for (size_t i = 0; i < later.size(); ++i) EXPECT_EQ(Found(later[i]), i + 2);
   EXPECT_EQ(Found(IdOf(3)), 0u);
@@ -151,7 +151,7 @@ TEST_F(IndexEventIdsTest, IdsWrittenBeforeAReopenAreFoundAfterIt) {
   auto reopened = Index::Open(dir_, 8 << 20);
   ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
   index_ = std::move(reopened).value();
-  EXPECT_EQ(index_->unpersisted_event_ids(), 0u);
+  EXPECT_EQ(index_->unflushed_event_ids(), 0u);
   for (size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(Found(ids[i]), i + 1);
 }
 

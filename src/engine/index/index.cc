@@ -189,10 +189,11 @@ Status Index::Write(IndexBatch* batch) {
   const bool has_ids = !batch->ids.empty();
   if (has_ids) recent_ids_->Add(batch->ids);
   Status written = FromRocks(db_->Write(options, &batch->puts), "write");
-  if (has_ids) {
+  if (has_ids && written.ok()) {
     // One thread writes, so the latest sequence number is this batch's last.
-    if (written.ok()) recent_ids_->Written(db_->GetLatestSequenceNumber());
-    if (!written.ok()) recent_ids_->Abandon();
+    recent_ids_->Written(db_->GetLatestSequenceNumber());
+  } else if (has_ids) {
+    recent_ids_->Abandon();
   }
   return written;
 }

@@ -44,7 +44,7 @@ class Index {
   Result<std::optional<EventIdEntry>> GetEventId(const Uuid& id) const;
   Result<uint64_t> GetMeta(std::string_view key) const;  // 0 when absent
   // Event ids only the memtables hold (found through RecentEventIds).
-  size_t unpersisted_event_ids() const { return recent_ids_->size(); }
+  size_t unflushed_event_ids() const { return recent_ids_->size(); }
 
   // Adds a put of `key` (any kind but an event id) to `batch`.
   void Put(IndexBatch* batch, std::string_view key, std::string_view value) const;
