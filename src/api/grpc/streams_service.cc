@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -136,14 +137,17 @@ class AppendCall final : public grpc::ServerReadReactor<AppendReq> {
   }
   void OnReadDone(bool ok) override {
     if (!ok) {
-      // The client half-closed: append what it sent.
       if (!have_options_) {
         Finish(Invalid("append options are missing"));
         return;
       }
-      RunAppend(sc_, std::move(req_), [this](const AppendRequest& req, Result<AppendResult> r) {
-        Finish(FillAppendResp(r, req, ctx_, sc_->options->limits, resp_));
-      });
+      // The read loop ends on the client's half-close, and also when the call is cancelled or
+      // its deadline passes (gRPC reports both alike, and IsCancelled() may not know yet). An
+      // aborted call must write nothing, as KurrentDB, which reads the whole request before it
+      // appends: the client would be told "cancelled" about a torn prefix of its append that it
+      // could neither finish nor retry. So the initial metadata goes out first: the transport
+      // refuses it once the stream is reset, and accepts it after a half-close.
+      StartSendInitialMetadata();
       return;
     }
     if (msg_.has_options()) {
@@ -185,6 +189,17 @@ class AppendCall final : public grpc::ServerReadReactor<AppendReq> {
       req_.events.push_back(std::move(*e));
     }
     StartRead(&msg_);
+  }
+  void OnSendInitialMetadataDone(bool ok) override {
+    if (!ok) {
+      Finish(std::chrono::system_clock::now() >= ctx_->deadline()
+                 ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "the deadline passed")
+                 : grpc::Status(grpc::StatusCode::CANCELLED, "the call was cancelled"));
+      return;
+    }
+    RunAppend(sc_, std::move(req_), [this](const AppendRequest& req, Result<AppendResult> r) {
+      Finish(FillAppendResp(r, req, ctx_, sc_->options->limits, resp_));
+    });
   }
   void OnDone() override { delete this; }
 
