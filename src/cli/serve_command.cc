@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -104,6 +105,9 @@ constexpr OptionSpec kOptions[] = {
      "All events of one append at most (413 beyond)"},
     {"--log-level", "log.level", "ANNALS_LOG_LEVEL", "info",
      "trace, debug, info, warn, error or off"},
+    {"--advertise", "grpc.advertise", "ANNALS_ADVERTISE", "",
+     "host:port that gRPC Gossip gives clients discovering the node (empty: the listening "
+     "address, a wildcard host replaced by this machine's name)"},
 };
 
 using Values = std::map<std::string, std::string>;  // key -> value
@@ -183,20 +187,53 @@ bool IsLoopback(const std::string& listen) {
          listen.rfind("[::1]:", 0) == 0;
 }
 
+// A wildcard listening address names no host another machine can reach: this machine's name.
+std::string ReachableHost(std::string host) {
+  if (host.empty() || host == "0.0.0.0" || host == "[::]" || host == "::") {
+    char name[256] = {};
+    ::gethostname(name, sizeof name - 1);
+    host = name;
+  }
+  return host;
+}
+
 // How this node is named to the others on one database (its sessions' application_name, which
 // they report as the driver of a group it holds): "annals <http address>", with the host name
 // for a wildcard address, and the process id when the port is chosen at bind (port 0).
 std::string NodeName(const std::string& listen) {
   const size_t colon = listen.rfind(':');
-  std::string host = listen.substr(0, colon);
+  const std::string host = ReachableHost(listen.substr(0, colon));
   const std::string port = colon == std::string::npos ? "" : listen.substr(colon + 1);
-  if (host.empty() || host == "0.0.0.0" || host == "[::]") {
-    char name[256] = {};
-    ::gethostname(name, sizeof name - 1);
-    host = name;
-  }
   if (port == "0") return "annals " + host + " pid " + std::to_string(::getpid());
   return "annals " + host + ":" + port;
+}
+
+struct HostPort {
+  std::string host;  // a name, an IPv4 address, or an IPv6 address without brackets
+  unsigned port = 0;
+};
+
+// "host:port" or "[v6]:port", the host a name or an address, the port 1 to 65535.
+std::optional<HostPort> SplitHostPort(const std::string& text) {
+  HostPort out;
+  std::string port;
+  if (!text.empty() && text[0] == '[') {
+    const size_t close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return std::nullopt;
+    }
+    out.host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    const size_t colon = text.rfind(':');
+    if (colon == std::string::npos || text.find(':') != colon) return std::nullopt;
+    out.host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  const auto n = http::ParseU64(port);
+  if (out.host.empty() || !n || *n == 0 || *n > 65535) return std::nullopt;
+  out.port = static_cast<unsigned>(*n);
+  return out;
 }
 
 struct ServeFlags {
@@ -282,6 +319,11 @@ int RunServe(ServeFlags& flags) {
   Limits limits;
   ok = ok && ParseU64Option(values, "limits.max_event_bytes", &limits.max_event_bytes, &error);
   ok = ok && ParseU64Option(values, "limits.max_append_bytes", &limits.max_append_bytes, &error);
+  const std::string advertise = Require(values, "grpc.advertise");
+  if (ok && !advertise.empty() && !SplitHostPort(advertise)) {
+    error = "grpc.advertise must be host:port or [v6]:port, not '" + advertise + "'";
+    ok = false;
+  }
   if (ok && (router_options.default_page_size == 0 ||
              router_options.default_page_size > router_options.max_page_size)) {
     error = "http.default_page_size must be between 1 and http.max_page_size";
@@ -469,14 +511,20 @@ int RunServe(ServeFlags& flags) {
     };
   }
   grpcapi::GrpcServer grpc_server(store.get(), delivery_service->get(), grpc_options);
-  if (Status s = grpc_server.Start(); !s.ok()) {
-    std::fprintf(stderr, "annals serve: grpc: %s\n", s.message().c_str());
-    return 1;
-  }
   server.on_http2 = [&grpc_server](int fd) { grpc_server.AdoptConnection(fd); };
   http::Server http_server(&router, &metrics, store.get(), server, auth.get());
   if (Status s = http_server.Start(); !s.ok()) {
     std::fprintf(stderr, "annals serve: %s\n", s.message().c_str());
+    return 1;
+  }
+  // Gossip's endpoint needs the bound port (--http may ask for port 0). Connections are
+  // accepted from Run() on, after both servers started.
+  const auto advertised = SplitHostPort(advertise.empty() ? http_server.BoundAddress() : advertise);
+  if (advertised) {
+    grpc_server.SetAdvertisedEndpoint(ReachableHost(advertised->host), advertised->port);
+  }
+  if (Status s = grpc_server.Start(); !s.ok()) {
+    std::fprintf(stderr, "annals serve: grpc: %s\n", s.message().c_str());
     return 1;
   }
   const std::string scheme = router_options.tls ? "https" : "http";

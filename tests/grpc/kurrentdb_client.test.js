@@ -281,15 +281,27 @@ test("persistent subscription: create, read, ack, nack park and retry, replay, i
   await assert.rejects(client.getPersistentSubscriptionToStreamInfo(s, group));
 });
 
-test("esdb:// connection strings work too", async () => {
-  const other = KurrentDBClient.connectionString(server.connectionString("esdb"));
+// Appends one event through a client of `connectionString` and reads it back.
+async function appendAndReadThrough(connectionString, prefix) {
+  const other = KurrentDBClient.connectionString(connectionString);
   try {
-    const s = unique("esdb");
+    const s = unique(prefix);
     await other.appendToStream(s, event("A"));
     assert.equal((await collect(other.readStream(s))).length, 1);
   } finally {
     await other.dispose();
   }
+}
+
+test("esdb:// connection strings work too", async () => {
+  await appendAndReadThrough(server.connectionString("esdb"), "esdb");
+});
+
+test("discovery (+discover) connects to the endpoint Gossip advertises", async () => {
+  // The server listens on a port chosen at bind: Gossip must give that one, not 2113.
+  await appendAndReadThrough(`kurrentdb+discover://${server.address}?tls=false` +
+                                 "&discoveryInterval=100&maxDiscoverAttempts=3",
+                             "discover");
 });
 
 test("Basic credentials in insecure mode do not get in the way (Append, not BatchAppend)",

@@ -29,17 +29,17 @@ class GrpcAppendAbortTest : public ::testing::Test {
   void SetUp() override {
     channel_ = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
     stub_ = spb::Streams::NewStub(channel_);
-    auto store = ConnectGrpc({.connection_string = "kurrentdb://" + server_->address() +
-                                                   "?tls=false"});
+    auto store =
+        ConnectGrpc({.connection_string = "kurrentdb://" + server_->address() + "?tls=false"});
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(store).value();
   }
 
   // Opens an Append call to `stream` and sends its options and `events` events, no half-close.
   std::unique_ptr<grpc::ClientWriter<spb::AppendReq>> StartAppend(grpc::ClientContext* ctx,
-                                                                   spb::AppendResp* resp,
-                                                                   const std::string& stream,
-                                                                   int events) {
+                                                                  spb::AppendResp* resp,
+                                                                  const std::string& stream,
+                                                                  int events) {
     auto writer = stub_->Append(ctx, resp);
     spb::AppendReq options;
     options.mutable_options()->mutable_stream_identifier()->set_stream_name(stream);

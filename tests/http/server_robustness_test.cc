@@ -455,6 +455,12 @@ TEST(ConfigTest, BadValuesAreRefused) {
   out.clear();
   // Not loopback, no users: refused as a configuration error before any bind is tried.
   EXPECT_EQ(RunAnnals({"serve", "--store", "memory", "--http", "nowhere"}, &out), 2);
+  for (const char* advertise : {"host", "host:0", "host:65536", ":2113", "[::1]2113", "a:b:1"}) {
+    out.clear();
+    EXPECT_EQ(RunAnnals({"serve", "--store", "memory", "--advertise", advertise}, &out), 2)
+        << advertise;
+    EXPECT_NE(out.find("grpc.advertise must be host:port"), std::string::npos) << out;
+  }
 }
 
 }  // namespace

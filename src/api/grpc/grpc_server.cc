@@ -126,6 +126,11 @@ GrpcServer::GrpcServer(EventStore* store, delivery::DeliveryService* delivery, G
 
 GrpcServer::~GrpcServer() { Stop(); }
 
+void GrpcServer::SetAdvertisedEndpoint(std::string host, unsigned port) {
+  impl_->options.advertised_host = std::move(host);
+  impl_->options.advertised_port = port;
+}
+
 Status GrpcServer::Start() {
   Impl& s = *impl_;
   s.workers = std::make_unique<Workers>(s.options.worker_threads);

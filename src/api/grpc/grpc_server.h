@@ -36,10 +36,11 @@ struct GrpcOptions {
   // every caller may do everything, credentials or not (KurrentDB's insecure mode).
   std::function<Status(const std::string& authorization, Access access, std::string_view stream)>
       authorize;
-  Limits limits;                              // reported in maximum-append-size trailers
-  uint64_t max_message_bytes = 96ull << 20;   // one gRPC message (a 16 MiB event fits)
-  unsigned worker_threads = 2;                // for store reads of streaming calls
-  std::string advertised_host = "127.0.0.1";  // Gossip's answer
+  Limits limits;                             // reported in maximum-append-size trailers
+  uint64_t max_message_bytes = 96ull << 20;  // one gRPC message (a 16 MiB event fits)
+  unsigned worker_threads = 2;               // for store reads of streaming calls
+  // Gossip's answer: where clients that discover the cluster connect (SetAdvertisedEndpoint).
+  std::string advertised_host = "127.0.0.1";
   unsigned advertised_port = 2113;
 };
 
@@ -52,6 +53,8 @@ class GrpcServer {
   GrpcServer(const GrpcServer&) = delete;
   GrpcServer& operator=(const GrpcServer&) = delete;
 
+  // Before Start(): the endpoint Gossip gives clients, once the listening port is known.
+  void SetAdvertisedEndpoint(std::string host, unsigned port);
   Status Start();
   // Takes ownership of a connected socket whose peer speaks HTTP/2 from its first byte (the
   // preface not yet read) and serves gRPC on it.
