@@ -174,6 +174,33 @@ test("subscribe to a stream: catch-up, caught-up, then live", async () => {
   await sub.unsubscribe();
 });
 
+test("a subscription from revision 2^64-1 or beyond the end waits for new events", async () => {
+  const s = unique("subfar");
+  await client.appendToStream(s, [event("A"), event("B"), event("C")]);
+  // UINT64_MAX is the protocol's "none": nothing follows it (r + 1 must not wrap to 0).
+  for (const fromRevision of [2n ** 64n - 1n, 2n ** 64n - 2n, 10n]) {
+    const sub = client.subscribeToStream(s, { fromRevision });
+    const got = [];
+    sub.on("data", (e) => got.push(e.event.type));
+    const info = await new Promise((resolve, reject) => {
+      sub.once("caughtUp", resolve);
+      sub.on("error", reject);
+    });
+    // Caught up with the stream's last revision, whatever the start.
+    assert.equal(info.revision, 2n, `from ${fromRevision}`);
+    assert.deepEqual(got, [], `from ${fromRevision}`);
+    await sub.unsubscribe();
+  }
+  const live = client.subscribeToStream(s, { fromRevision: 2n ** 64n - 1n });
+  const first = take(live, 1);
+  await new Promise((resolve) => live.once("caughtUp", resolve));
+  await client.appendToStream(s, event("D"));
+  const [d] = await first;
+  assert.equal(d.event.type, "D");
+  assert.equal(d.event.revision, 3n);
+  await live.unsubscribe();
+});
+
 test("subscribe to $all with a filter: events and checkpoints", async () => {
   const prefix = unique("suball");
   const checkpoints = [];

@@ -289,8 +289,10 @@ void ReadState::FetchStream(Fetched* f) {
       caught_up_sent = true;
       ReadResp c;
       *c.mutable_caught_up()->mutable_timestamp() = NowProto();
-      if (next_revision && *next_revision > 0) {
-        c.mutable_caught_up()->set_stream_revision(static_cast<int64_t>(*next_revision - 1));
+      // The stream's last revision: what the subscription has caught up with, also when
+      // it started beyond it.
+      if (r->last_revision.value != UINT64_MAX) {
+        c.mutable_caught_up()->set_stream_revision(static_cast<int64_t>(r->last_revision.value));
       }
       batch->push_back(Serialized(c));
     }
@@ -392,8 +394,14 @@ grpc::Status Plan(const ReadReq& req, ReadState* s) {
     if (s->stream.empty()) return Invalid("the stream name is empty");
     switch (so.revision_option_case()) {
       case ReadOptions::StreamOptions::kRevision:
-        // Subscriptions start after the given revision; reads at it.
-        s->next_revision = so.revision() + (s->subscription ? 1 : 0);
+        // Subscriptions start after the given revision; reads at it. No revision follows
+        // UINT64_MAX (the protocol's "none"): a subscription from there is one from the end,
+        // where r + 1 would wrap to the stream's start.
+        if (s->subscription && so.revision() == UINT64_MAX) {
+          s->stream_end_start = true;
+        } else {
+          s->next_revision = so.revision() + (s->subscription ? 1 : 0);
+        }
         break;
       case ReadOptions::StreamOptions::kEnd:
         if (s->forwards) s->stream_end_start = true;
