@@ -299,6 +299,13 @@ class PersistentRead final : public grpc::ServerBidiReactor<grpc::ByteBuffer, gr
     std::lock_guard lock(state_->mu);
     if (msg_.has_options()) {
       Subscribe(msg_.options());
+    } else if (!state_->subscribed) {
+      // Nothing can be acked before the options named a group (KurrentDB fails it too).
+      if (!state_->final_status) {
+        state_->final_status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                            "the first message must be the options");
+      }
+      state_->Kick();
     } else if (msg_.has_ack() || msg_.has_nack()) {
       const auto& ids = msg_.has_ack() ? msg_.ack().ids() : msg_.nack().ids();
       std::vector<std::string> keys;

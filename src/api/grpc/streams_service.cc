@@ -254,8 +254,14 @@ class BatchAppendCall final : public grpc::ServerBidiReactor<BatchAppendReq, Bat
     }
     const std::string key = msg_.correlation_id().SerializeAsString();
     Pending& p = pending_[key];
-    if (msg_.has_options()) {
-      p.correlation = msg_.correlation_id();
+    // Every answer names its correlation id, errors too: the clients match answers by it.
+    p.correlation = msg_.correlation_id();
+    std::optional<Status> bad;
+    if (msg_.has_options() && p.has_options) {
+      bad = Status(StatusCode::kInvalidArgument, "options sent twice for one correlation id");
+    } else if (msg_.has_options()) {
+      p.has_options = true;
+      p.deadline = DeadlineOf(msg_.options());
       p.req.stream = StreamName(msg_.options().stream_identifier());
       p.options = msg_.options();
       p.allowed = sc_->Authorize(*ctx_, Access::kWrite, p.req.stream);
@@ -273,10 +279,13 @@ class BatchAppendCall final : public grpc::ServerBidiReactor<BatchAppendReq, Bat
           p.req.expected = ExpectedRevision::Any();
           break;
       }
+    } else if (!p.has_options) {
+      bad = Status(StatusCode::kInvalidArgument,
+                   "the first message of a correlation id must carry its options");
     }
-    std::optional<Status> bad;
-    if (!p.allowed.ok()) bad = p.allowed;
+    if (!bad && !p.allowed.ok()) bad = p.allowed;
     for (auto& m : *msg_.mutable_proposed_messages()) {
+      if (bad) break;
       std::string missing;
       auto e = ProposedFromProto(std::move(m), &missing);
       if (!e.ok()) {
@@ -289,6 +298,13 @@ class BatchAppendCall final : public grpc::ServerBidiReactor<BatchAppendReq, Bat
       Pending done = std::move(p);
       pending_.erase(key);
       ++in_flight_;
+      if (!bad && done.deadline && std::chrono::system_clock::now() >= *done.deadline) {
+        // As KurrentDB: an append whose deadline passed is answered with a Timeout (the
+        // clients' DeadlineExceededError). It was never submitted: nothing is written.
+        done.expired = true;
+        bad =
+            Status(StatusCode::kUnavailable, "the append's deadline passed before it was written");
+      }
       if (bad) {
         CompleteLocked(done, Result<AppendResult>(*bad));
       } else {
@@ -325,10 +341,31 @@ class BatchAppendCall final : public grpc::ServerBidiReactor<BatchAppendReq, Bat
  private:
   struct Pending {
     event_store::client::UUID correlation;
+    bool has_options = false;
     BatchAppendReq::Options options;
     AppendRequest req;
     Status allowed;
+    std::optional<std::chrono::system_clock::time_point> deadline;
+    bool expired = false;  // refused because its deadline passed
   };
+
+  // The options' deadline: a point in time (`deadline_21_10_0`, what the Node clients send) or a
+  // duration from now (`deadline`); none when absent.
+  static std::optional<std::chrono::system_clock::time_point> DeadlineOf(
+      const BatchAppendReq::Options& o) {
+    using namespace std::chrono;
+    switch (o.deadline_option_case()) {
+      case BatchAppendReq::Options::kDeadline21100:
+        return system_clock::time_point(duration_cast<system_clock::duration>(
+            seconds(o.deadline_21_10_0().seconds()) + nanoseconds(o.deadline_21_10_0().nanos())));
+      case BatchAppendReq::Options::kDeadline:
+        return system_clock::now() +
+               duration_cast<system_clock::duration>(seconds(o.deadline().seconds()) +
+                                                     nanoseconds(o.deadline().nanos()));
+      default:
+        return std::nullopt;
+    }
+  }
 
   void CompleteLocked(const Pending& p, const Result<AppendResult>& r) {
     --in_flight_;
@@ -342,7 +379,10 @@ class BatchAppendCall final : public grpc::ServerBidiReactor<BatchAppendReq, Bat
     } else {
       auto* err = resp.mutable_error();
       const Status& s = r.status();
-      if (s.code() == StatusCode::kWrongExpectedRevision && s.conflict()) {
+      if (p.expired) {
+        err->set_code(static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED));
+        err->mutable_details()->PackFrom(event_store::client::Timeout());
+      } else if (s.code() == StatusCode::kWrongExpectedRevision && s.conflict()) {
         // Clients read one detail: the specific one.
         err->set_code(static_cast<int>(grpc::StatusCode::ALREADY_EXISTS));
         event_store::client::WrongExpectedVersion w;

@@ -1,0 +1,172 @@
+// Requests the official clients never send, against a real `annals serve`, with gRPC's own C++
+// client: each gets a precise answer at once (no hang, no answer the client cannot match), and
+// nothing is written.
+#include <google/protobuf/util/time_util.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "../http/test_support.h"
+#include "annals/grpc_store.h"
+#include "annals/types.h"
+#include "persistent.grpc.pb.h"
+#include "shared.pb.h"
+#include "streams.grpc.pb.h"
+
+namespace annals {
+namespace {
+
+namespace spb = ::event_store::client::streams;
+namespace ppb = ::event_store::client::persistent_subscriptions;
+using http::testing::ServerProcess;
+
+class GrpcRequestValidationTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { server_ = new ServerProcess({"--store", "memory"}); }
+  static void TearDownTestSuite() { delete server_; }
+
+  void SetUp() override {
+    channel_ = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+    auto store =
+        ConnectGrpc({.connection_string = "kurrentdb://" + server_->address() + "?tls=false"});
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+  }
+
+  static spb::BatchAppendReq Batch(const std::string& correlation) {
+    spb::BatchAppendReq req;
+    req.mutable_correlation_id()->set_string(correlation);
+    return req;
+  }
+  static void AddOptions(spb::BatchAppendReq* req, const std::string& stream) {
+    req->mutable_options()->mutable_stream_identifier()->set_stream_name(stream);
+    req->mutable_options()->mutable_any();
+  }
+  static void AddEvent(spb::BatchAppendReq* req) {
+    auto* e = req->add_proposed_messages();
+    e->mutable_id()->set_string(Uuid::Random().ToString());
+    (*e->mutable_metadata())["type"] = "T";
+    (*e->mutable_metadata())["content-type"] = "application/json";
+    e->set_data("{}");
+  }
+
+  // Sends `requests` on one BatchAppend call and reads one answer per request.
+  std::vector<spb::BatchAppendResp> BatchAppend(const std::vector<spb::BatchAppendReq>& requests) {
+    auto stub = spb::Streams::NewStub(channel_);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    auto call = stub->BatchAppend(&ctx);
+    for (const auto& r : requests) EXPECT_TRUE(call->Write(r));
+    EXPECT_TRUE(call->WritesDone());
+    std::vector<spb::BatchAppendResp> answers;
+    spb::BatchAppendResp resp;
+    while (call->Read(&resp)) answers.push_back(resp);
+    const grpc::Status status = call->Finish();
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return answers;
+  }
+
+  bool StreamExists(const std::string& stream) {
+    auto page = store_->ReadStream({.stream = stream});
+    return page.ok() && !page->events.empty();
+  }
+
+  static ServerProcess* server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<EventStore> store_;
+};
+
+ServerProcess* GrpcRequestValidationTest::server_ = nullptr;
+
+TEST_F(GrpcRequestValidationTest, BatchAppendErrorsNameTheirCorrelationId) {
+  const std::string no_options = Uuid::Random().ToString();
+  const std::string twice = Uuid::Random().ToString();
+  std::vector<spb::BatchAppendReq> requests;
+  // Events and is_final with no options ever sent for this id.
+  requests.push_back(Batch(no_options));
+  AddEvent(&requests.back());
+  requests.back().set_is_final(true);
+  // Options, then options again for the same id.
+  requests.push_back(Batch(twice));
+  AddOptions(&requests.back(), "batch-twice-a");
+  AddEvent(&requests.back());
+  requests.push_back(Batch(twice));
+  AddOptions(&requests.back(), "batch-twice-b");
+  AddEvent(&requests.back());
+  requests.back().set_is_final(true);
+  const auto answers = BatchAppend(requests);
+  ASSERT_EQ(answers.size(), 2u);
+  for (const auto& a : answers) {
+    ASSERT_TRUE(a.has_error()) << a.DebugString();
+    EXPECT_EQ(a.error().code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+    EXPECT_TRUE(a.correlation_id().string() == no_options || a.correlation_id().string() == twice)
+        << a.DebugString();
+  }
+  EXPECT_NE(answers[0].correlation_id().string(), answers[1].correlation_id().string());
+  EXPECT_FALSE(StreamExists("batch-twice-a"));
+  EXPECT_FALSE(StreamExists("batch-twice-b"));
+}
+
+TEST_F(GrpcRequestValidationTest, ABatchAppendPastItsDeadlineIsATimeoutAndWritesNothing) {
+  using google::protobuf::util::TimeUtil;
+  const auto now = std::chrono::system_clock::now();
+  auto at = [](std::chrono::system_clock::time_point t) {
+    return TimeUtil::NanosecondsToTimestamp(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+  };
+  std::vector<spb::BatchAppendReq> requests;
+  // Passed (the Node clients' absolute form), passed (a negative duration), and ahead.
+  requests.push_back(Batch("00000000-0000-0000-0000-000000000001"));
+  AddOptions(&requests.back(), "deadline-passed");
+  *requests.back().mutable_options()->mutable_deadline_21_10_0() =
+      at(now - std::chrono::seconds(1));
+  requests.push_back(Batch("00000000-0000-0000-0000-000000000002"));
+  AddOptions(&requests.back(), "deadline-negative");
+  *requests.back().mutable_options()->mutable_deadline() = TimeUtil::MillisecondsToDuration(-5);
+  requests.push_back(Batch("00000000-0000-0000-0000-000000000003"));
+  AddOptions(&requests.back(), "deadline-ahead");
+  *requests.back().mutable_options()->mutable_deadline_21_10_0() =
+      at(now + std::chrono::seconds(30));
+  for (auto& r : requests) {
+    AddEvent(&r);
+    r.set_is_final(true);
+  }
+  const auto answers = BatchAppend(requests);
+  ASSERT_EQ(answers.size(), 3u);
+  for (const auto& a : answers) {
+    const std::string id = a.correlation_id().string();
+    if (id.back() == '3') {
+      EXPECT_TRUE(a.has_success()) << a.DebugString();
+      continue;
+    }
+    ASSERT_TRUE(a.has_error()) << a.DebugString();
+    EXPECT_EQ(a.error().code(), static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED));
+    EXPECT_TRUE(a.error().details().Is<event_store::client::Timeout>()) << a.DebugString();
+  }
+  EXPECT_FALSE(StreamExists("deadline-passed"));
+  EXPECT_FALSE(StreamExists("deadline-negative"));
+  EXPECT_TRUE(StreamExists("deadline-ahead"));
+}
+
+TEST_F(GrpcRequestValidationTest, APersistentReadThatDoesNotStartWithOptionsIsInvalid) {
+  auto stub = ppb::PersistentSubscriptions::NewStub(channel_);
+  for (int variant = 0; variant < 2; ++variant) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    auto call = stub->Read(&ctx);
+    ppb::ReadReq first;
+    if (variant == 0) first.mutable_ack();  // an ack of nothing; variant 1: an empty message
+    ASSERT_TRUE(call->Write(first));
+    ppb::ReadResp resp;
+    EXPECT_FALSE(call->Read(&resp));
+    const grpc::Status status = call->Finish();
+    // Answered at once, not when the deadline ends a call left waiting.
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  }
+}
+
+}  // namespace
+}  // namespace annals
