@@ -208,4 +208,13 @@ Status ValidateStreamMetadata(const StreamMetadata& metadata) {
   return Status::Ok();
 }
 
+std::optional<int64_t> MaxAgeTicks(const StreamMetadata& metadata) {
+  constexpr int64_t kTicksPerSecond = 10'000'000;
+  if (!metadata.max_age_seconds ||
+      *metadata.max_age_seconds >= static_cast<uint64_t>(INT64_MAX / kTicksPerSecond)) {
+    return std::nullopt;
+  }
+  return static_cast<int64_t>(*metadata.max_age_seconds) * kTicksPerSecond;
+}
+
 }  // namespace annals

@@ -8,6 +8,8 @@
 // custom and kept, in their original order, with their values' original text.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -29,5 +31,9 @@ std::string StreamMetadataToJson(const StreamMetadata& metadata);
 // empty or a JSON object, `custom_json` is empty or a JSON object without any of the known
 // `$` keys. Then ParseStreamMetadataJson(StreamMetadataToJson(m)) succeeds.
 Status ValidateStreamMetadata(const StreamMetadata& metadata);
+
+// `$maxAge` in 100 ns ticks; nullopt when it is not set, or so large (beyond ~29,000 years) that
+// it hides nothing and its ticks would not fit in 64 bits.
+std::optional<int64_t> MaxAgeTicks(const StreamMetadata& metadata);
 
 }  // namespace annals

@@ -8,6 +8,7 @@
 #include "core/binary.h"
 #include "core/event_filter_matcher.h"
 #include "core/page_budget.h"
+#include "core/stream_metadata_codec.h"
 #include "engine/engine_impl.h"
 #include "engine/log/log_reader.h"
 
@@ -41,9 +42,8 @@ Visible VisibleRange(const StreamRecord& s) {
     v.low = std::max(v.low, from_count);
     if (count == 0) v.low = s.last_revision + 1;
   }
-  if (s.metadata.max_age_seconds) {
-    v.min_created_ticks =
-        Timestamp::Now().ticks - static_cast<int64_t>(*s.metadata.max_age_seconds) * 10'000'000;
+  if (const auto max_age = MaxAgeTicks(s.metadata)) {
+    v.min_created_ticks = Timestamp::Now().ticks - *max_age;
   }
   return v;
 }

@@ -23,7 +23,6 @@ namespace annals {
 namespace {
 
 constexpr uint64_t kPositionStride = 100;
-constexpr int64_t kTicksPerSecond = 10'000'000;
 
 // The event at log index i; Head() of a log of n events is PositionOfIndex(n).
 Position PositionOfIndex(size_t index) { return Position{kPositionStride * (index + 1)}; }
@@ -112,10 +111,8 @@ bool Visible(const StreamMetadata& metadata, Revision last, const RecordedEvent&
   if (metadata.max_count && last.value - event.revision.value >= *metadata.max_count) {
     return false;
   }
-  if (metadata.max_age_seconds &&
-      *metadata.max_age_seconds < static_cast<uint64_t>(INT64_MAX / kTicksPerSecond) &&
-      now.ticks - event.created.ticks >
-          static_cast<int64_t>(*metadata.max_age_seconds) * kTicksPerSecond) {
+  if (const auto max_age = MaxAgeTicks(metadata);
+      max_age && now.ticks - event.created.ticks > *max_age) {
     return false;
   }
   return true;

@@ -8,12 +8,12 @@
 
 #include "core/event_filter_matcher.h"
 #include "core/page_budget.h"
+#include "core/stream_metadata_codec.h"
 #include "postgres/postgres_store_impl.h"
 
 namespace annals::pg {
 namespace {
 
-constexpr int64_t kTicksPerSecond = 10'000'000;
 constexpr std::chrono::milliseconds kHeadCheckoutTimeout{10};
 
 Status InvalidArgument(std::string message) {
@@ -31,15 +31,6 @@ uint64_t LowestVisibleRevision(const StreamMetadata& metadata, Revision last) {
     lowest = std::max(lowest, last.value + 1 - *metadata.max_count);
   }
   return lowest;
-}
-
-// $maxAge in ticks, or -1 when it is not set (or too large to hide anything).
-int64_t MaxAgeTicks(const StreamMetadata& metadata) {
-  if (!metadata.max_age_seconds ||
-      *metadata.max_age_seconds >= static_cast<uint64_t>(INT64_MAX / kTicksPerSecond)) {
-    return -1;
-  }
-  return static_cast<int64_t>(*metadata.max_age_seconds) * kTicksPerSecond;
 }
 
 // A ListStreams prefix as a LIKE pattern (with '\' escaping LIKE's own characters), which
@@ -315,7 +306,7 @@ Result<ReadStreamResult> PostgresStore::ReadStream(const ReadStreamRequest& requ
                                         .Text(request.stream)
                                         .Int64(ClampToInt64(low))
                                         .Int64(ClampToInt64(high))
-                                        .Int64(MaxAgeTicks(*metadata))
+                                        .Int64(MaxAgeTicks(*metadata).value_or(-1))  // -1: no limit
                                         .Int64(ClampToInt64(request.max_count) == INT64_MAX
                                                    ? INT64_MAX
                                                    : ClampToInt64(request.max_count) + 1)

@@ -256,6 +256,15 @@ TEST_P(ConformanceTest, Visibility_MaxAgeHidesEventsOlderThanItsSeconds) {
   ASSERT_OK(store().SetStreamMetadata("order-1", ExpectedRevision::Any(), one_hour));
   ASSERT_OK_AND_ASSIGN(ReadStreamResult all, Read(store(), "order-1"));
   EXPECT_THAT(Revisions(all.events), ElementsAre(0, 1, 2, 3, 4));
+  // Ages whose ticks do not fit in 64 bits hide nothing (they once wrapped and hid all).
+  for (uint64_t seconds :
+       {uint64_t{922337203685}, uint64_t{9223372036854}, uint64_t{1} << 63, UINT64_MAX}) {
+    StreamMetadata huge;
+    huge.max_age_seconds = seconds;
+    ASSERT_OK(store().SetStreamMetadata("order-1", ExpectedRevision::Any(), huge));
+    ASSERT_OK_AND_ASSIGN(ReadStreamResult everything, Read(store(), "order-1"));
+    EXPECT_THAT(Revisions(everything.events), ElementsAre(0, 1, 2, 3, 4)) << seconds;
+  }
 }
 
 TEST_P(ConformanceTest, Visibility_TheStrictestRuleWins) {

@@ -292,6 +292,11 @@ TEST_F(HttpApiTest, SoftDeleteTombstoneAndRecreate) {
   ASSERT_EQ(listing.json()["streams"].size(), 1u);
   EXPECT_EQ(listing.json()["streams"][0]["state"], "active");
 
+  // Only `true` tombstones: a bare or other flag is refused, and the stream stays active.
+  for (const char* flag : {"?tombstone", "?tombstone=", "?tombstone=1", "?tombstone=yes"}) {
+    ExpectProblem(Http("DELETE", Url("/streams/" + s + flag)), 400, "invalid-argument");
+  }
+  ASSERT_EQ(Http("GET", Url("/streams/" + s)).status, 200);
   auto tomb = Http("DELETE", Url("/streams/" + s + "?tombstone=true"));
   ASSERT_EQ(tomb.status, 200) << tomb.body;
   ExpectProblem(Http("GET", Url("/streams/" + s)), 410, "stream-deleted");

@@ -93,10 +93,11 @@ class Query {
   std::vector<bool> used_;
 };
 
-// A query or header value for a bool: true/false/1/0.
+// A query value for a bool: exactly `true` or `false`. A bare `?tombstone` or `tombstone=1`
+// must not delete a stream for ever by a guess at what the client meant.
 std::optional<bool> ParseBool(std::string_view v) {
-  if (v == "true" || v == "1" || v.empty()) return true;
-  if (v == "false" || v == "0") return false;
+  if (v == "true") return true;
+  if (v == "false") return false;
   return std::nullopt;
 }
 
