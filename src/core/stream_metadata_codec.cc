@@ -208,6 +208,19 @@ Status ValidateStreamMetadata(const StreamMetadata& metadata) {
   return Status::Ok();
 }
 
+Status ValidateStreamMetadataWrite(const StreamMetadata& metadata, const Limits& limits) {
+  ANNALS_RETURN_IF_ERROR(ValidateStreamMetadata(metadata));
+  // Metadata writes are rare: measuring the event's exact JSON costs nothing that matters.
+  const size_t bytes = StreamMetadataToJson(metadata).size();
+  if (bytes > limits.max_event_bytes) {
+    return Status(StatusCode::kTooLarge,
+                  fmt::format("metadata: the stream's metadata event would be {} bytes, more than "
+                              "the {}-byte event limit",
+                              bytes, limits.max_event_bytes));
+  }
+  return Status::Ok();
+}
+
 std::optional<int64_t> MaxAgeTicks(const StreamMetadata& metadata) {
   constexpr int64_t kTicksPerSecond = 10'000'000;
   if (!metadata.max_age_seconds ||

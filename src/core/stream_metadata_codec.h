@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "annals/limits.h"
 #include "annals/status.h"
 #include "annals/types.h"
 
@@ -31,6 +32,11 @@ std::string StreamMetadataToJson(const StreamMetadata& metadata);
 // empty or a JSON object, `custom_json` is empty or a JSON object without any of the known
 // `$` keys. Then ParseStreamMetadataJson(StreamMetadataToJson(m)) succeeds.
 Status ValidateStreamMetadata(const StreamMetadata& metadata);
+
+// What a store checks before it writes stream metadata: ValidateStreamMetadata, then the size
+// of the `$metadata` event's JSON, which is held to `limits.max_event_bytes` as any event's
+// data and metadata are (kTooLarge).
+Status ValidateStreamMetadataWrite(const StreamMetadata& metadata, const Limits& limits);
 
 // `$maxAge` in 100 ns ticks; nullopt when it is not set, or so large (beyond ~29,000 years) that
 // it hides nothing and its ticks would not fit in 64 bits.

@@ -131,7 +131,7 @@ Result<AppendResult> EngineImpl::SetStreamMetadata(const std::string& stream,
                                                    const StreamMetadata& metadata) {
   ANNALS_RETURN_IF_ERROR(ValidateStreamName(stream, options_.limits));
   // A bad `$acl` or custom object fails here, never in the log (recovery must parse it).
-  ANNALS_RETURN_IF_ERROR(ValidateStreamMetadata(metadata));
+  ANNALS_RETURN_IF_ERROR(ValidateStreamMetadataWrite(metadata, options_.limits));
   Request r;
   r.kind = Request::Kind::kSetMetadata;
   r.append.stream = stream;

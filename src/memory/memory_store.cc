@@ -253,7 +253,7 @@ class MemoryStore final : public EventStore {
   Result<AppendResult> SetStreamMetadata(const std::string& stream, ExpectedRevision expected,
                                          const StreamMetadata& metadata) override {
     ANNALS_RETURN_IF_ERROR(ValidateStreamName(stream, limits_));
-    ANNALS_RETURN_IF_ERROR(ValidateStreamMetadata(metadata));
+    ANNALS_RETURN_IF_ERROR(ValidateStreamMetadataWrite(metadata, limits_));
     return Mutate([&]() -> Result<AppendResult> {
       if (TombstonedLocked(stream)) return StreamDeleted(stream);
       const std::string metadata_stream = MetadataStreamOf(stream);

@@ -152,7 +152,7 @@ Result<AppendResult> PostgresStore::SetStreamMetadata(const std::string& stream,
                                                       ExpectedRevision expected,
                                                       const StreamMetadata& metadata) {
   ANNALS_RETURN_IF_ERROR(ValidateStreamName(stream, limits_));
-  ANNALS_RETURN_IF_ERROR(ValidateStreamMetadata(metadata));
+  ANNALS_RETURN_IF_ERROR(ValidateStreamMetadataWrite(metadata, limits_));
   const Uuid record_id = Uuid::Random();
   return RunWrite<AppendResult>([&](Connection& c, bool in_doubt) {
     return SetMetadataTx(c, stream, expected, metadata, record_id, in_doubt);

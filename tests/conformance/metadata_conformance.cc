@@ -2,6 +2,7 @@
 // GetStreamMetadata) and how metadata hides events from ReadStream ($tb, $maxCount, $maxAge).
 #include <thread>
 
+#include "annals/limits.h"
 #include "conformance/conformance_helpers.h"
 #include "conformance/conformance_suite.h"
 
@@ -128,6 +129,18 @@ TEST_P(ConformanceTest, Metadata_StreamNeedNotExist) {
   ASSERT_OK(store().Append(Req("ghost-1", Evs(5), ExpectedRevision::NoStream())));
   ASSERT_OK_AND_ASSIGN(ReadStreamResult read, Read(store(), "ghost-1"));
   EXPECT_THAT(Revisions(read.events), ElementsAre(3, 4));
+}
+
+TEST_P(ConformanceTest, Metadata_IsHeldToTheEventSizeLimit) {
+  ASSERT_OK(store().SetStreamMetadata("order-1", ExpectedRevision::Any(), MaxCount(2)));
+  const Position head = store().Head();
+  // Its `$metadata` event is an event like any other: no bigger than max_event_bytes.
+  StreamMetadata big = MaxCount(3);
+  big.custom_json = R"({"blob":")" + std::string(Limits().max_event_bytes, 'x') + R"("})";
+  EXPECT_CODE(store().SetStreamMetadata("order-1", ExpectedRevision::Any(), big), kTooLarge);
+  EXPECT_EQ(store().Head(), head);
+  ASSERT_OK_AND_ASSIGN(StreamMetadataResult got, store().GetStreamMetadata("order-1"));
+  EXPECT_EQ(got.metadata.max_count, 2u);
 }
 
 TEST_P(ConformanceTest, Metadata_IsAMetadataEventInTheMetadataStream) {
