@@ -31,6 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     req.last_event_id = req.body.substr(0, 8);
   }
   if (mode & 0x80) req.expected_revision = req.body.substr(0, 12);
+  req.expected_revision_repeated = (mode & 0x81) == 0x81;
   Routed routed = router.Dispatch(req);
   if (auto* a = std::get_if<AppendCall>(&routed.action)) {
     (void)router.FinishAppend(*a, store->Append(a->request));

@@ -173,6 +173,22 @@ TEST_F(HttpApiTest, ExpectedRevisionConflictsAnswer409WithBothRevisions) {
                 400, "invalid-argument");
   ExpectProblem(Append(s, {{"events", {Event("D")}}}, {"Annals-Expected-Revision: soon"}), 400,
                 "invalid-argument");
+  // A repeated or empty header, and repeated members, are refused: none is picked by guess
+  // (the stream exists, so a `no_stream` dropped silently would have let the append through).
+  ExpectProblem(Append(s, {{"events", {Event("D")}}},
+                       {"Annals-Expected-Revision: any", "Annals-Expected-Revision: no_stream"}),
+                400, "invalid-argument");
+  ExpectProblem(Append(s, {{"events", {Event("D")}}}, {"Annals-Expected-Revision;"}), 400,
+                "invalid-argument");
+  const std::string event = R"({"type":"D","data":{}})";
+  for (const std::string& body : std::vector<std::string>{
+           R"({"expectedRevision":"no_stream","expectedRevision":"any","events":[)" + event + "]}",
+           R"({"events":[)" + event + R"(],"events":[)" + event + "]}",
+           R"({"events":[{"type":"D","type":"E","data":{}}]})",
+           R"({"events":[{"type":"D","data":{},"data":{"x":1}}]})"}) {
+    ExpectProblem(Http("POST", Url("/streams/" + s), body), 400, "invalid-argument");
+  }
+  ASSERT_EQ(Http("GET", Url("/streams/" + s)).json()["events"].size(), 4u);
 }
 
 TEST_F(HttpApiTest, IdempotentRetryAnswers200WithTheOriginalBody) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,8 +24,10 @@ struct Request {
   std::string target;  // origin-form: path and optional query, still percent-encoded
   std::string content_type;
   std::string accept;
-  std::string expected_revision;  // the Annals-Expected-Revision header, empty when absent
-  std::string last_event_id;      // the Last-Event-ID header, empty when absent
+  // The Annals-Expected-Revision header (nullopt when absent), and whether it came twice.
+  std::optional<std::string> expected_revision;
+  bool expected_revision_repeated = false;
+  std::string last_event_id;  // the Last-Event-ID header, empty when absent
   bool has_last_event_id = false;
   std::string body;
   Principal principal;

@@ -183,6 +183,28 @@ std::string JsonErrorDetail(simdjson::error_code e) {
   return std::string("the body is not valid JSON: ") + simdjson::error_message(e);
 }
 
+// The known members of one JSON object, each allowed once. JSON leaves a repeated member's
+// meaning open and parsers disagree (the first wins, the last, or both), so a second one is
+// refused instead of guessed at: `{"expectedRevision":"no_stream","expectedRevision":"any"}`.
+class MembersOnce {
+ public:
+  explicit MembersOnce(std::span<const std::string_view> known) : known_(known) {}
+  // True when `key` is one of the known members and was seen before.
+  bool Repeated(std::string_view key) {
+    for (size_t i = 0; i < known_.size(); ++i) {
+      if (known_[i] != key) continue;
+      const bool repeated = seen_ & (1u << i);
+      seen_ |= 1u << i;
+      return repeated;
+    }
+    return false;
+  }
+
+ private:
+  std::span<const std::string_view> known_;  // at most 32
+  uint32_t seen_ = 0;
+};
+
 // Decodes one element of `events`.
 std::optional<ParseError> ParseEvent(od::value& v, size_t index, ProposedEvent* out) {
   const std::string at = "events[" + std::to_string(index) + "]";
@@ -192,9 +214,12 @@ std::optional<ParseError> ParseEvent(od::value& v, size_t index, ProposedEvent* 
   std::optional<std::string> data_string;  // when `data` is a JSON string: its value
   bool have_type = false;
   bool have_content_type = false;
+  static constexpr std::string_view kMembers[] = {"id", "type", "contentType", "data", "metadata"};
+  MembersOnce members(kMembers);
   for (auto field : obj) {
     std::string_view key;
     if (auto e = field.unescaped_key().get(key)) return ParseError{at, JsonErrorDetail(e)};
+    if (members.Repeated(key)) return ParseError{at + "." + std::string(key), "given twice"};
     od::value value;
     if (auto e = field.value().get(value)) return ParseError{at, JsonErrorDetail(e)};
     if (key == "id") {
@@ -504,8 +529,9 @@ std::optional<ParseError> ExpectedFromRequest(const Request& req, Query& q,
   bool dup = false;
   auto v = q.One("expectedRevision", &dup);
   if (dup) return ParseError{"expectedRevision", "given twice"};
-  if (!req.expected_revision.empty()) {
-    auto e = ExpectedRevision::Parse(req.expected_revision);
+  if (req.expected_revision_repeated) return ParseError{"Annals-Expected-Revision", "given twice"};
+  if (req.expected_revision) {
+    auto e = ExpectedRevision::Parse(*req.expected_revision);
     if (!e) {
       return ParseError{"Annals-Expected-Revision",
                         "must be any, no_stream, stream_exists or a revision"};
@@ -654,9 +680,12 @@ Routed Router::AppendRoute(Request& req, std::string stream, std::string_view qu
   if (doc.get_object().get(root)) return fail({"body", "must be a JSON object"});
   bool have_events = false;
   std::optional<ExpectedRevision> body_expected;
+  static constexpr std::string_view kMembers[] = {"expectedRevision", "events"};
+  MembersOnce members(kMembers);
   for (auto field : root) {
     std::string_view key;
     if (auto e = field.unescaped_key().get(key)) return fail({"body", JsonErrorDetail(e)});
+    if (members.Repeated(key)) return fail({std::string(key), "given twice"});
     od::value value;
     if (auto e = field.value().get(value)) return fail({"body", JsonErrorDetail(e)});
     if (key == "expectedRevision") {

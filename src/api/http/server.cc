@@ -620,7 +620,10 @@ asio::awaitable<void> Server::Impl::Session(Stream stream, std::shared_ptr<Conn>
     req.target = std::string(msg.target());
     req.content_type = std::string(msg[bhttp::field::content_type]);
     req.accept = std::string(msg[bhttp::field::accept]);
-    req.expected_revision = std::string(msg["Annals-Expected-Revision"]);
+    if (auto [first, end] = msg.equal_range("Annals-Expected-Revision"); first != end) {
+      req.expected_revision = std::string(first->value());
+      req.expected_revision_repeated = std::next(first) != end;
+    }
     if (auto it = msg.find("Last-Event-ID"); it != msg.end()) {
       req.has_last_event_id = true;
       req.last_event_id = std::string(it->value());
