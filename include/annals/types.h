@@ -136,8 +136,8 @@ struct EventFilter {
   std::string category;                      // streams named `<category>-...` (or exactly it)
   std::vector<std::string> event_types;      // exact, any of
   std::vector<std::string> type_prefixes;    // any of
-  std::string type_regex;                    // ECMAScript syntax, found anywhere in the type
-  std::string stream_regex;                  // ECMAScript syntax, found anywhere in the name
+  std::string type_regex;                    // RE2 syntax, found anywhere in the type
+  std::string stream_regex;                  // RE2 syntax, found anywhere in the name
   bool exclude_system_events = false;        // streams and types starting with '$'
   bool Empty() const {
     return stream_prefixes.empty() && category.empty() && event_types.empty() &&

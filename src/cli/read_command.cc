@@ -191,9 +191,9 @@ void AddReadCommand(CLI::App& app) {
   command->add_option("--type-prefix", options->type_prefixes,
                       "--all: event types starting with this (repeatable: any of)");
   command->add_option("--type-regex", options->type_regex,
-                      "--all: event types matching this ECMAScript regular expression");
+                      "--all: event types matching this regular expression (RE2 syntax)");
   command->add_option("--stream-regex", options->stream_regex,
-                      "--all: stream names matching this ECMAScript regular expression");
+                      "--all: stream names matching this regular expression (RE2 syntax)");
   command->add_flag("--exclude-system", options->exclude_system,
                     "--all: leave out system events (stream or type starting with '$')");
   command->callback([options] { RunRead(*options); });

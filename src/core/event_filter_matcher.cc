@@ -12,15 +12,12 @@ bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
 
-// ECMAScript, as the gRPC protocol's filters; `optimize` because a filter is compiled once per
-// read and matched against every event the read scans.
-Status CompileRegex(const std::string& pattern, const char* field, std::optional<std::regex>* out) {
+Status CompileRegex(const std::string& pattern, const char* field,
+                    std::optional<FilterRegex>* out) {
   if (pattern.empty()) return Status::Ok();
-  try {
-    out->emplace(pattern, std::regex::ECMAScript | std::regex::optimize);
-  } catch (const std::regex_error& e) {
-    return Status(StatusCode::kInvalidArgument, fmt::format("filter.{}: {}", field, e.what()));
-  }
+  auto re = FilterRegex::Compile(pattern, fmt::format("filter.{}", field));
+  if (!re.ok()) return re.status();
+  *out = std::move(re).value();
   return Status::Ok();
 }
 
@@ -52,10 +49,8 @@ bool EventFilterMatcher::Matches(std::string_view stream, std::string_view type)
                    [&](const std::string& p) { return StartsWith(type, p); })) {
     return false;
   }
-  if (type_regex_ && !std::regex_search(type.begin(), type.end(), *type_regex_)) return false;
-  if (stream_regex_ && !std::regex_search(stream.begin(), stream.end(), *stream_regex_)) {
-    return false;
-  }
+  if (type_regex_ && !type_regex_->Finds(type)) return false;
+  if (stream_regex_ && !stream_regex_->Finds(stream)) return false;
   return true;
 }
 

@@ -6,11 +6,11 @@
 #pragma once
 
 #include <optional>
-#include <regex>
 #include <string_view>
 
 #include "annals/status.h"
 #include "annals/types.h"
+#include "core/filter_regex.h"
 
 namespace annals {
 
@@ -24,8 +24,8 @@ class EventFilterMatcher {
 
  private:
   const EventFilter* filter_ = nullptr;
-  std::optional<std::regex> type_regex_;
-  std::optional<std::regex> stream_regex_;
+  std::optional<FilterRegex> type_regex_;
+  std::optional<FilterRegex> stream_regex_;
 };
 
 }  // namespace annals

@@ -10,12 +10,13 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <regex>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "core/filter_regex.h"
 #include "core/page_budget.h"
 #include "core/stream_metadata_codec.h"
 
@@ -79,8 +80,8 @@ bool AnyPrefixOf(const std::vector<std::string>& prefixes, std::string_view text
 }
 
 struct FilterRegexes {
-  std::optional<std::regex> type;
-  std::optional<std::regex> stream;
+  std::optional<FilterRegex> type;
+  std::optional<FilterRegex> stream;
 };
 
 bool Matches(const EventFilter& filter, const FilterRegexes& regexes, const RecordedEvent& event) {
@@ -95,8 +96,8 @@ bool Matches(const EventFilter& filter, const FilterRegexes& regexes, const Reco
   if (!filter.type_prefixes.empty() && !AnyPrefixOf(filter.type_prefixes, event.type)) {
     return false;
   }
-  if (regexes.type && !std::regex_search(event.type, *regexes.type)) return false;
-  if (regexes.stream && !std::regex_search(event.stream, *regexes.stream)) return false;
+  if (regexes.type && !regexes.type->Finds(event.type)) return false;
+  if (regexes.stream && !regexes.stream->Finds(event.stream)) return false;
   if (filter.exclude_system_events && (IsSystemName(event.stream) || IsSystemName(event.type))) {
     return false;
   }
@@ -178,15 +179,13 @@ class MemoryStore final : public EventStore {
     if (request.max_count == 0) return InvalidArgument("max_count must be at least 1");
     if (request.max_scan == 0) return InvalidArgument("max_scan must be at least 1");
     FilterRegexes regexes;
-    try {
-      if (!request.filter.type_regex.empty()) {
-        regexes.type.emplace(request.filter.type_regex, std::regex::ECMAScript);
-      }
-      if (!request.filter.stream_regex.empty()) {
-        regexes.stream.emplace(request.filter.stream_regex, std::regex::ECMAScript);
-      }
-    } catch (const std::regex_error& e) {
-      return InvalidArgument("invalid filter regex: " + std::string(e.what()));
+    for (auto [pattern, field, out] :
+         {std::tuple(&request.filter.type_regex, "filter.typeRegex", &regexes.type),
+          std::tuple(&request.filter.stream_regex, "filter.streamRegex", &regexes.stream)}) {
+      if (pattern->empty()) continue;
+      auto re = FilterRegex::Compile(*pattern, field);
+      if (!re.ok()) return re.status();
+      *out = std::move(re).value();
     }
     std::lock_guard lock(mu_);
     ReadAllResult result;

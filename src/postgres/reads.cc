@@ -332,7 +332,7 @@ Result<ReadAllResult> PostgresStore::ReadAll(const ReadAllRequest& request) {
   const bool regex = !request.filter.type_regex.empty() || !request.filter.stream_regex.empty();
   return RunRead<ReadAllResult>([&](Connection& c) -> Result<ReadAllResult> {
     ReadAllResult result;
-    // Without a regex the database filters and limits. With one (ECMAScript, which
+    // Without a regex the database filters and limits. With one (RE2 syntax, which
     // PostgreSQL's regular expressions are not), it returns the window's candidates by
     // position, type and stream, the matcher picks, and the picked events are fetched.
     const std::string columns =

@@ -392,25 +392,27 @@ TEST_P(ConformanceTest, Filter_TypePrefixesMatchAnyOf) {
                  {"$$order-1/$metadata", "cart-2/$streamDeleted"});
 }
 
-TEST_P(ConformanceTest, Filter_TypeRegexIsEcmaScript) {
+TEST_P(ConformanceTest, Filter_TypeRegexIsRe2) {
   BuildMixedLog(store());
   ExpectFiltered(store(), {.type_regex = "^Order(Placed|Shipped)$"},
                  {"order-1/OrderPlaced", "order-1/OrderShipped", "order-2/OrderPlaced",
                   "Order-3/OrderPlaced"});
   ExpectFiltered(store(), {.type_regex = "^Item\\w+d$"},
                  {"cart-1/ItemAdded", "cart-1/ItemRemoved", "cart-2/ItemAdded"});
-  ExpectFiltered(store(), {.type_regex = "^(?!Order|Item).*$"},  // lookahead: ECMAScript
+  ExpectFiltered(store(), {.type_regex = "^[^OI]"},
                  {"orderline-1/LineAdded", "order/AuditLogged", "$$order-1/$metadata",
                   "cart-2/$streamDeleted"});
+  // RE2 refuses what needs backtracking (src/core/filter_regex.h): lookaround, backreferences.
+  EXPECT_CODE(store().ReadAll({.filter = {.type_regex = "^(?!Order|Item).*$"}}), kInvalidArgument);
+  EXPECT_CODE(store().ReadAll({.filter = {.type_regex = "(Order)\\1"}}), kInvalidArgument);
 }
 
-TEST_P(ConformanceTest, Filter_StreamRegexIsEcmaScriptSearchedInTheName) {
+TEST_P(ConformanceTest, Filter_StreamRegexIsRe2SearchedInTheName) {
   BuildMixedLog(store());
   ExpectFiltered(store(), {.stream_regex = "^order-\\d+$"},
                  {"order-1/OrderPlaced", "order-1/OrderShipped", "order-2/OrderPlaced"});
   ExpectFiltered(store(), {.stream_regex = "line"}, {"orderline-1/LineAdded"});
-  ExpectFiltered(store(), {.stream_regex = "^(?!.*-)"},  // lookahead: ECMAScript
-                 {"order/AuditLogged"});
+  ExpectFiltered(store(), {.stream_regex = "^[^-]*$"}, {"order/AuditLogged"});
   ExpectFiltered(store(), {.category = "cart", .type_regex = "Added$", .stream_regex = "2$"},
                  {"cart-2/ItemAdded"});
   EXPECT_CODE(store().ReadAll({.filter = {.stream_regex = "(order"}}), kInvalidArgument);

@@ -369,6 +369,15 @@ TEST_F(HttpApiTest, AllWithFiltersAndPaging) {
   auto by_regex = Http("GET", Url("/all?category=" + cat + "&typeRegex=%5EC"));
   EXPECT_EQ(by_regex.json()["events"].size(), 1u);
   ExpectProblem(Http("GET", Url("/all?typeRegex=%5B")), 400, "invalid-argument");
+  // A pattern that backtracks exponentially elsewhere, over a long stream name: answered (a
+  // backtracking engine would hold an I/O thread for longer than the universe's age).
+  const std::string qs = Unique("q") + std::string(60, 'a');
+  ASSERT_EQ(Append(qs, {{"events", {Event("Opened")}}}).status, 201);
+  auto redos =
+      Http("GET", Url("/all?streamRegex=%5E" + qs.substr(0, qs.size() - 60) + "(a%7Ca)*c&limit=1"));
+  ASSERT_EQ(redos.status, 200) << redos.body;
+  EXPECT_EQ(redos.json()["events"].size(), 0u);
+  ExpectProblem(Http("GET", Url("/all?streamRegex=(%3F%3Dx)")), 400, "invalid-argument");
 
   // Page through the category two at a time: every event once, in order.
   std::vector<uint64_t> positions;

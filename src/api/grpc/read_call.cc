@@ -5,12 +5,12 @@
 #include <deque>
 #include <memory>
 #include <mutex>
-#include <regex>
 
 #include "api/grpc/convert.h"
 #include "api/grpc/queued_write_reactor.h"
 #include "api/grpc/raw_messages.h"
 #include "api/grpc/wire/read_event_message.h"
+#include "core/filter_regex.h"
 
 namespace annals::grpcapi {
 
@@ -35,10 +35,10 @@ constexpr uint64_t kDefaultWindow = 32;
 struct Filter {
   bool on_stream = false;  // else on the event type
   std::vector<std::string> prefixes;
-  std::optional<std::regex> regex;
+  std::optional<FilterRegex> regex;
   bool Matches(const RecordedEvent& e) const {
     const std::string& subject = on_stream ? e.stream : e.type;
-    if (regex && !std::regex_search(subject, *regex)) return false;
+    if (regex && !regex->Finds(subject)) return false;
     if (prefixes.empty()) return true;
     for (const auto& p : prefixes) {
       if (subject.compare(0, p.size(), p) == 0) return true;
@@ -441,11 +441,9 @@ grpc::Status Plan(const ReadReq& req, ReadState* s) {
     }
     for (const auto& p : ex->prefix()) filter.prefixes.push_back(p);
     if (!ex->regex().empty()) {
-      try {
-        filter.regex.emplace(ex->regex(), std::regex::ECMAScript);
-      } catch (const std::regex_error& e) {
-        return Invalid("bad filter regex: " + std::string(e.what()));
-      }
+      auto re = FilterRegex::Compile(ex->regex(), "filter regex");
+      if (!re.ok()) return Invalid(re.status().message());
+      filter.regex = std::move(re).value();
     }
     const uint64_t window = f.window_case() == ReadOptions::FilterOptions::kMax && f.max() > 0
                                 ? f.max()
