@@ -72,7 +72,7 @@ constexpr OptionSpec kOptions[] = {
     {"--max-body-bytes", "http.max_body_bytes", "ANNALS_MAX_BODY_BYTES", "100663296",
      "Request body at most (413 beyond)"},
     {"--read-timeout-ms", "http.read_timeout_ms", "ANNALS_READ_TIMEOUT_MS", "30000",
-     "Time to receive one whole request (408 beyond)"},
+     "Time to receive one whole request (the connection is closed beyond)"},
     {"--idle-timeout-ms", "http.idle_timeout_ms", "ANNALS_IDLE_TIMEOUT_MS", "60000",
      "Keep-alive wait for the next request before closing"},
     {"--write-timeout-ms", "http.write_timeout_ms", "ANNALS_WRITE_TIMEOUT_MS", "30000",

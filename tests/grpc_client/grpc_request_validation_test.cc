@@ -130,12 +130,16 @@ TEST_F(GrpcRequestValidationTest, ABatchAppendPastItsDeadlineIsATimeoutAndWrites
   AddOptions(&requests.back(), "deadline-ahead");
   *requests.back().mutable_options()->mutable_deadline_21_10_0() =
       at(now + std::chrono::seconds(30));
+  // A client's "never": the last second of year 9999 (it must not wrap into the past).
+  requests.push_back(Batch("00000000-0000-0000-0000-000000000013"));
+  AddOptions(&requests.back(), "deadline-never");
+  requests.back().mutable_options()->mutable_deadline_21_10_0()->set_seconds(253402300799);
   for (auto& r : requests) {
     AddEvent(&r);
     r.set_is_final(true);
   }
   const auto answers = BatchAppend(requests);
-  ASSERT_EQ(answers.size(), 3u);
+  ASSERT_EQ(answers.size(), 4u);
   for (const auto& a : answers) {
     const std::string id = a.correlation_id().string();
     if (id.back() == '3') {
@@ -149,6 +153,7 @@ TEST_F(GrpcRequestValidationTest, ABatchAppendPastItsDeadlineIsATimeoutAndWrites
   EXPECT_FALSE(StreamExists("deadline-passed"));
   EXPECT_FALSE(StreamExists("deadline-negative"));
   EXPECT_TRUE(StreamExists("deadline-ahead"));
+  EXPECT_TRUE(StreamExists("deadline-never"));
 }
 
 TEST_F(GrpcRequestValidationTest, APersistentReadThatDoesNotStartWithOptionsIsInvalid) {
@@ -166,6 +171,33 @@ TEST_F(GrpcRequestValidationTest, APersistentReadThatDoesNotStartWithOptionsIsIn
     // Answered at once, not when the deadline ends a call left waiting.
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
   }
+}
+
+TEST_F(GrpcRequestValidationTest, PersistentSubscriptionSettingsNoGroupCanRunWithAreInvalid) {
+  auto stub = ppb::PersistentSubscriptions::NewStub(channel_);
+  auto create = [&](const std::string& group, auto&& set) {
+    ppb::CreateReq req;
+    auto* o = req.mutable_options();
+    o->mutable_stream()->mutable_stream_identifier()->set_stream_name("visit-1");
+    o->mutable_stream()->mutable_start();
+    o->set_group_name(group);
+    o->mutable_settings()->set_consumer_strategy("RoundRobin");
+    o->mutable_settings()->set_message_timeout_ms(1000);
+    set(o->mutable_settings());
+    grpc::ClientContext ctx;
+    ppb::CreateResp resp;
+    return stub->Create(&ctx, req, &resp);
+  };
+  EXPECT_TRUE(create("fine", [](ppb::Settings*) {}).ok());
+  const grpc::Status negative_retries =
+      create("g1", [](ppb::Settings* s) { s->set_max_retry_count(-5); });
+  EXPECT_EQ(negative_retries.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(create("g2", [](ppb::Settings* s) { s->set_message_timeout_ms(-1); }).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(create("g3", [](ppb::Settings* s) { s->set_consumer_strategy("Bogus"); }).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(create("g4", [](ppb::Settings* s) { s->set_max_subscriber_count(-1); }).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 }  // namespace

@@ -56,10 +56,29 @@ std::string StrategyText(delivery::Strategy s) {
   return "RoundRobin";
 }
 
-void ApplySettings(const ppb::Settings& s, delivery::GroupSettings* g) {
+// kInvalidArgument for what no group can run with: a negative count or duration (which read as
+// "unset" before, silently), or a consumer strategy this server does not know.
+Status ApplySettings(const ppb::Settings& s, delivery::GroupSettings* g) {
   using std::chrono::milliseconds;
-  if (s.max_retry_count() >= 0) g->max_retries = static_cast<uint32_t>(s.max_retry_count());
-  g->max_subscribers = static_cast<uint32_t>(std::max(0, s.max_subscriber_count()));
+  const auto invalid = [](const char* what) {
+    return Status(StatusCode::kInvalidArgument, std::string("settings: ") + what);
+  };
+  if (s.max_retry_count() < 0) return invalid("max_retry_count must not be negative");
+  if (s.max_subscriber_count() < 0) return invalid("max_subscriber_count must not be negative");
+  if ((s.message_timeout_case() == ppb::Settings::kMessageTimeoutMs &&
+       s.message_timeout_ms() < 0) ||
+      (s.message_timeout_case() == ppb::Settings::kMessageTimeoutTicks &&
+       s.message_timeout_ticks() < 0)) {
+    return invalid("the message timeout must not be negative");
+  }
+  if ((s.checkpoint_after_case() == ppb::Settings::kCheckpointAfterMs &&
+       s.checkpoint_after_ms() < 0) ||
+      (s.checkpoint_after_case() == ppb::Settings::kCheckpointAfterTicks &&
+       s.checkpoint_after_ticks() < 0)) {
+    return invalid("checkpoint_after must not be negative");
+  }
+  g->max_retries = static_cast<uint32_t>(s.max_retry_count());
+  g->max_subscribers = static_cast<uint32_t>(s.max_subscriber_count());
   if (s.message_timeout_case() == ppb::Settings::kMessageTimeoutMs && s.message_timeout_ms() > 0) {
     g->ack_timeout = milliseconds(s.message_timeout_ms());
   } else if (s.message_timeout_case() == ppb::Settings::kMessageTimeoutTicks &&
@@ -96,9 +115,14 @@ void ApplySettings(const ppb::Settings& s, delivery::GroupSettings* g) {
     g->strategy = delivery::Strategy::kDispatchToSingle;
   } else if (strategy == "Pinned" || strategy == "PinnedByCorrelation") {
     g->strategy = delivery::Strategy::kPinnedByStream;
-  } else {
+  } else if (strategy == "RoundRobin") {
     g->strategy = delivery::Strategy::kRoundRobin;
+  } else {
+    return invalid(
+        "consumer_strategy must be RoundRobin, DispatchToSingle, Pinned or "
+        "PinnedByCorrelation");
   }
+  return Status::Ok();
 }
 
 delivery::StartAt StartAtKind(delivery::StartAt::Kind kind, uint64_t value = 0) {
@@ -113,7 +137,7 @@ delivery::StartAt StartAtKind(delivery::StartAt::Kind kind, uint64_t value = 0) 
 Result<GroupDefinition> DefinitionFrom(const ppb::CreateOptions& o) {
   GroupDefinition def;
   def.name = o.group_name();
-  ApplySettings(o.settings(), &def.settings);
+  ANNALS_RETURN_IF_ERROR(ApplySettings(o.settings(), &def.settings));
   using delivery::StartAt;
   auto start_revision = [&](uint64_t r) {
     if (r == 0) return StartAt{};

@@ -350,17 +350,23 @@ class BatchAppendCall final : public grpc::ServerBidiReactor<BatchAppendReq, Bat
   };
 
   // The options' deadline: a point in time (`deadline_21_10_0`, what the Node clients send) or a
-  // duration from now (`deadline`); none when absent.
+  // duration from now (`deadline`); none when absent, or too far ahead for the clock's 64-bit
+  // nanoseconds (year 2262; a client's "never" is often year 9999), which would wrap to the past.
   static std::optional<std::chrono::system_clock::time_point> DeadlineOf(
       const BatchAppendReq::Options& o) {
     using namespace std::chrono;
+    constexpr int64_t kFarSeconds = 9'000'000'000;  // ~285 years, within 64-bit nanoseconds
+    const auto clamp = [](int64_t s) { return std::max(s, -kFarSeconds); };
     switch (o.deadline_option_case()) {
       case BatchAppendReq::Options::kDeadline21100:
-        return system_clock::time_point(duration_cast<system_clock::duration>(
-            seconds(o.deadline_21_10_0().seconds()) + nanoseconds(o.deadline_21_10_0().nanos())));
+        if (o.deadline_21_10_0().seconds() >= kFarSeconds) return std::nullopt;
+        return system_clock::time_point(
+            duration_cast<system_clock::duration>(seconds(clamp(o.deadline_21_10_0().seconds())) +
+                                                  nanoseconds(o.deadline_21_10_0().nanos())));
       case BatchAppendReq::Options::kDeadline:
+        if (o.deadline().seconds() >= kFarSeconds / 2) return std::nullopt;
         return system_clock::now() +
-               duration_cast<system_clock::duration>(seconds(o.deadline().seconds()) +
+               duration_cast<system_clock::duration>(seconds(clamp(o.deadline().seconds())) +
                                                      nanoseconds(o.deadline().nanos()));
       default:
         return std::nullopt;

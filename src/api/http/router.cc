@@ -514,8 +514,9 @@ std::optional<ParseError> ParseFrom(Query& q, std::optional<uint64_t>* out, bool
 }
 
 Routed QueryFail(Route route, const ParseError& e, std::string_view path) {
-  return Fail(route, ProblemKind::kInvalidArgument, "query parameter '" + e.field + "' " + e.detail,
-              path, e.field);
+  const char* what = e.field == "Annals-Expected-Revision" ? "header" : "query parameter";
+  return Fail(route, ProblemKind::kInvalidArgument,
+              std::string(what) + " '" + e.field + "' " + e.detail, path, e.field);
 }
 
 std::optional<ParseError> CheckUnknown(const Query& q) {
