@@ -92,6 +92,12 @@ TEST_P(TornTailTest, TearAtEveryByteOfTheLastCommitDropsItWholeAndKeepsTheRest) 
     } else {
       testing::ZeroRange(segment, tear, commit_end - tear);
     }
+    // A tear that rewrote the bytes it covers with what they were (a last checksum byte that
+    // happened to be 0, one run in 256: the record holds its commit time) tore nothing.
+    if (testing::ReadFile(segment).compare(tear, commit_end - tear, original, tear,
+                                           commit_end - tear) == 0) {
+      continue;
+    }
     auto e = MustOpen(options);
     ASSERT_NE(e, nullptr) << "tear at " << tear;
     EXPECT_EQ(e->Head().value, commit_start) << "tear at " << tear;
