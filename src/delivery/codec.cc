@@ -3,6 +3,8 @@
 #include <charconv>
 #include <chrono>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "core/rfc3339.h"
 
@@ -358,8 +360,24 @@ Result<Checkpoint> ParseParkedCleared(std::string_view data) {
 }
 
 Result<Json> ParseJson(std::string_view text) {
-  Json j = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  // nlohmann keeps the last of a repeated member; a definition with two `url`s or two `source`s
+  // is refused instead, as the HTTP API refuses them everywhere (docs/http-api.md).
+  std::vector<std::set<std::string>> members;  // of each object being parsed
+  std::optional<std::string> repeated;
+  auto callback = [&](int, Json::parse_event_t event, Json& parsed) {
+    if (event == Json::parse_event_t::object_start) {
+      members.emplace_back();
+    } else if (event == Json::parse_event_t::object_end) {
+      if (!members.empty()) members.pop_back();
+    } else if (event == Json::parse_event_t::key && !members.empty() &&
+               !members.back().insert(parsed.get<std::string>()).second && !repeated) {
+      repeated = parsed.get<std::string>();
+    }
+    return true;
+  };
+  Json j = Json::parse(text.begin(), text.end(), callback, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Invalid("not valid JSON");
+  if (repeated) return Invalid("member '" + *repeated + "' given twice");
   return j;
 }
 

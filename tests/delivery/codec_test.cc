@@ -97,6 +97,19 @@ TEST(DeliveryCodec, SettingsRefuseNonsense) {
   EXPECT_EQ(t.max_retries, 2u);
 }
 
+TEST(DeliveryCodec, ParseJsonRefusesARepeatedMemberAtAnyDepth) {
+  EXPECT_TRUE(ParseJson(R"({"a":1,"b":{"a":2},"c":[{"a":3},{"a":4}]})").ok());
+  for (const char* text :
+       {R"({"url":"http://a","url":"http://b"})", R"({"source":{"stream":"s","stream":"t"}})",
+        R"([{"k":1},{"k":1,"k":2}])"}) {
+    auto j = ParseJson(text);
+    ASSERT_FALSE(j.ok()) << text;
+    EXPECT_EQ(j.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(j.status().message().find("given twice"), std::string::npos) << j.status().message();
+  }
+  EXPECT_FALSE(ParseJson("{").ok());
+}
+
 TEST(DeliveryCodec, CheckpointAndParkedRoundTrip) {
   auto cp = ParseCheckpoint(CheckpointJson(3, 1000));
   ASSERT_TRUE(cp.ok());
