@@ -173,6 +173,24 @@ TEST_F(GrpcRequestValidationTest, APersistentReadThatDoesNotStartWithOptionsIsIn
   }
 }
 
+TEST_F(GrpcRequestValidationTest, AReadInAnUnknownDirectionIsInvalid) {
+  auto stub = spb::Streams::NewStub(channel_);
+  spb::ReadReq req;
+  auto* o = req.mutable_options();
+  o->mutable_stream()->mutable_stream_identifier()->set_stream_name("visit-1");
+  o->mutable_stream()->mutable_start();
+  o->set_count(10);
+  o->mutable_no_filter();
+  o->mutable_uuid_option()->mutable_string();
+  o->set_read_direction(static_cast<spb::ReadReq::Options::ReadDirection>(5));  // not 0 or 1
+  grpc::ClientContext ctx;
+  auto call = stub->Read(&ctx, req);
+  spb::ReadResp resp;
+  while (call->Read(&resp)) {
+  }
+  EXPECT_EQ(call->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 TEST_F(GrpcRequestValidationTest, PersistentSubscriptionSettingsNoGroupCanRunWithAreInvalid) {
   auto stub = ppb::PersistentSubscriptions::NewStub(channel_);
   auto create = [&](const std::string& group, auto&& set) {

@@ -375,6 +375,9 @@ grpc::Status Plan(const ReadReq& req, ReadState* s) {
     return Invalid("uuid_option is required");
   }
   s->structured = o.uuid_option().has_structured();
+  if (o.read_direction() != ReadOptions::Forwards && o.read_direction() != ReadOptions::Backwards) {
+    return Invalid("read_direction must be Forwards or Backwards");
+  }
   s->forwards = o.read_direction() == ReadOptions::Forwards;
   switch (o.count_option_case()) {
     case ReadOptions::kCount:
