@@ -1,6 +1,9 @@
 // Requests the official clients never send, against a real `annals serve`, with gRPC's own C++
 // client: each gets a precise answer at once (no hang, no answer the client cannot match), and
-// nothing is written.
+// nothing is written. Among them, `Streams.Append` calls that end without the client's
+// half-close (cancelled: with this client a bare RST_STREAM; or past their deadline): the server
+// reads a client stream to its end before it appends, and a stream that ended because the call
+// was aborted is not a complete request.
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -8,6 +11,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "../http/test_support.h"
 #include "annals/grpc_store.h"
@@ -69,9 +73,36 @@ class GrpcRequestValidationTest : public ::testing::Test {
     return answers;
   }
 
-  bool StreamExists(const std::string& stream) {
-    auto page = store_->ReadStream({.stream = stream});
-    return page.ok() && !page->events.empty();
+  // Opens an Append call to `stream` and sends its options and `events` events, no half-close.
+  std::unique_ptr<grpc::ClientWriter<spb::AppendReq>> StartAppend(grpc::ClientContext* ctx,
+                                                                  spb::AppendResp* resp,
+                                                                  const std::string& stream,
+                                                                  int events) {
+    auto writer = spb::Streams::NewStub(channel_)->Append(ctx, resp);
+    spb::AppendReq options;
+    options.mutable_options()->mutable_stream_identifier()->set_stream_name(stream);
+    options.mutable_options()->mutable_no_stream();
+    EXPECT_TRUE(writer->Write(options));
+    for (int i = 0; i < events; ++i) {
+      spb::AppendReq event;
+      auto* proposed = event.mutable_proposed_message();
+      proposed->mutable_id()->set_string(Uuid::Random().ToString());
+      (*proposed->mutable_metadata())["type"] = "Part";
+      (*proposed->mutable_metadata())["content-type"] = "application/json";
+      proposed->set_data("{\"part\":" + std::to_string(i) + "}");
+      EXPECT_TRUE(writer->Write(event));
+    }
+    return writer;
+  }
+
+  // The stream's events as the server has them (0 when it does not exist).
+  size_t EventsIn(const std::string& stream) {
+    auto page = store_->ReadStream({.stream = stream, .max_count = 100});
+    if (!page.ok()) {
+      EXPECT_EQ(page.status().code(), StatusCode::kNotFound) << page.status().ToString();
+      return 0;
+    }
+    return page->events.size();
   }
 
   static ServerProcess* server_;
@@ -80,6 +111,50 @@ class GrpcRequestValidationTest : public ::testing::Test {
 };
 
 ServerProcess* GrpcRequestValidationTest::server_ = nullptr;
+
+TEST_F(GrpcRequestValidationTest, ACancelledAppendWritesNothing) {
+  // The cancel races the server's read loop: many rounds, so a server that took the end of
+  // the stream for a half-close would be caught.
+  for (int round = 0; round < 40; ++round) {
+    const std::string stream = "cancelled-" + std::to_string(round);
+    grpc::ClientContext ctx;
+    spb::AppendResp resp;
+    auto writer = StartAppend(&ctx, &resp, stream, 3);
+    // Let the server take the messages in and wait for more (or for the half-close).
+    std::this_thread::sleep_for(std::chrono::milliseconds(round % 4 * 5));
+    ctx.TryCancel();
+    const grpc::Status status = writer->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED) << status.error_message();
+  }
+  // Whatever the server would write, it has written once every call is answered.
+  for (int round = 0; round < 40; ++round) {
+    EXPECT_EQ(EventsIn("cancelled-" + std::to_string(round)), 0u) << "round " << round;
+  }
+}
+
+TEST_F(GrpcRequestValidationTest, AnAppendPastItsDeadlineWritesNothing) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+  spb::AppendResp resp;
+  auto writer = StartAppend(&ctx, &resp, "late", 3);
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  const grpc::Status status = writer->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(EventsIn("late"), 0u);
+}
+
+TEST_F(GrpcRequestValidationTest, AHalfClosedAppendIsWrittenWhole) {
+  grpc::ClientContext ctx;
+  spb::AppendResp resp;
+  auto writer = StartAppend(&ctx, &resp, "whole", 3);
+  ASSERT_TRUE(writer->WritesDone());
+  const grpc::Status status = writer->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_TRUE(resp.has_success());
+  EXPECT_EQ(resp.success().current_revision(), 2u);
+  EXPECT_EQ(EventsIn("whole"), 3u);
+}
 
 TEST_F(GrpcRequestValidationTest, BatchAppendErrorsNameTheirCorrelationId) {
   const std::string no_options = Uuid::Random().ToString();
@@ -106,8 +181,8 @@ TEST_F(GrpcRequestValidationTest, BatchAppendErrorsNameTheirCorrelationId) {
         << a.DebugString();
   }
   EXPECT_NE(answers[0].correlation_id().string(), answers[1].correlation_id().string());
-  EXPECT_FALSE(StreamExists("batch-twice-a"));
-  EXPECT_FALSE(StreamExists("batch-twice-b"));
+  EXPECT_EQ(EventsIn("batch-twice-a"), 0u);
+  EXPECT_EQ(EventsIn("batch-twice-b"), 0u);
 }
 
 TEST_F(GrpcRequestValidationTest, ABatchAppendPastItsDeadlineIsATimeoutAndWritesNothing) {
@@ -150,10 +225,10 @@ TEST_F(GrpcRequestValidationTest, ABatchAppendPastItsDeadlineIsATimeoutAndWrites
     EXPECT_EQ(a.error().code(), static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED));
     EXPECT_TRUE(a.error().details().Is<event_store::client::Timeout>()) << a.DebugString();
   }
-  EXPECT_FALSE(StreamExists("deadline-passed"));
-  EXPECT_FALSE(StreamExists("deadline-negative"));
-  EXPECT_TRUE(StreamExists("deadline-ahead"));
-  EXPECT_TRUE(StreamExists("deadline-never"));
+  EXPECT_EQ(EventsIn("deadline-passed"), 0u);
+  EXPECT_EQ(EventsIn("deadline-negative"), 0u);
+  EXPECT_EQ(EventsIn("deadline-ahead"), 1u);
+  EXPECT_EQ(EventsIn("deadline-never"), 1u);
 }
 
 TEST_F(GrpcRequestValidationTest, APersistentReadThatDoesNotStartWithOptionsIsInvalid) {
