@@ -1,6 +1,7 @@
 // Opening, closing, live notification, statistics and verification of the engine.
 #include "engine/engine_impl.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <unordered_map>
 
@@ -44,6 +45,10 @@ Status EngineImpl::Start() {
   recovery_options.durability = options_.durability;
   recovery_options.quarantine_dir = dir_->quarantine_dir();
   Result<RecoveryResult> recovered = Status(StatusCode::kInternal, "recovery did not run");
+  // Where the last clean shutdown saw the log end, kept across a rebuild of the index: an index
+  // that does not fit the log after a clean shutdown means the log lost committed bytes (a
+  // damaged last record, a missing segment), which must not pass for a torn tail.
+  uint64_t clean_end = 0;
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto opened = index::Index::Open(dir_->index_dir(), options_.index_cache_bytes);
     uint64_t applied = 0;
@@ -52,6 +57,7 @@ Status EngineImpl::Start() {
       auto a = index_->GetMeta(index::kAppliedKey);
       auto c = index_->GetMeta(index::kCleanEndKey);
       auto f = index_->GetMeta(index::kFormatKey);
+      if (c.ok()) clean_end = std::max(clean_end, *c);
       // An index written in another format (version 1 stored none) is rebuilt; an empty one
       // is stamped with this version.
       const bool other_format = a.ok() && f.ok() && *a != 0 && *f != index::kIndexFormatVersion;
@@ -68,7 +74,7 @@ Status EngineImpl::Start() {
           ANNALS_RETURN_IF_ERROR(index_->Write(&stamp));
         }
         applied = *a;
-        recovery_options.clean_end = *c;
+        recovery_options.clean_end = clean_end;
         applier_ =
             std::make_unique<index::IndexApplier>(index_.get(), options_.stream_cache_entries);
         ANNALS_RETURN_IF_ERROR(applier_->Init());

@@ -57,6 +57,25 @@ uint64_t CountAll(EventStore& s) {
 
 void RemoveIndex(const std::string& dir) { std::filesystem::remove_all(dir + "/index"); }
 
+// Sets one meta key in the closed index at `path` (flushed: the engine writes without a WAL).
+void PutIndexMeta(const std::string& path, std::string_view key, uint64_t value) {
+  std::vector<std::string> names;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const auto& name : names) families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  rocksdb::DBOptions options;
+  options.atomic_flush = true;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(options, path, families, &handles, &raw).ok());
+  std::string encoded;
+  PutFixed64(&encoded, value);
+  EXPECT_TRUE(raw->Put(rocksdb::WriteOptions(), key, encoded).ok());
+  EXPECT_TRUE(raw->Flush(rocksdb::FlushOptions(), handles).ok());
+  for (auto* h : handles) EXPECT_TRUE(raw->DestroyColumnFamilyHandle(h).ok());
+  delete raw;
+}
+
 struct TornCase {
   bool scribble;    // garbage after the tear instead of zeros
   bool drop_index;  // index behind the log (replay) rather than ahead (rebuild)
@@ -79,6 +98,9 @@ TEST_P(TornTailTest, TearAtEveryByteOfTheLastCommitDropsItWholeAndKeepsTheRest) 
   const std::string original = testing::ReadFile(segment);
   const std::string index_copy = tmp.path() + "/index-copy";
   std::filesystem::copy(tmp.path() + "/index", index_copy);
+  // As a crash leaves it: an open engine has zeroed the clean-shutdown marker (a store that
+  // shut down cleanly and lost bytes is damaged, not torn: the Clean* tests below).
+  PutIndexMeta(index_copy, index::kCleanEndKey, 0);
   // Every byte in the slow suite (ANNALS_TORN_STEP=1); a stride that still hits each field of
   // the header, body, padding and trailer in the quick one.
   const char* step_env = std::getenv("ANNALS_TORN_STEP");
@@ -173,6 +195,44 @@ TEST(RecoveryTest, DamageBeforeACleanShutdownsEndIsNeverTakenForATornTail) {
   e.reset();
   // With the index (and so the clean-shutdown marker) gone too, the damage at the start of
   // the last write would look like a torn tail: that case is the documented limit.
+}
+
+TEST(RecoveryTest, CleanShutdownThenDamageInTheLastRecordIsNotATornTail) {
+  // Damage near the end of the last record makes the index's position no record's end, so the
+  // index is rebuilt; the clean-shutdown marker it held still proves the bytes were committed.
+  TempDir tmp;
+  const EngineOptions options = SmallOptions(tmp.path());
+  uint64_t end;
+  {
+    auto e = MustOpen(options);
+    MustAppend(*e, "visit-1", 3, 1);
+    MustAppend(*e, "visit-2", 1, 2);
+    end = e->Head().value;
+  }
+  for (uint64_t from_end : {1, 8, 20}) {
+    TempDir copy;
+    std::filesystem::copy(tmp.path(), copy.path(), std::filesystem::copy_options::recursive);
+    testing::FlipByte(testing::SegmentPath(copy.path(), 0), end - from_end);
+    auto e = OpenEngine(SmallOptions(copy.path()));
+    ASSERT_FALSE(e.ok()) << "damage " << from_end << " bytes before the end was cut";
+    EXPECT_EQ(e.status().code(), StatusCode::kCorruption) << e.status().ToString();
+    EXPECT_NE(e.status().message().find("clean shutdown"), std::string::npos)
+        << e.status().ToString();
+  }
+}
+
+TEST(RecoveryTest, CleanShutdownThenAMissingSegmentIsRefused) {
+  TempDir tmp;
+  const EngineOptions options = SmallOptions(tmp.path());
+  {
+    auto e = MustOpen(options);
+    MustAppend(*e, "visit-1", 3, 1);
+  }
+  std::filesystem::remove(testing::SegmentPath(tmp.path(), 0));
+  // Not an empty store: the index it had says events were committed.
+  auto e = OpenEngine(options);
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.status().code(), StatusCode::kCorruption) << e.status().ToString();
 }
 
 TEST(RecoveryTest, TruncatePolicyCutsAtTheDamageAndQuarantinesACopy) {
@@ -315,22 +375,7 @@ TEST(RecoveryTest, LostIndexIsRebuiltFromTheLog) {
 
 // Stamps the index of a closed store with another format version, as an older build left it.
 void StampIndexFormat(const std::string& dir, uint64_t version) {
-  const std::string path = dir + "/index";
-  std::vector<std::string> names;
-  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
-  std::vector<rocksdb::ColumnFamilyDescriptor> families;
-  for (const auto& name : names) families.emplace_back(name, rocksdb::ColumnFamilyOptions());
-  rocksdb::DBOptions options;
-  options.atomic_flush = true;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  ASSERT_TRUE(rocksdb::DB::Open(options, path, families, &handles, &raw).ok());
-  std::string value;
-  PutFixed64(&value, version);
-  EXPECT_TRUE(raw->Put(rocksdb::WriteOptions(), index::kFormatKey, value).ok());
-  EXPECT_TRUE(raw->Flush(rocksdb::FlushOptions(), handles).ok());
-  for (auto* h : handles) EXPECT_TRUE(raw->DestroyColumnFamilyHandle(h).ok());
-  delete raw;
+  PutIndexMeta(dir + "/index", index::kFormatKey, version);
 }
 
 AppendRequest OneEvent(const std::string& stream, const Uuid& id) {

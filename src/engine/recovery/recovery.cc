@@ -201,6 +201,16 @@ Status Recoverer::CutAt(uint64_t cut, const std::optional<Damage>& damage) {
 }
 
 Result<RecoveryResult> Recoverer::Run(uint64_t start) {
+  if (segments_.Empty() && (start > 0 || options_.clean_end > 0) &&
+      options_.policy == CorruptionPolicy::kFail) {
+    // A log with no segment is a new store only when nothing says events were committed.
+    return Status(StatusCode::kCorruption,
+                  fmt::format("the log has no segment, but the index records events up to "
+                              "position {} (the last clean shutdown: {}); the segments were "
+                              "removed or lost. Nothing was changed. The truncate policy "
+                              "(--corruption-policy=truncate) would start an empty log",
+                              start, options_.clean_end));
+  }
   if (segments_.Empty()) {
     ANNALS_RETURN_IF_ERROR(segments_.Add(0, 0));
     result_.end = segments_.FirstRecordOf(0);
