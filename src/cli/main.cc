@@ -1,6 +1,10 @@
 // `annals`: the command-line entry point. Every subcommand lives in its own file and is
 // registered here by one Add*Command call (cli/commands.h, cli/serve_command.h).
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
+#include <memory>
 
 #include "cli/cli_common.h"
 #include "cli/commands.h"
@@ -8,6 +12,10 @@
 #include "cli/user_command.h"
 
 int main(int argc, char** argv) {
+  // Diagnostics (recovery's warnings, for one) go to stderr: stdout carries the commands'
+  // output, which `--json` makes machine-read. spdlog's default logger writes to stdout.
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "", std::make_shared<spdlog::sinks::stderr_color_sink_mt>()));
   CLI::App app{"Annals: an event store", "annals"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Print the help of every subcommand");

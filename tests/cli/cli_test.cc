@@ -313,6 +313,17 @@ TEST_F(CliTest, DataFromFileAndStdin) {
   EXPECT_EQ(r.exit_code, kUsage) << r;
 }
 
+TEST_F(CliTest, RecoveryWarningsGoToStderrNotIntoJsonOutput) {
+  ASSERT_EQ(Annals("append", {"--stream", "s", "--type", "T", "--data", "{}"}).exit_code, kOk);
+  // An index RocksDB cannot open is rebuilt from the log at open, which warns.
+  std::filesystem::remove(data() + "/index/CURRENT");
+  CliResult r = Annals("read", {"--stream", "s", "--json"});
+  ASSERT_EQ(r.exit_code, kOk) << r;
+  EXPECT_THAT(r.err, HasSubstr("rebuilding the index"));
+  EXPECT_EQ(r.out.find("[warning]"), std::string::npos) << r.out;
+  EXPECT_EQ(JsonLines(r).size(), 1u) << r;
+}
+
 TEST_F(CliTest, BinaryDataReadsBackAsBase64) {
   std::string file = WriteTempFile(dir_.path() + "/blob", std::string("\x00\xff\x10"
                                                                       "ab",
