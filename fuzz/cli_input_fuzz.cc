@@ -72,7 +72,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // size checks are reached too).
   cli::AppendArgs args;
   args.expected = f[0];
-  args.id = f[1];
+  if (!f[1].empty()) args.id = f[1];
   args.stream = f[2];
   args.type = f[3];
   if (!f[4].empty()) args.content_type = f[4];

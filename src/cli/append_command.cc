@@ -3,6 +3,7 @@
 
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "cli/cli_common.h"
 #include "cli/cli_input.h"
@@ -18,7 +19,7 @@ struct AppendOptions {
   std::string type;
   std::string data;
   std::string metadata;
-  std::string id;
+  std::optional<std::string> id;  // --id, when given
   std::string content_type = std::string(kContentTypeJson);
   std::string expected = "any";
   bool json = false;

@@ -121,11 +121,11 @@ Result<AppendRequest> BuildAppendRequest(const AppendArgs& args, const Limits& l
   request.expected = *expected;
 
   ProposedEvent event;
-  if (args.id.empty()) {
+  if (!args.id) {
     // Generated here rather than by the store so that `append` can print it.
     event.id = Uuid::Random();
   } else {
-    Result<Uuid> id = ParseEventIdArg(args.id);
+    Result<Uuid> id = ParseEventIdArg(*args.id);
     if (!id.ok()) return id.status();
     event.id = *id;
   }

@@ -42,8 +42,10 @@ struct AppendArgs {
   std::string type;
   std::string content_type = std::string(kContentTypeJson);
   std::string data;
-  std::string metadata;          // empty: none
-  std::string id;                // empty: a random UUID is generated
+  std::string metadata;  // empty: none
+  // nullopt: a random UUID is generated. Given but empty is an error: `--id "$ID"` with an
+  // unset variable must not turn a retry-safe append into one that duplicates on retry.
+  std::optional<std::string> id;
   std::string expected = "any";  // --expected-revision
 };
 

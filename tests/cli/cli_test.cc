@@ -221,6 +221,15 @@ TEST_F(CliTest, SameIdTwiceIsIdempotent) {
   EXPECT_THAT(r.out, HasSubstr("idempotent"));
 }
 
+TEST_F(CliTest, AnEmptyIdIsRefusedNotReplacedByARandomOne) {
+  // `--id "$ID"` with $ID unset: a random id would make every retry append a duplicate.
+  CliResult r =
+      Annals("append", {"--stream", "order-1", "--type", "Placed", "--data", "{}", "--id", ""});
+  EXPECT_EQ(r.exit_code, kUsage) << r;
+  EXPECT_THAT(r.err, HasSubstr("--id"));
+  EXPECT_EQ(Annals("read", {"--stream", "order-1"}).exit_code, kNotFound);
+}
+
 TEST_F(CliTest, IdUsedInAnotherStreamIsIdempotencyConflict) {
   AppendJson({"--stream", "order-1", "--type", "Placed", "--data", "{}", "--id", kId1});
   CliResult r =
