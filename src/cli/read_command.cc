@@ -160,6 +160,13 @@ void RunRead(const ReadOptions& options) {
   } else {
     ReadStreamRequest request = StreamRequest(options);
     std::unique_ptr<Engine> engine = OpenEngineOrFail(options.engine);
+    if (request.direction == Direction::kForwards && !request.from) {
+      // Forwards from the end: after the stream's last event. The stores read a forwards
+      // `from` of nullopt as the start, which printed the whole stream.
+      Result<StreamInfo> info = engine->GetStreamInfo(request.stream);
+      if (!info.ok()) Fail(info.status());
+      request.from = Revision{info->last_revision ? info->last_revision->value + 1 : 0};
+    }
     ReadOneStream(*engine, std::move(request), limit, printer);
   }
 }

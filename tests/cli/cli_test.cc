@@ -221,6 +221,18 @@ TEST_F(CliTest, SameIdTwiceIsIdempotent) {
   EXPECT_THAT(r.out, HasSubstr("idempotent"));
 }
 
+TEST_F(CliTest, ReadingAStreamForwardsFromTheEndPrintsNothing) {
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(Annals("append", {"--stream", "s", "--type", "T", "--data", "{}"}).exit_code, kOk);
+  }
+  CliResult r = Annals("read", {"--stream", "s", "--from", "end", "--json"});
+  EXPECT_EQ(r.exit_code, kOk) << r;
+  EXPECT_EQ(JsonLines(r).size(), 0u) << r;
+  r = Annals("read", {"--stream", "s", "--from", "end", "--backwards", "--json"});
+  EXPECT_EQ(JsonLines(r).size(), 3u) << r;
+  EXPECT_EQ(Annals("read", {"--stream", "nope", "--from", "end"}).exit_code, kNotFound);
+}
+
 TEST_F(CliTest, AnEmptyIdIsRefusedNotReplacedByARandomOne) {
   // `--id "$ID"` with $ID unset: a random id would make every retry append a duplicate.
   CliResult r =
