@@ -51,6 +51,10 @@ Status EngineImpl::Start() {
   uint64_t clean_end = 0;
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto opened = index::Index::Open(dir_->index_dir(), options_.index_cache_bytes);
+    // An index the disk could not open or write (a full disk opening it writes a manifest) is
+    // not damaged: destroying it would cost a rebuild from the log, which the same disk would
+    // refuse. The caller hears of the I/O error instead.
+    if (!opened.ok() && opened.status().code() == StatusCode::kIoError) return opened.status();
     uint64_t applied = 0;
     if (opened.ok()) {
       index_ = std::move(opened).value();
@@ -144,7 +148,7 @@ void EngineImpl::Close() {
     if (failed_.ok()) {
       index::IndexBatch batch;
       std::string end;
-      PutFixed64(&end, cursor_);
+      PutFixed64(&end, LogEnd());
       index_->Put(&batch, index::kCleanEndKey, end);
       Status s = index_->Write(&batch);
       if (s.ok()) s = index_->Flush();

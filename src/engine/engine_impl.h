@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -98,7 +99,11 @@ class EngineImpl final : public Engine {
   Status WriteBuffer(std::shared_ptr<log::SegmentFile>* segment);
   // Writes and syncs the buffer.
   Status FlushBuffer();
+  // Ends the active segment and creates the next one; a failure to create it (a full disk)
+  // leaves the segment ended and fails only the commit that asked (see unlinked_end_).
   Status RollSegment();
+  // Where the log's last record ends: the head to publish and to record in the index.
+  uint64_t LogEnd() const { return unlinked_end_.value_or(cursor_); }
   // Starts zero-filling the segment after `segment` in the background.
   void PrepareSegmentAfter(uint64_t segment);
   Timestamp NextTimestamp();
@@ -136,6 +141,9 @@ class EngineImpl final : public Engine {
   std::string buffer_;        // encoded records not yet written
   uint64_t write_start_ = 0;  // logical position of buffer_[0]
   uint64_t cursor_ = 0;       // logical position where the next record goes
+  // Set while the active segment has its end record but its successor could not be created:
+  // the end record's position. Every commit first retries creating the successor.
+  std::optional<uint64_t> unlinked_end_;
   int64_t last_ticks_ = 0;
   Status failed_;  // set after an I/O error: the writer refuses everything after it
 

@@ -192,7 +192,7 @@ void EngineImpl::CommitBatch(std::vector<Request>& batch) {
     // the sync completes, the index is only in memory; should the machine die and a memtable
     // flush have raced ahead, recovery finds the index past the log's end and rebuilds it.
     index::IndexBatch index_batch;
-    applier_->Finish(cursor_, &index_batch);
+    applier_->Finish(LogEnd(), &index_batch);
     written = index_->Write(&index_batch);
   }
   if (syncing) {
@@ -225,8 +225,8 @@ void EngineImpl::CommitBatch(std::vector<Request>& batch) {
   } else {
     group_commits_.fetch_add(1, std::memory_order_relaxed);
     group_commit_requests_.Observe(kCommitBatchBounds, static_cast<double>(batch.size()));
-    PublishHead(cursor_);
-    PrepareSegmentAfter(segments_->SegmentOf(cursor_));
+    PublishHead(LogEnd());
+    PrepareSegmentAfter(segments_->SegmentOf(LogEnd()));
   }
   for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
 }
@@ -409,13 +409,9 @@ Result<uint64_t> EngineImpl::WriteCommit(std::vector<PendingRecord>& records) {
     bytes += log::EventRecordBytes(r.view.stream, r.view.type, r.view.content_type,
                                    r.view.data.size(), r.view.metadata.size());
   }
-  if (segments_->OffsetOf(cursor_) + bytes + log::kSegmentEndRecordBytes >
-      segments_->segment_bytes()) {
-    Status rolled = RollSegment();
-    if (!rolled.ok()) {
-      failed_ = rolled;
-      return rolled;
-    }
+  if (unlinked_end_ || segments_->OffsetOf(cursor_) + bytes + log::kSegmentEndRecordBytes >
+                           segments_->segment_bytes()) {
+    ANNALS_RETURN_IF_ERROR(RollSegment());
   }
   uint64_t position = 0;
   for (size_t i = 0; i < records.size(); ++i) {
@@ -456,17 +452,28 @@ Status EngineImpl::FlushBuffer() {
 }
 
 Status EngineImpl::RollSegment() {
-  // The end record goes out with the rest of this segment's buffer and is synced before the
-  // next segment exists, so recovery never finds a successor to an unterminated segment.
-  const uint64_t end_record = cursor_;
-  cursor_ += log::AppendSegmentEndRecord(&buffer_, end_record, write_start_);
-  ANNALS_RETURN_IF_ERROR(FlushBuffer());
-  if (options_.durability == Durability::kUnsafeNoSync) {
-    ANNALS_RETURN_IF_ERROR(segments_->Get(segments_->SegmentOf(end_record))->Sync());
+  if (!unlinked_end_) {
+    // The end record goes out with the rest of this segment's buffer and is synced before the
+    // next segment exists, so recovery never finds a successor to an unterminated segment.
+    const uint64_t end_record = cursor_;
+    cursor_ += log::AppendSegmentEndRecord(&buffer_, end_record, write_start_);
+    Status ended = FlushBuffer();
+    if (ended.ok() && options_.durability == Durability::kUnsafeNoSync) {
+      ended = segments_->Get(segments_->SegmentOf(end_record))->Sync();
+    }
+    if (!ended.ok()) {
+      failed_ = ended;  // what reached the disk is unknown (see CommitBatch)
+      return ended;
+    }
+    unlinked_end_ = end_record;
   }
-  const uint64_t next = segments_->SegmentOf(end_record) + 1;
+  const uint64_t next = segments_->SegmentOf(*unlinked_end_) + 1;
   if (preparer_.joinable()) preparer_.join();  // long finished, unless segments fill in < 1 s
-  ANNALS_RETURN_IF_ERROR(segments_->Add(next, end_record));
+  // Creating the next segment writes nothing of the log. When it fails (a full disk), this
+  // commit fails alone and the next one tries again: writes resume once there is space, with
+  // no restart. Recovery also creates a missing successor of an ended segment.
+  ANNALS_RETURN_IF_ERROR(segments_->Add(next, *unlinked_end_));
+  unlinked_end_.reset();
   cursor_ = segments_->FirstRecordOf(next);
   write_start_ = cursor_;
   return Status::Ok();

@@ -155,5 +155,16 @@ TEST_F(IndexEventIdsTest, IdsWrittenBeforeAReopenAreFoundAfterIt) {
   for (size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(Found(ids[i]), i + 1);
 }
 
+// RocksDB writes no `LOG` file of its own (its file logger aborted the process on a full disk,
+// tests/cli: AFullDiskIsAnIoErrorAndLosesNothing): its lines go to the process's log.
+TEST_F(IndexEventIdsTest, RocksDbWritesNoLogFileOfItsOwn) {
+  WriteId(IdOf(5), 1);
+  ASSERT_TRUE(index_->Flush().ok());
+  index_.reset();
+  for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+    EXPECT_FALSE(entry.path().filename().string().starts_with("LOG")) << entry.path();
+  }
+}
+
 }  // namespace
 }  // namespace annals::index

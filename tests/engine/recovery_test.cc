@@ -1,6 +1,7 @@
 // Start-up recovery against damaged logs: a torn tail at every byte of the last commit, torn
 // multi-event commits, damage before the end under both policies, lost or stale indexes, a
-// crash between a segment's end record and its successor, and the data directory lock.
+// crash between a segment's end record and its successor, a successor that cannot be created
+// (a full disk), and the data directory lock.
 #include <filesystem>
 
 #include <gtest/gtest.h>
@@ -346,6 +347,67 @@ TEST(RecoveryTest, CrashAfterASegmentEndRecordCreatesTheNextSegment) {
   EXPECT_TRUE(std::filesystem::exists(testing::SegmentPath(tmp.path(), 1)));
   MustAppend(*e, "after", 1, 1);
   EXPECT_EQ(CountAll(*e), events);
+}
+
+// A full disk (here: a directory where the next segment's file must go) fails the appends that
+// need a new segment, and only those: the engine is not stopped, writes resume once the
+// segment can be created, and nothing before or after is lost, with or without a restart.
+TEST(RecoveryTest, ASegmentThatCannotBeCreatedFailsOnlyTheAppendsThatNeedIt) {
+  for (const bool restart_while_blocked : {false, true}) {
+    SCOPED_TRACE(restart_while_blocked ? "closed while blocked" : "unblocked while open");
+    TempDir tmp;
+    const EngineOptions options = SmallOptions(tmp.path());
+    const std::string next = testing::SegmentPath(tmp.path(), 1);
+    std::filesystem::create_directories(next + ".tmp");
+    std::filesystem::create_directories(next + ".prepared.tmp");
+    auto e = MustOpen(options);
+    ASSERT_NE(e, nullptr);
+    uint64_t events = 0;
+    Status refused;
+    AppendRequest big;
+    big.stream = "bulk-1";
+    big.events.push_back(ProposedEvent{std::nullopt, "Big", "application/octet-stream",
+                                       std::string(60 << 10, 'y'), ""});
+    while (refused.ok()) {
+      auto a = e->Append(big);
+      if (a.ok()) ++events;
+      else refused = a.status();
+      ASSERT_LT(events, 100u);
+    }
+    EXPECT_EQ(refused.code(), StatusCode::kIoError) << refused.ToString();
+    EXPECT_NE(refused.message().find("cannot create segment"), std::string::npos)
+        << refused.ToString();
+    // The segment has room for a small event, but it has ended: nothing more goes into it.
+    AppendRequest small;
+    small.stream = "small-1";
+    small.events.push_back(ProposedEvent{std::nullopt, "Small", "application/json", "{}", ""});
+    EXPECT_EQ(e->Append(small).status().code(), StatusCode::kIoError);
+    const Position head = e->Head();
+    EXPECT_EQ(CountAll(*e), events);
+    if (restart_while_blocked) {
+      e.reset();
+      EXPECT_FALSE(OpenEngine(options).ok());  // recovery must create the segment too
+    }
+    std::filesystem::remove(next + ".tmp");
+    std::filesystem::remove(next + ".prepared.tmp");
+    if (restart_while_blocked) {
+      e = MustOpen(options);
+      ASSERT_NE(e, nullptr);
+    }
+    // Reopened, recovery has created the segment, and the head is its first record's place.
+    if (restart_while_blocked) EXPECT_GE(e->Head().value, head.value);
+    else EXPECT_EQ(e->Head(), head);
+    auto a = e->Append(small);
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    EXPECT_GE(a->position.value, head.value);
+    EXPECT_TRUE(std::filesystem::exists(next));
+    MustAppend(*e, "after", 2, 1);
+    EXPECT_EQ(CountAll(*e), events + 3);
+    e.reset();
+    e = MustOpen(options);
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(CountAll(*e), events + 3);
+  }
 }
 
 TEST(RecoveryTest, LostIndexIsRebuiltFromTheLog) {

@@ -1,5 +1,7 @@
 #include "engine/index/index.h"
 
+#include <filesystem>
+
 #include <rocksdb/cache.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/listener.h>
@@ -12,6 +14,7 @@
 
 #include "core/binary.h"
 #include "engine/index/index_format.h"
+#include "engine/index/rocks_logger.h"
 
 namespace annals::index {
 namespace {
@@ -73,6 +76,7 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& path, uint64_t cac
   rocksdb::Options options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
+  options.info_log = MakeRocksLogger();
   auto recent_ids = std::make_shared<RecentEventIds>();
   options.listeners.push_back(std::make_shared<FlushListener>(recent_ids));
   options.IncreaseParallelism(2);
@@ -118,6 +122,13 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& path, uint64_t cac
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, main_family}, {"ids", ids_family}};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  // RocksDB lists the folder before it creates it, and logs an error when it is missing.
+  std::error_code created;
+  std::filesystem::create_directories(path, created);
+  if (created) {
+    return Status(StatusCode::kIoError,
+                  fmt::format("index: cannot create {}: {}", path, created.message()));
+  }
   rocksdb::DB* raw = nullptr;
   auto s = rocksdb::DB::Open(rocksdb::DBOptions(options), path, families, &handles, &raw);
   if (!s.ok()) return FromRocks(s, "open " + path);
@@ -126,7 +137,9 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& path, uint64_t cac
 }
 
 Status Index::Destroy(const std::string& path) {
-  return FromRocks(rocksdb::DestroyDB(path, rocksdb::Options()), "destroy " + path);
+  rocksdb::Options options;
+  options.info_log = MakeRocksLogger();
+  return FromRocks(rocksdb::DestroyDB(path, options), "destroy " + path);
 }
 
 Result<std::optional<StreamRecord>> Index::GetStream(std::string_view name,

@@ -87,8 +87,11 @@ Result<std::shared_ptr<SegmentFile>> SegmentFile::Create(const std::string& dir,
     if (fd < 0) return Errno("cannot create segment", tmp);
     // Allocate every block now: the file never grows, so no fdatasync has to log a new size.
     if (::fallocate(fd, 0, 0, static_cast<off_t>(segment_bytes)) != 0) {
+      Status failed = Errno("cannot preallocate segment", tmp);
       ::close(fd);
-      return Errno("cannot preallocate segment", tmp);
+      // A full disk may have allocated part of the file: give the space back at once.
+      ::unlink(tmp.c_str());
+      return failed;
     }
   }
   auto file =
