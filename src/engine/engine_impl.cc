@@ -152,6 +152,7 @@ void EngineImpl::Close() {
       index_->Put(&batch, index::kCleanEndKey, end);
       Status s = index_->Write(&batch);
       if (s.ok()) s = index_->Flush();
+      if (s.ok()) s = index_->CompactTinyFiles();
       if (!s.ok()) spdlog::error("closing {}: {}", dir_->path(), s.ToString());
     }
   });

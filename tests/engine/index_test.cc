@@ -166,5 +166,29 @@ TEST_F(IndexEventIdsTest, RocksDbWritesNoLogFileOfItsOwn) {
   }
 }
 
+// A session that writes one id and closes (a CLI command) flushes a table of one key; random ids
+// make the tables disjoint, and RocksDB moved them to level 1 whole for ever: one more open file
+// per session. The shutdown's merge keeps their number bounded.
+TEST_F(IndexEventIdsTest, ShortSessionsLeaveABoundedNumberOfTableFiles) {
+  constexpr int kSessions = 48;
+  std::vector<Uuid> ids;
+  for (int session = 0; session < kSessions; ++session) {
+    ids.push_back(IdOf(6));
+    WriteId(ids.back(), static_cast<uint64_t>(session) + 1);
+    ASSERT_TRUE(index_->Flush().ok());
+    ASSERT_TRUE(index_->CompactTinyFiles().ok());
+    index_.reset();
+    auto reopened = Index::Open(dir_, 8 << 20);
+    ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+    index_ = std::move(reopened).value();
+  }
+  int tables = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+    if (entry.path().extension() == ".sst") ++tables;
+  }
+  EXPECT_LE(tables, 24) << "one table file per session is " << kSessions;
+  for (size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(Found(ids[i]), i + 1);
+}
+
 }  // namespace
 }  // namespace annals::index

@@ -6,6 +6,7 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/listener.h>
 #include <rocksdb/memtablerep.h>
+#include <rocksdb/metadata.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
@@ -215,6 +216,31 @@ Status Index::Flush() {
   rocksdb::FlushOptions options;
   options.wait = true;
   return FromRocks(db_->Flush(options, handles_), "flush");
+}
+
+Status Index::CompactTinyFiles() {
+  // Each short session (a CLI command) flushes a table of a few keys at its close. Random event
+  // ids make those tables' key ranges disjoint, so RocksDB moves them to level 1 whole and never
+  // merges them: a store used from scripts gathered one file per command (hundreds, all kept
+  // open). A busy store's tables overlap and are merged by RocksDB's own compactions.
+  constexpr uint64_t kTinyFileBytes = 1 << 20;
+  constexpr size_t kTinyFilesToMerge = 16;
+  for (auto* family : handles_) {
+    rocksdb::ColumnFamilyMetaData meta;
+    db_->GetColumnFamilyMetaData(family, &meta);
+    for (const auto& level : meta.levels) {
+      if (level.level == 0) continue;  // RocksDB compacts level 0 by its file count
+      std::vector<std::string> tiny;
+      for (const auto& file : level.files) {
+        if (file.size < kTinyFileBytes) tiny.push_back(file.name);
+      }
+      if (tiny.size() < kTinyFilesToMerge) continue;
+      ANNALS_RETURN_IF_ERROR(FromRocks(
+          db_->CompactFiles(rocksdb::CompactionOptions(), family, tiny, level.level),
+          "compact tiny files"));
+    }
+  }
+  return Status::Ok();
 }
 
 Status Index::Scan(std::string_view start, std::string_view end, bool reverse,

@@ -55,6 +55,9 @@ class Index {
   // Persists the memtables of every column family in one atomic flush, so a restart does not
   // replay the log.
   Status Flush();
+  // Merges the tiny table files that short sessions leave (see index.cc); cheap when there are
+  // none. For shutdown, after Flush.
+  Status CompactTinyFiles();
 
   // Calls `visit(key, value)` for keys in [start, end) ascending (or descending from just below
   // `end` when `reverse`), until it returns false.
