@@ -18,12 +18,15 @@ struct Limits {
   uint32_t max_content_type_bytes = 127;
 };
 
-// A stream name: 1..max bytes of valid UTF-8 with no control characters. A user stream must
-// not start with '$' (`allow_system` lets the store's own metadata path through).
+// A stream name: 1..max bytes of valid UTF-8 with no C0 control characters or DEL. A user stream
+// must not start with '$' (`allow_system` lets the store's own metadata path through).
 Status ValidateStreamName(std::string_view name, const Limits& limits, bool allow_system = false);
-// An event type: 1..max bytes of valid UTF-8, no control characters, not starting with '$'.
+// An event type: 1..max bytes of valid UTF-8, no C0 control characters or DEL, not starting with
+// '$'.
 Status ValidateEventType(std::string_view type, const Limits& limits);
 // Validates a whole append (names, types, sizes, JSON where declared) before any store work.
+// The names an append creates must also be free of C1 control characters (U+0080..U+009F),
+// which the two checks above accept: names stored before that rule stay readable.
 Status ValidateAppend(const AppendRequest& request, const Limits& limits);
 // True when `text` is a well-formed JSON document.
 bool IsValidJson(std::string_view text);

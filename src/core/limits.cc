@@ -39,6 +39,20 @@ std::string NameProblem(std::string_view name, uint32_t max_bytes) {
   return std::string();
 }
 
+// C1 control characters (U+0080..U+009F, in UTF-8 0xC2 0x80..0x9F) include CSI, a terminal
+// escape. Refused in the names of new events only: stores written before this rule may hold
+// such names, and their streams must stay readable and deletable by name.
+std::string C1ControlProblem(std::string_view name) {
+  for (size_t i = 0; i + 1 < name.size(); ++i) {
+    if (static_cast<unsigned char>(name[i]) != 0xc2) continue;
+    auto next = static_cast<unsigned char>(name[i + 1]);
+    if (next >= 0x80 && next <= 0x9f) {
+      return fmt::format("control character U+{:04X} at byte {}", next, i);
+    }
+  }
+  return std::string();
+}
+
 std::string EventTypeProblem(std::string_view type, const Limits& limits) {
   std::string problem = NameProblem(type, limits.max_event_type_bytes);
   if (problem.empty() && IsSystemName(type)) {
@@ -124,6 +138,9 @@ Status ValidateEventType(std::string_view type, const Limits& limits) {
 // request over the limits is refused without reading its payloads.
 Status ValidateAppend(const AppendRequest& request, const Limits& limits) {
   ANNALS_RETURN_IF_ERROR(ValidateStreamName(request.stream, limits, request.system_writer));
+  if (std::string problem = C1ControlProblem(request.stream); !problem.empty()) {
+    return Invalid("stream: " + problem);
+  }
   if (request.stream.starts_with("$$")) {
     return Invalid("stream: '$$' metadata streams are written only through stream metadata");
   }
@@ -137,9 +154,9 @@ Status ValidateAppend(const AppendRequest& request, const Limits& limits) {
   uint64_t total_bytes = request.stream.size();
   for (size_t i = 0; i < events.size(); ++i) {
     const ProposedEvent& event = events[i];
-    if (std::string problem = EventTypeProblem(event.type, limits); !problem.empty()) {
-      return Invalid(fmt::format("events[{}].type: {}", i, problem));
-    }
+    std::string problem = EventTypeProblem(event.type, limits);
+    if (problem.empty()) problem = C1ControlProblem(event.type);
+    if (!problem.empty()) return Invalid(fmt::format("events[{}].type: {}", i, problem));
     if (std::string problem = ContentTypeProblem(event.content_type, limits); !problem.empty()) {
       return Invalid(fmt::format("events[{}].content_type: {}", i, problem));
     }

@@ -82,6 +82,28 @@ TEST(ValidateStreamNameTest, ControlCharactersAndDeleteAreRefusedWithTheirOffset
                 "stream: control character 0x7f at byte 3");
 }
 
+// U+0080..U+009F (NEL, CSI, ...) are control characters too, refused in what an append
+// creates; a read or a delete names a stream that may predate the rule.
+TEST(ValidateAppendTest, C1ControlCharactersAreRefusedInNewNames) {
+  AppendRequest request = RequestOf(2);
+  request.stream =
+      "a\xc2\x85"
+      "b";
+  EXPECT_STATUS(ValidateAppend(request, kLimits), StatusCode::kInvalidArgument,
+                "stream: control character U+0085 at byte 1");
+  EXPECT_TRUE(ValidateStreamName(request.stream, kLimits).ok());
+  request.stream = "\xc2\xa0nbsp-\xc2\xa9-caf\xc3\xa9-\xe2\x82\xac";  // U+00A0, U+00A9, ...
+  EXPECT_TRUE(ValidateAppend(request, kLimits).ok());
+  request.events[1].type =
+      "T\xc2\x9b"
+      "b";
+  EXPECT_STATUS(ValidateAppend(request, kLimits), StatusCode::kInvalidArgument,
+                "events[1].type: control character U+009B at byte 1");
+  request.events[1].type = "\xc2\x80";
+  EXPECT_STATUS(ValidateAppend(request, kLimits), StatusCode::kInvalidArgument,
+                "events[1].type: control character U+0080 at byte 0");
+}
+
 TEST(ValidateStreamNameTest, SystemNamesNeedAllowSystem) {
   EXPECT_STATUS(ValidateStreamName("$$order-1", kLimits), StatusCode::kInvalidArgument,
                 "stream: names starting with '$' are reserved for system streams");
