@@ -266,6 +266,95 @@ TEST_F(GrpcRequestValidationTest, AReadInAnUnknownDirectionIsInvalid) {
   EXPECT_EQ(call->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// Options whose oneof is left unset were read as the most permissive choice (`any`, the start,
+// no filter); KurrentDB refuses them, and every official client sets them explicitly.
+TEST_F(GrpcRequestValidationTest, AnUnsetExpectedRevisionIsInvalidAndWritesNothing) {
+  auto stub = spb::Streams::NewStub(channel_);
+  {
+    grpc::ClientContext ctx;
+    spb::AppendResp resp;
+    auto writer = stub->Append(&ctx, &resp);
+    spb::AppendReq options;
+    options.mutable_options()->mutable_stream_identifier()->set_stream_name("unset-append");
+    ASSERT_TRUE(writer->Write(options));
+    spb::AppendReq event;
+    auto* proposed = event.mutable_proposed_message();
+    proposed->mutable_id()->set_string(Uuid::Random().ToString());
+    (*proposed->mutable_metadata())["type"] = "T";
+    (*proposed->mutable_metadata())["content-type"] = "application/json";
+    proposed->set_data("{}");
+    writer->Write(event);
+    writer->WritesDone();
+    EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  EXPECT_EQ(EventsIn("unset-append"), 0u);
+
+  auto batch = Batch(Uuid::Random().ToString());
+  batch.mutable_options()->mutable_stream_identifier()->set_stream_name("unset-batch");
+  AddEvent(&batch);
+  batch.set_is_final(true);
+  const auto answers = BatchAppend({batch});
+  ASSERT_EQ(answers.size(), 1u);
+  ASSERT_TRUE(answers[0].has_error()) << answers[0].DebugString();
+  EXPECT_EQ(answers[0].error().code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_EQ(EventsIn("unset-batch"), 0u);
+
+  AppendRequest one{.stream = "unset-delete"};
+  one.events.push_back(ProposedEvent{std::nullopt, "T", "application/json", "{}", ""});
+  ASSERT_TRUE(store_->Append(one).ok());
+  spb::DeleteReq del;
+  del.mutable_options()->mutable_stream_identifier()->set_stream_name("unset-delete");
+  spb::DeleteResp deleted;
+  grpc::ClientContext ctx;
+  EXPECT_EQ(stub->Delete(&ctx, del, &deleted).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(EventsIn("unset-delete"), 1u);
+}
+
+TEST_F(GrpcRequestValidationTest, AReadWithoutAStartOrWithAnEmptyFilterIsInvalid) {
+  auto stub = spb::Streams::NewStub(channel_);
+  auto status_of = [&](const spb::ReadReq& req) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    auto call = stub->Read(&ctx, req);
+    spb::ReadResp resp;
+    while (call->Read(&resp)) {
+    }
+    return call->Finish();
+  };
+  auto base = [] {
+    spb::ReadReq req;
+    auto* o = req.mutable_options();
+    o->set_count(10);
+    o->mutable_uuid_option()->mutable_string();
+    o->set_read_direction(spb::ReadReq::Options::Forwards);
+    return req;
+  };
+  spb::ReadReq stream = base();
+  stream.mutable_options()->mutable_no_filter();
+  stream.mutable_options()->mutable_stream()->mutable_stream_identifier()->set_stream_name("s-1");
+  EXPECT_EQ(status_of(stream).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  stream.mutable_options()->mutable_stream()->mutable_start();
+  EXPECT_TRUE(status_of(stream).ok());
+
+  spb::ReadReq all = base();
+  all.mutable_options()->mutable_no_filter();
+  all.mutable_options()->mutable_all();
+  EXPECT_EQ(status_of(all).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  all.mutable_options()->mutable_all()->mutable_start();
+  EXPECT_TRUE(status_of(all).ok());
+
+  auto* filter = all.mutable_options()->mutable_filter();
+  filter->mutable_event_type();  // neither a regex nor a prefix
+  filter->set_max(32);
+  filter->set_checkpointintervalmultiplier(1);
+  const grpc::Status empty = status_of(all);
+  EXPECT_EQ(empty.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(empty.error_message().find("regex or at least one prefix"), std::string::npos)
+      << empty.error_message();
+  filter->mutable_event_type()->add_prefix("Patient");
+  EXPECT_TRUE(status_of(all).ok());
+}
+
 TEST_F(GrpcRequestValidationTest, PersistentSubscriptionSettingsNoGroupCanRunWithAreInvalid) {
   auto stub = ppb::PersistentSubscriptions::NewStub(channel_);
   auto create = [&](const std::string& group, auto&& set) {
@@ -291,6 +380,60 @@ TEST_F(GrpcRequestValidationTest, PersistentSubscriptionSettingsNoGroupCanRunWit
             grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(create("g4", [](ppb::Settings* s) { s->set_max_subscriber_count(-1); }).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// Read options that were accepted silently: a second options message (ignored), a negative
+// buffer, no uuid_option (events would come in a form the client did not ask for).
+TEST_F(GrpcRequestValidationTest, PersistentReadOptionsTheServerCannotHonourAreInvalid) {
+  auto stub = ppb::PersistentSubscriptions::NewStub(channel_);
+  {
+    ppb::CreateReq req;
+    auto* o = req.mutable_options();
+    o->mutable_stream()->mutable_stream_identifier()->set_stream_name("visit-2");
+    o->mutable_stream()->mutable_start();
+    o->set_group_name("reader-checks");
+    o->mutable_settings()->set_consumer_strategy("RoundRobin");
+    o->mutable_settings()->set_message_timeout_ms(1000);
+    o->mutable_settings()->set_max_subscriber_count(10);
+    grpc::ClientContext ctx;
+    ppb::CreateResp resp;
+    ASSERT_TRUE(stub->Create(&ctx, req, &resp).ok());
+  }
+  auto options = [] {
+    ppb::ReadReq req;
+    auto* o = req.mutable_options();
+    o->mutable_stream_identifier()->set_stream_name("visit-2");
+    o->set_group_name("reader-checks");
+    o->set_buffer_size(10);
+    o->mutable_uuid_option()->mutable_string();
+    return req;
+  };
+  // Sends `messages`, half-closes, and returns how the call ended and whether it confirmed.
+  auto run = [&](const std::vector<ppb::ReadReq>& messages, bool* confirmed) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    auto call = stub->Read(&ctx);
+    for (const auto& m : messages) call->Write(m);
+    call->WritesDone();
+    ppb::ReadResp resp;
+    *confirmed = false;
+    while (call->Read(&resp)) *confirmed |= resp.has_subscription_confirmation();
+    return call->Finish();
+  };
+  bool confirmed = false;
+  ppb::ReadReq no_uuid = options();
+  no_uuid.mutable_options()->clear_uuid_option();
+  EXPECT_EQ(run({no_uuid}, &confirmed).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_FALSE(confirmed);
+  ppb::ReadReq negative = options();
+  negative.mutable_options()->set_buffer_size(-1);
+  EXPECT_EQ(run({negative}, &confirmed).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_FALSE(confirmed);
+  ppb::ReadReq other_group = options();
+  other_group.mutable_options()->set_group_name("another");
+  const grpc::Status twice = run({options(), other_group}, &confirmed);
+  EXPECT_EQ(twice.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << twice.error_message();
+  EXPECT_TRUE(confirmed);  // the first options were honoured
 }
 
 }  // namespace

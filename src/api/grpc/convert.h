@@ -29,9 +29,10 @@ using grpcwire::UuidFromProto;
 using grpcwire::UuidToProto;
 
 // The expected-revision oneof shared by AppendReq, DeleteReq and TombstoneReq (same field
-// numbers). `revision` is used when `kind` names it.
+// numbers); nullopt when the request sets none of them (KurrentDB refuses that too: `any` is
+// sent explicitly by every client).
 template <class Options>
-ExpectedRevision ExpectedFromProto(const Options& o) {
+std::optional<ExpectedRevision> ExpectedFromProto(const Options& o) {
   switch (o.expected_stream_revision_case()) {
     case Options::kRevision:
       return ExpectedRevision::Exact(Revision{o.revision()});
@@ -39,10 +40,14 @@ ExpectedRevision ExpectedFromProto(const Options& o) {
       return ExpectedRevision::NoStream();
     case Options::kStreamExists:
       return ExpectedRevision::StreamExists();
-    default:
+    case Options::kAny:
       return ExpectedRevision::Any();
+    default:
+      return std::nullopt;
   }
 }
+inline constexpr char kNoExpectedRevision[] =
+    "options need an expected revision: revision, no_stream, any or stream_exists";
 
 // KurrentDB's numbers for expectations in trailers: any -2, no_stream -1, stream_exists -4.
 std::string ExpectedVersionText(const ExpectedRevision& e);

@@ -420,7 +420,16 @@ class PersistentRead final : public grpc::ServerBidiReactor<grpc::ByteBuffer, gr
   }
   // Under the state's mutex.
   void Subscribe(const ppb::ReadReq::Options& o) {
-    if (state_->subscribed) return;
+    auto refuse = [this](const char* why) {
+      state_->final_status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, why);
+      state_->Kick();
+    };
+    // A second options message cannot move a running subscription to another group.
+    if (state_->subscribed) return refuse("the options were sent twice");
+    if (o.uuid_option().content_case() == ppb::UUIDOption::CONTENT_NOT_SET) {
+      return refuse("uuid_option is required: structured or string");
+    }
+    if (o.buffer_size() < 0) return refuse("buffer_size must not be negative (0: the default)");
     const std::string source = RequestedSource(o, o.has_all());
     const Status allowed =
         sc_->Authorize(*ctx_, Access::kRead, source == kAll ? std::string_view() : source);

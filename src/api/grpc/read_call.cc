@@ -409,9 +409,11 @@ grpc::Status Plan(const ReadReq& req, ReadState* s) {
       case ReadOptions::StreamOptions::kEnd:
         if (s->forwards) s->stream_end_start = true;
         break;  // backwards from the end: nullopt
-      default:
-        s->next_revision = 0;  // start
+      case ReadOptions::StreamOptions::kStart:
+        s->next_revision = 0;
         break;
+      default:
+        return Invalid("stream options need a revision_option: start, end or revision");
     }
     return grpc::Status::OK;
   }
@@ -426,9 +428,11 @@ grpc::Status Plan(const ReadReq& req, ReadState* s) {
     case ReadOptions::AllOptions::kEnd:
       s->stream_end_start = true;
       break;
-    default:
+    case ReadOptions::AllOptions::kStart:
       s->next_position = Position::Start();  // backwards from the start reads nothing
       break;
+    default:
+      return Invalid("$all options need an all_option: start, end or position");
   }
   if (o.has_filter()) {
     const auto& f = o.filter();
@@ -441,6 +445,10 @@ grpc::Status Plan(const ReadReq& req, ReadState* s) {
       ex = &f.event_type();
     } else {
       return Invalid("a filter needs a stream or event type expression");
+    }
+    if (ex->prefix().empty() && ex->regex().empty()) {
+      // Taken as no filter, it would deliver every event to a client that asked for some.
+      return Invalid("a filter expression needs a regex or at least one prefix");
     }
     for (const auto& p : ex->prefix()) filter.prefixes.push_back(p);
     if (!ex->regex().empty()) {

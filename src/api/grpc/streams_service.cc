@@ -157,7 +157,12 @@ class AppendCall final : public grpc::ServerReadReactor<AppendReq> {
       }
       have_options_ = true;
       req_.stream = StreamName(msg_.options().stream_identifier());
-      req_.expected = ExpectedFromProto(msg_.options());
+      const auto expected = ExpectedFromProto(msg_.options());
+      if (!expected) {
+        Finish(Invalid(kNoExpectedRevision));
+        return;
+      }
+      req_.expected = *expected;
       const auto target = MetadataTarget(req_.stream);
       const Status allowed = target ? sc_->Authorize(*ctx_, Access::kMetadataWrite, *target)
                                     : sc_->Authorize(*ctx_, Access::kWrite, req_.stream);
@@ -219,7 +224,12 @@ grpc::ServerUnaryReactor* RunDelete(const ServiceContext* sc, grpc::CallbackServ
                                     const Req* req, Resp* resp, DeleteMode mode) {
   auto* reactor = ctx->DefaultReactor();
   const std::string stream = StreamName(req->options().stream_identifier());
-  const ExpectedRevision expected = ExpectedFromProto(req->options());
+  const auto expected_or_none = ExpectedFromProto(req->options());
+  if (!expected_or_none) {
+    reactor->Finish(Invalid(kNoExpectedRevision));
+    return reactor;
+  }
+  const ExpectedRevision expected = *expected_or_none;
   if (Status allowed = sc->Authorize(*ctx, Access::kDelete, stream); !allowed.ok()) {
     reactor->Finish(ToGrpc(allowed, stream, ctx, sc->options->limits));
     return reactor;
@@ -275,8 +285,13 @@ class BatchAppendCall final : public grpc::ServerBidiReactor<BatchAppendReq, Bat
         case BatchAppendReq::Options::kStreamExists:
           p.req.expected = ExpectedRevision::StreamExists();
           break;
-        default:
+        case BatchAppendReq::Options::kAny:
           p.req.expected = ExpectedRevision::Any();
+          break;
+        default:
+          bad = Status(StatusCode::kInvalidArgument,
+                       "options need an expected stream position: stream_position, no_stream, "
+                       "any or stream_exists");
           break;
       }
     } else if (!p.has_options) {
