@@ -159,8 +159,9 @@ class EventStore {
   virtual void CancelHeadWatch(uint64_t id) = 0;
 
   // Whether the store can serve requests now, for a readiness probe: kUnavailable when a store
-  // backed by a database server cannot reach it. May take a round trip (PostgreSQL: at most one
-  // a second, whatever the number of callers). Stores in this process are always ready.
+  // backed by a database server cannot reach it, or when the embedded engine's writer stopped
+  // after an I/O error (reads go on; writes wait for a reopen). May take a round trip
+  // (PostgreSQL: at most one a second, whatever the number of callers).
   virtual Status CheckHealth() { return Status::Ok(); }
 };
 

@@ -51,6 +51,11 @@ class EngineImpl final : public Engine {
   // The published view's head: the view is published before head_ is raised, so a read that
   // ran before a call of Head() never shows a commit at or past the head it returns.
   Position Head() const override { return Position{CurrentView()->head}; }
+  // kUnavailable once an I/O error stopped the writer (see StopWrites).
+  Status CheckHealth() override {
+    std::lock_guard lock(health_mu_);
+    return health_;
+  }
   Position WaitForHead(Position after, std::chrono::milliseconds timeout) override;
   uint64_t WatchHead(Position after, CommitCallback callback) override;
   void CancelHeadWatch(uint64_t id) override;
@@ -102,6 +107,9 @@ class EngineImpl final : public Engine {
   // Ends the active segment and creates the next one; a failure to create it (a full disk)
   // leaves the segment ended and fails only the commit that asked (see unlinked_end_).
   Status RollSegment();
+  // Stops the writer for good (until the store is reopened): after a failed write or sync
+  // nobody knows what reached the disk. The first cause is kept.
+  void StopWrites(const Status& cause);
   // Where the log's last record ends: the head to publish and to record in the index.
   uint64_t LogEnd() const { return unlinked_end_.value_or(cursor_); }
   // Starts zero-filling the segment after `segment` in the background.
@@ -146,6 +154,8 @@ class EngineImpl final : public Engine {
   std::optional<uint64_t> unlinked_end_;
   int64_t last_ticks_ = 0;
   Status failed_;  // set after an I/O error: the writer refuses everything after it
+  std::mutex health_mu_;
+  Status health_;  // failed_, for CheckHealth from any thread
 
   // What readers see: the head and the index as of that head, published together, so a read
   // never sees index entries of a batch whose log bytes are not yet synced.

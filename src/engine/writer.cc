@@ -213,11 +213,7 @@ void EngineImpl::CommitBatch(std::vector<Request>& batch) {
     // After a failed write or fsync nobody knows what reached the disk (a retried fsync can
     // report success for lost pages), so the engine stops writing until it is reopened, when
     // recovery finds the true end of the log.
-    if (failed_.ok()) {
-      failed_ = Status(
-          written.code(),
-          "the store stopped accepting writes after an I/O error; reopen it: " + written.message());
-    }
+    StopWrites(written);
     applier_->Abort();
     for (auto& r : results) {
       if (r.ok()) r = failed_;
@@ -421,7 +417,7 @@ Result<uint64_t> EngineImpl::WriteCommit(std::vector<PendingRecord>& records) {
     Status applied = applier_->Apply(records[i].view, position);
     if (!applied.ok()) {
       // Part of a commit is in the buffer: nothing of this batch may reach the disk.
-      failed_ = applied;
+      StopWrites(applied);
       return applied;
     }
   }
@@ -451,6 +447,16 @@ Status EngineImpl::FlushBuffer() {
   return Status::Ok();
 }
 
+void EngineImpl::StopWrites(const Status& cause) {
+  if (!failed_.ok()) return;
+  failed_ =
+      Status(cause.code(), "the store stopped accepting writes after an I/O error; reopen it: " +
+                               cause.message());
+  // Readiness fails with it: the node serves reads but no write until it is restarted.
+  std::lock_guard lock(health_mu_);
+  health_ = Status(StatusCode::kUnavailable, failed_.message());
+}
+
 Status EngineImpl::RollSegment() {
   if (!unlinked_end_) {
     // The end record goes out with the rest of this segment's buffer and is synced before the
@@ -462,7 +468,7 @@ Status EngineImpl::RollSegment() {
       ended = segments_->Get(segments_->SegmentOf(end_record))->Sync();
     }
     if (!ended.ok()) {
-      failed_ = ended;  // what reached the disk is unknown (see CommitBatch)
+      StopWrites(ended);  // what reached the disk is unknown (see CommitBatch)
       return ended;
     }
     unlinked_end_ = end_record;

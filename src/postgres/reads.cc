@@ -264,7 +264,10 @@ Status PostgresStore::CheckHealth() {
     return true;
   });
   // The pool may have filled while the check waited for a connection.
-  health_ = checked.ok() || pool_.Saturated() ? Status::Ok() : checked.status();
+  health_ = checked.ok() || pool_.Saturated()
+                ? Status::Ok()
+                : Status(checked.status().code(),
+                         "the database is unavailable: " + checked.status().message());
   health_checked_ = std::chrono::steady_clock::now();
   return health_;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -10,10 +11,39 @@
 #include <filesystem>
 #include <random>
 #include <string>
+#include <utility>
 
 #include <gtest/gtest.h>
 
 namespace annals::testing {
+
+// A small tmpfs mounted over `path` for the life of the object, to run out of space on purpose.
+// Mounting needs root (as `make test` runs); `mounted()` is false elsewhere: skip the test.
+class SmallFilesystem {
+ public:
+  SmallFilesystem(std::string path, const std::string& size) : path_(std::move(path)) {
+    std::filesystem::create_directories(path_);
+    mounted_ = ::mount("tmpfs", path_.c_str(), "tmpfs", 0, ("size=" + size).c_str()) == 0;
+  }
+  ~SmallFilesystem() {
+    if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
+  }
+  bool mounted() const { return mounted_; }
+
+  // Writes zeros to `file` until the filesystem refuses more.
+  static void Fill(const std::string& file) {
+    int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0);
+    const std::string chunk(64 << 10, '\0');
+    while (::write(fd, chunk.data(), chunk.size()) > 0) {
+    }
+    ::close(fd);
+  }
+
+ private:
+  std::string path_;
+  bool mounted_ = false;
+};
 
 // A fresh directory under /tmp, removed when the test passes.
 class TempDir {

@@ -2,6 +2,8 @@
 // multi-event commits, damage before the end under both policies, lost or stale indexes, a
 // crash between a segment's end record and its successor, a successor that cannot be created
 // (a full disk), and the data directory lock.
+#include <fcntl.h>
+
 #include <filesystem>
 
 #include <gtest/gtest.h>
@@ -370,8 +372,10 @@ TEST(RecoveryTest, ASegmentThatCannotBeCreatedFailsOnlyTheAppendsThatNeedIt) {
                                        std::string(60 << 10, 'y'), ""});
     while (refused.ok()) {
       auto a = e->Append(big);
-      if (a.ok()) ++events;
-      else refused = a.status();
+      if (a.ok())
+        ++events;
+      else
+        refused = a.status();
       ASSERT_LT(events, 100u);
     }
     EXPECT_EQ(refused.code(), StatusCode::kIoError) << refused.ToString();
@@ -395,8 +399,10 @@ TEST(RecoveryTest, ASegmentThatCannotBeCreatedFailsOnlyTheAppendsThatNeedIt) {
       ASSERT_NE(e, nullptr);
     }
     // Reopened, recovery has created the segment, and the head is its first record's place.
-    if (restart_while_blocked) EXPECT_GE(e->Head().value, head.value);
-    else EXPECT_EQ(e->Head(), head);
+    if (restart_while_blocked)
+      EXPECT_GE(e->Head().value, head.value);
+    else
+      EXPECT_EQ(e->Head(), head);
     auto a = e->Append(small);
     ASSERT_TRUE(a.ok()) << a.status().ToString();
     EXPECT_GE(a->position.value, head.value);
@@ -408,6 +414,49 @@ TEST(RecoveryTest, ASegmentThatCannotBeCreatedFailsOnlyTheAppendsThatNeedIt) {
     ASSERT_NE(e, nullptr);
     EXPECT_EQ(CountAll(*e), events + 3);
   }
+}
+
+// A write the disk refuses (here: into a hole punched in the segment, on a full filesystem)
+// stops the writer until the store is reopened, since nobody knows what reached the disk; the
+// store says so to readiness probes, and keeps every acknowledged event.
+TEST(RecoveryTest, AFailedWriteStopsTheWriterAndFailsTheHealthCheck) {
+  TempDir tmp;
+  testing::SmallFilesystem small(tmp.path() + "/small", "16m");
+  if (!small.mounted()) GTEST_SKIP() << "mounting a tmpfs needs root";
+  const EngineOptions options = SmallOptions(tmp.path() + "/small/data");
+  auto e = MustOpen(options);
+  ASSERT_NE(e, nullptr);
+  MustAppend(*e, "kept-1", 3, 1);
+  EXPECT_TRUE(e->CheckHealth().ok());
+  {
+    int fd = ::open(testing::SegmentPath(options.data_dir, 0).c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 64 << 10, 512 << 10), 0);
+    ::close(fd);
+  }
+  const std::string filler = tmp.path() + "/small/filler";
+  testing::SmallFilesystem::Fill(filler);
+  AppendRequest big;
+  big.stream = "refused-1";
+  big.events.push_back(ProposedEvent{std::nullopt, "Big", "application/octet-stream",
+                                     std::string(60 << 10, 'y'), ""});
+  Status refused;
+  for (int i = 0; i < 16 && refused.ok(); ++i) refused = e->Append(big).status();
+  EXPECT_EQ(refused.code(), StatusCode::kIoError) << refused.ToString();
+  const Status health = e->CheckHealth();
+  EXPECT_EQ(health.code(), StatusCode::kUnavailable) << health.ToString();
+  EXPECT_NE(health.message().find("stopped accepting writes"), std::string::npos) << health.ToString();
+  std::filesystem::remove(filler);
+  EXPECT_EQ(e->Append(big).status().code(), StatusCode::kIoError);  // until reopened
+  e.reset();
+  e = MustOpen(options);
+  ASSERT_NE(e, nullptr);
+  EXPECT_TRUE(e->CheckHealth().ok());
+  ReadStreamRequest kept{.stream = "kept-1", .max_count = 10};
+  auto read = e->ReadStream(kept);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(read->events.size(), 3u);
+  MustAppend(*e, "after", 1, 2);
 }
 
 TEST(RecoveryTest, LostIndexIsRebuiltFromTheLog) {

@@ -350,14 +350,14 @@ Routed Router::Dispatch(Request& req) const {
     if (stopping()) {
       return Fail(route, ProblemKind::kUnavailable, "the server is shutting down", path);
     }
-    // A store that cannot reach its database answers 503 to everything: a load balancer
-    // should send the traffic elsewhere. The check may take a round trip (at most one a
-    // second), so it does not run on an I/O thread.
+    // Not ready (503): a store that cannot reach its database, an engine whose writer
+    // stopped after an I/O error; a load balancer should send the traffic elsewhere. The
+    // check may take a round trip (at most one a second), so it does not run on an I/O thread.
     BlockingCall call;
     call.run = [this, instance = std::string(path)] {
       if (Status s = store_->CheckHealth(); !s.ok()) {
-        return ProblemResponse(ProblemFromStatus(
-            Status(s.code(), "the database is unavailable: " + s.message()), instance));
+        return ProblemResponse(
+            ProblemFromStatus(Status(StatusCode::kUnavailable, s.message()), instance));
       }
       return JsonResponse(200, "{\"status\":\"ready\"}");
     };
