@@ -33,12 +33,14 @@ void RunAppend(const AppendOptions& options) {
   args.stream = options.stream;
   args.type = options.type;
   args.content_type = options.content_type;
-  args.data = ReadInputArg(options.data, "--data");
-  args.metadata = ReadInputArg(options.metadata, "--metadata");
+  // Each input alone may fill the event; ValidateAppend then checks their sum.
+  const Limits limits = EngineOptions().limits;
+  args.data = ReadInputArg(options.data, "--data", limits.max_event_bytes);
+  args.metadata = ReadInputArg(options.metadata, "--metadata", limits.max_event_bytes);
   args.id = options.id;
   args.expected = options.expected;
   // Invalid input is refused before the data directory is opened (or created).
-  Result<AppendRequest> request = BuildAppendRequest(args, EngineOptions().limits);
+  Result<AppendRequest> request = BuildAppendRequest(args, limits);
   if (!request.ok()) Fail(request.status());
 
   std::unique_ptr<Engine> engine = OpenEngineOrFail(options.engine, OpenMode::kCreateIfMissing);
@@ -78,7 +80,7 @@ void RunAppend(const AppendOptions& options) {
 void AddAppendCommand(CLI::App& app) {
   auto options = std::make_shared<AppendOptions>();
   CLI::App* command = app.add_subcommand("append", "Append one event to a stream");
-  AddEngineFlags(command, &options->engine);
+  AddEngineFlags(command, &options->engine, OpenMode::kCreateIfMissing);
   command->add_option("--stream", options->stream, "Stream name")->required();
   command->add_option("--type", options->type, "Event type")->required();
   command

@@ -1,6 +1,9 @@
 #include "cli/cli_common.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -9,10 +12,7 @@
 #include <ctime>
 #include <exception>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <iterator>
-#include <sstream>
 #include <system_error>
 
 #include "core/base64.h"
@@ -104,8 +104,23 @@ int Run(CLI::App& app, int argc, char** argv) {
   return kExitOk;
 }
 
-void AddEngineFlags(CLI::App* command, EngineFlags* flags) {
-  command->add_option("--data-dir", flags->data_dir, "Data directory (created when missing)")
+const CLI::Validator& NonEmpty() {
+  // An empty description keeps the help text free of a validator name.
+  static const CLI::Validator validator(
+      [](const std::string& value) {
+        return value.empty() ? std::string("must not be empty") : std::string();
+      },
+      "");
+  return validator;
+}
+
+void AddEngineFlags(CLI::App* command, EngineFlags* flags, OpenMode mode) {
+  command
+      ->add_option("--data-dir", flags->data_dir,
+                   mode == OpenMode::kCreateIfMissing
+                       ? "Data directory (created when missing)"
+                       : "Data directory of an existing store (append creates one)")
+      ->check(NonEmpty())
       ->capture_default_str();
   command
       ->add_option("--durability", flags->durability,
@@ -135,40 +150,81 @@ EngineOptions ToEngineOptions(const EngineFlags& flags) {
   return options;
 }
 
-std::unique_ptr<Engine> OpenEngineOrFail(const EngineFlags& flags, OpenMode mode) {
+namespace {
+
+// The file every Annals data directory holds from its creation on (the engine's DataDir writes
+// it, src/engine/data_dir.cc, before any log or index exists).
+constexpr char kManifestName[] = "MANIFEST";
+
+// Fail()s (kNotFound) unless `dir` exists and holds a manifest. Other stat errors (a
+// permission refused) are left to the engine, whose open reports them as I/O errors.
+void RequireExistingStore(const std::string& dir) {
   std::error_code ec;
-  if (mode == OpenMode::kMustExist && !std::filesystem::exists(flags.data_dir, ec) && !ec) {
-    Fail(Status(
-        StatusCode::kNotFound,
-        fmt::format("data directory {} does not exist (append creates one)", flags.data_dir)));
+  if (!std::filesystem::exists(dir, ec) && !ec) {
+    Fail(Status(StatusCode::kNotFound,
+                fmt::format("data directory {} does not exist (append creates one)", dir)));
   }
+  const std::string manifest = (std::filesystem::path(dir) / kManifestName).string();
+  struct stat st;
+  if (::stat(manifest.c_str(), &st) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
+    Fail(Status(StatusCode::kNotFound,
+                fmt::format("{} is not an Annals data directory (no {})", dir, kManifestName)));
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Engine> OpenEngineOrFail(const EngineFlags& flags, OpenMode mode) {
+  if (mode == OpenMode::kMustExist) RequireExistingStore(flags.data_dir);
   Result<std::unique_ptr<Engine>> engine = OpenEngine(ToEngineOptions(flags));
   if (!engine.ok()) Fail(engine.status());
   return std::move(engine).value();
 }
 
-std::string ReadInputArg(const std::string& arg, std::string_view option) {
-  if (arg == "-") {
-    std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
-    if (std::cin.bad()) {
-      Fail(Status(StatusCode::kIoError, fmt::format("{}: cannot read standard input", option)));
+namespace {
+
+// Reads `fd` to its end, `source` naming it in messages. Stops after `max_bytes` + 1 bytes:
+// holding more would only be refused later, and endless input would never end.
+std::string ReadBounded(int fd, const std::string& source, std::string_view option,
+                        uint64_t max_bytes) {
+  std::string text;
+  char buffer[64 << 10];
+  while (true) {
+    const uint64_t wanted = std::min<uint64_t>(sizeof buffer, max_bytes + 1 - text.size());
+    const ssize_t got = ::read(fd, buffer, wanted);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      // Empty data is valid input: a failed read must never pass for it.
+      Fail(Status(StatusCode::kInvalidArgument,
+                  fmt::format("{}: cannot read {}: {}", option, source, std::strerror(errno))));
     }
-    return text;
+    if (got == 0) return text;
+    text.append(buffer, static_cast<size_t>(got));
+    if (text.size() > max_bytes) {
+      Fail(Status(StatusCode::kTooLarge,
+                  fmt::format("{}: {} is more than the {}-byte limit of an event's data and "
+                              "metadata",
+                              option, source, max_bytes)));
+    }
   }
+}
+
+}  // namespace
+
+std::string ReadInputArg(const std::string& arg, std::string_view option, uint64_t max_bytes) {
+  if (arg == "-") return ReadBounded(STDIN_FILENO, "standard input", option, max_bytes);
   if (arg.empty() || arg[0] != '@') return arg;
   const std::string path = arg.substr(1);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
     Fail(Status(StatusCode::kInvalidArgument,
                 fmt::format("{}: cannot open {}: {}", option, path, std::strerror(errno))));
   }
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  if (in.bad()) {
-    Fail(Status(StatusCode::kIoError,
-                fmt::format("{}: cannot read {}: {}", option, path, std::strerror(errno))));
-  }
-  return std::move(contents).str();
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  return ReadBounded(fd, path, option, max_bytes);
 }
 
 std::string_view DurabilityName(Durability durability) {

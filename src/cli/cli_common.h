@@ -61,19 +61,29 @@ struct EngineFlags {
   std::string durability = "fsync";
   std::string corruption_policy = "fail";
 };
-void AddEngineFlags(CLI::App* command, EngineFlags* flags);
-EngineOptions ToEngineOptions(const EngineFlags& flags);
 // Whether opening may create a missing data directory: only `append` writes, so a mistyped
 // --data-dir given to a reading command is reported (kNotFound) instead of becoming a new,
 // empty store.
 enum class OpenMode : uint8_t { kCreateIfMissing, kMustExist };
+// `mode` is how the command opens the directory: its --data-dir help says so.
+void AddEngineFlags(CLI::App* command, EngineFlags* flags, OpenMode mode = OpenMode::kMustExist);
+EngineOptions ToEngineOptions(const EngineFlags& flags);
 // Opens the data directory; Fail()s when it cannot (missing, locked, damaged, unreadable).
+// kMustExist also refuses (kNotFound) a directory that holds no Annals store (no MANIFEST),
+// creating nothing in it: the engine would otherwise turn any directory into a store.
 std::unique_ptr<Engine> OpenEngineOrFail(const EngineFlags& flags,
                                          OpenMode mode = OpenMode::kMustExist);
 
+// For every option whose empty value would silently mean "no filter" or "the default"
+// (`--category "$C"` with C unset must not replay the whole log): CLI11 refuses the empty
+// value as a usage error, "<option>: must not be empty".
+const CLI::Validator& NonEmpty();
+
 // The text of an option that takes data: the argument itself, `-` for standard input, or
-// `@path` for a file's contents. Fail()s when the file cannot be read.
-std::string ReadInputArg(const std::string& arg, std::string_view option);
+// `@path` for a file's contents. Reads at most `max_bytes` + 1 bytes, so endless input
+// (`@/dev/zero`) ends too: Fail()s with kTooLarge beyond `max_bytes`, with kInvalidArgument
+// when the file cannot be opened or read (a directory, a closed standard input).
+std::string ReadInputArg(const std::string& arg, std::string_view option, uint64_t max_bytes);
 
 std::string_view DurabilityName(Durability durability);
 // "active", "softDeleted", "tombstoned" (as the HTTP API spells them).

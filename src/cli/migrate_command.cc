@@ -7,6 +7,7 @@
 #include "annals/postgres_store.h"
 #include "cli/cli_common.h"
 #include "cli/commands.h"
+#include "cli/postgres_uri.h"
 
 namespace annals::cli {
 
@@ -18,6 +19,8 @@ void AddMigrateCommand(CLI::App& app) {
       ->required();
   command->callback([store] {
     if (!IsPostgresUri(*store)) FailUsage("--store must be a postgres:// or postgresql:// URI");
+    // Connecting would report a malformed URI as an unreachable server (exit 9).
+    if (Status valid = ValidatePostgresUri(*store); !valid.ok()) Fail(valid);
     if (Status migrated = MigratePostgres(*store); !migrated.ok()) Fail(migrated);
     std::printf("annals migrate: schema version %d\n", PostgresSchemaVersion());
   });

@@ -81,13 +81,46 @@ ReadStreamRequest StreamRequest(const ReadOptions& options) {
   return request;
 }
 
+// The store refuses a whole page when one of its records is damaged, but docs/cli.md
+// promises the events before the damage on stdout. After such a refusal the same events are
+// asked for again one at a time, which prints them and stops at the damaged one; pages stay
+// large otherwise.
+class PageSize {
+ public:
+  uint64_t Next(uint64_t remaining) const {
+    return single_ > 0 ? 1 : std::min(remaining, kPageEvents);
+  }
+  // After a read of `page_size` events failed with `status`: true to retry one event at a
+  // time (once per damage, and only when the page had room for events before the damage),
+  // false when the read is over, and Verdict() says why.
+  bool RetryAfter(const Status& status, uint64_t page_size) {
+    if (damage_ || status.code() != StatusCode::kCorruption || page_size <= 1) return false;
+    damage_ = status;
+    single_ = page_size;
+    return true;
+  }
+  // The failure to report: the damage the page met. A one-event read that starts at the
+  // damaged record says only that its position is not the start of an event.
+  const Status& Verdict(const Status& status) const { return damage_ ? *damage_ : status; }
+  void Read() {
+    if (single_ > 0) --single_;
+  }
+
+ private:
+  uint64_t single_ = 0;           // events still to read one at a time
+  std::optional<Status> damage_;  // what the page that failed met
+};
+
 void ReadOneStream(Engine& engine, ReadStreamRequest request, uint64_t limit,
                    EventPrinter& printer) {
   uint64_t remaining = limit;
+  PageSize size;
   while (remaining > 0) {
-    request.max_count = std::min(remaining, kPageEvents);
+    request.max_count = size.Next(remaining);
     Result<ReadStreamResult> page = engine.ReadStream(request);
-    if (!page.ok()) Fail(page.status());
+    if (!page.ok() && size.RetryAfter(page.status(), request.max_count)) continue;
+    if (!page.ok()) Fail(size.Verdict(page.status()));
+    size.Read();
     for (const RecordedEvent& e : page->events) printer.Print(e);
     remaining -= std::min<uint64_t>(remaining, page->events.size());
     // An empty page with a `next` would loop for ever; the store never answers one, but a
@@ -119,10 +152,13 @@ ReadAllRequest AllRequest(const ReadOptions& options) {
 
 void ReadAllEvents(Engine& engine, ReadAllRequest request, uint64_t limit, EventPrinter& printer) {
   uint64_t remaining = limit;
+  PageSize size;
   while (remaining > 0) {
-    request.max_count = std::min(remaining, kPageEvents);
+    request.max_count = size.Next(remaining);
     Result<ReadAllResult> page = engine.ReadAll(request);
-    if (!page.ok()) Fail(page.status());
+    if (!page.ok() && size.RetryAfter(page.status(), request.max_count)) continue;
+    if (!page.ok()) Fail(size.Verdict(page.status()));
+    size.Read();
     for (const RecordedEvent& e : page->events) printer.Print(e);
     remaining -= std::min<uint64_t>(remaining, page->events.size());
     if (page->end_of_log) break;
@@ -178,29 +214,45 @@ void AddReadCommand(CLI::App& app) {
   CLI::App* command =
       app.add_subcommand("read", "Read the events of one stream (--stream) or of the log (--all)");
   AddEngineFlags(command, &options->engine);
-  CLI::Option* stream = command->add_option("--stream", options->stream, "The stream to read");
+  CLI::Option* stream =
+      command->add_option("--stream", options->stream, "The stream to read")->check(NonEmpty());
   CLI::Option* all = command->add_flag("--all", options->all, "Read every stream: the log");
   stream->excludes(all);
-  command->add_option("--from", options->from,
-                      "Where to start (inclusive forwards): start, end, a revision (--stream) "
-                      "or a position (--all; backwards: exclusive). Default: start forwards, "
-                      "end backwards");
-  command->add_option("--limit", options->limit, "Most events to print (default: all)");
+  command
+      ->add_option("--from", options->from,
+                   "Where to start (inclusive forwards): start, end, a revision (--stream) "
+                   "or a position (--all; backwards: exclusive). Default: start forwards, "
+                   "end backwards")
+      ->check(NonEmpty());
+  command->add_option("--limit", options->limit, "Most events to print (default: all)")
+      ->check(NonEmpty());
   command->add_flag("--backwards", options->backwards, "Newest first");
   command->add_flag("--json", options->json,
                     "JSON Lines: one event object per line, data inline when JSON");
-  command->add_option("--stream-prefix", options->stream_prefixes,
-                      "--all: streams whose name starts with this (repeatable: any of)");
-  command->add_option("--category", options->category,
-                      "--all: streams of this category (the name before the first '-')");
-  command->add_option("--type", options->types,
-                      "--all: events of this exact type (repeatable: any of)");
-  command->add_option("--type-prefix", options->type_prefixes,
-                      "--all: event types starting with this (repeatable: any of)");
-  command->add_option("--type-regex", options->type_regex,
-                      "--all: event types matching this regular expression (RE2 syntax)");
-  command->add_option("--stream-regex", options->stream_regex,
-                      "--all: stream names matching this regular expression (RE2 syntax)");
+  command
+      ->add_option("--stream-prefix", options->stream_prefixes,
+                   "--all: streams whose name starts with this (repeatable: any of)")
+      ->check(NonEmpty());
+  command
+      ->add_option("--category", options->category,
+                   "--all: streams of this category (the name before the first '-')")
+      ->check(NonEmpty());
+  command
+      ->add_option("--type", options->types,
+                   "--all: events of this exact type (repeatable: any of)")
+      ->check(NonEmpty());
+  command
+      ->add_option("--type-prefix", options->type_prefixes,
+                   "--all: event types starting with this (repeatable: any of)")
+      ->check(NonEmpty());
+  command
+      ->add_option("--type-regex", options->type_regex,
+                   "--all: event types matching this regular expression (RE2 syntax)")
+      ->check(NonEmpty());
+  command
+      ->add_option("--stream-regex", options->stream_regex,
+                   "--all: stream names matching this regular expression (RE2 syntax)")
+      ->check(NonEmpty());
   command->add_flag("--exclude-system", options->exclude_system,
                     "--all: leave out system events (stream or type starting with '$')");
   command->callback([options] { RunRead(*options); });

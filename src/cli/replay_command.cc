@@ -100,12 +100,33 @@ class Progress {
   std::chrono::steady_clock::time_point began_, last_;
 };
 
+// The remote store takes any 200 answer to GET /info as a server, and reads a head it cannot
+// parse as 0: a URL that is not an Annals server would replay nothing and exit 0. Its answer
+// must have the shape of Annals' (docs/http-api.md: a JSON object with a numeric "head").
+void CheckIsAnnalsServer(const std::string& url) {
+  sdk::HttpClient client(url, "");
+  sdk::HttpReply reply = client.Do("GET", "/info");
+  if (reply.status == 0) {
+    Fail(Status(StatusCode::kUnavailable, "server unreachable: " + reply.error));
+  }
+  Result<Position> head = sdk::ParseHead(std::move(reply.body));
+  if (reply.status != 200 || !head.ok()) {
+    Fail(Status(StatusCode::kInternal,
+                fmt::format("unexpected answer from the server: GET {}/info answered {} {}, not "
+                            "an Annals server's information (a JSON object with a \"head\")",
+                            client.base_url(), reply.status,
+                            reply.content_type.empty() ? "with no content type"
+                                                       : "of type " + reply.content_type)));
+  }
+}
+
 std::unique_ptr<EventStore> OpenStore(const ReplayOptions& o) {
   if (o.server.empty()) return OpenEngineOrFail(o.engine);
   RemoteOptions remote;
   remote.url = o.server;
   auto store = ConnectRemote(remote);
   if (!store.ok()) Fail(store.status());
+  CheckIsAnnalsServer(o.server);
   return std::move(store).value();
 }
 
@@ -200,18 +221,29 @@ void AddReplayCommand(CLI::App& app) {
       "replay",
       "Replay a stream, a category or a filtered log to stdout (JSON Lines) or a webhook");
   AddEngineFlags(command, &o->engine);
-  command->add_option("--server", o->server,
-                      "Read from this server (http://host:port) instead of --data-dir");
-  command->add_option("--stream", o->stream, "Replay this stream");
-  command->add_option("--category", o->category, "Replay the streams of this category");
-  command->add_option("--type", o->types, "Only events of this type (repeatable: any of)");
-  command->add_option("--stream-prefix", o->stream_prefixes,
-                      "Only streams starting with this (repeatable: any of)");
-  command->add_option("--from", o->from,
-                      "Start here: start, a revision (--stream) or a position (inclusive)");
-  command->add_option("--since", o->since, "Only events created at or after this RFC 3339 time");
-  command->add_option("--webhook", o->webhook,
-                      "POST each event (its JSON object) to this URL instead of printing it");
+  command
+      ->add_option("--server", o->server,
+                   "Read from this server (http://host:port) instead of --data-dir")
+      ->check(NonEmpty());
+  command->add_option("--stream", o->stream, "Replay this stream")->check(NonEmpty());
+  command->add_option("--category", o->category, "Replay the streams of this category")
+      ->check(NonEmpty());
+  command->add_option("--type", o->types, "Only events of this type (repeatable: any of)")
+      ->check(NonEmpty());
+  command
+      ->add_option("--stream-prefix", o->stream_prefixes,
+                   "Only streams starting with this (repeatable: any of)")
+      ->check(NonEmpty());
+  command
+      ->add_option("--from", o->from,
+                   "Start here: start, a revision (--stream) or a position (inclusive)")
+      ->check(NonEmpty());
+  command->add_option("--since", o->since, "Only events created at or after this RFC 3339 time")
+      ->check(NonEmpty());
+  command
+      ->add_option("--webhook", o->webhook,
+                   "POST each event (its JSON object) to this URL instead of printing it")
+      ->check(NonEmpty());
   command->add_flag("--include-system", o->include_system,
                     "Log replays: include system events ($-streams and $-types)");
   command->add_flag("--no-progress", o->no_progress, "No progress bar even on a terminal");

@@ -29,6 +29,7 @@
 #include "api/http/server.h"
 #include "api/http/users.h"
 #include "cli/cli_common.h"
+#include "cli/postgres_uri.h"
 #include "delivery/nats_relay.h"
 #include "delivery/secret_box.h"
 #include "delivery/service.h"
@@ -324,6 +325,13 @@ int RunServe(ServeFlags& flags) {
     error = "grpc.advertise must be host:port or [v6]:port, not '" + advertise + "'";
     ok = false;
   }
+  const std::string level = Require(values, "log.level");
+  // spdlog reads a name it does not know as "off": a typo would silence the server.
+  if (ok && spdlog::level::from_str(level) == spdlog::level::off && level != "off") {
+    error =
+        "log.level must be trace, debug, info, warn, error, critical or off, not '" + level + "'";
+    ok = false;
+  }
   if (ok && (router_options.default_page_size == 0 ||
              router_options.default_page_size > router_options.max_page_size)) {
     error = "http.default_page_size must be between 1 and http.max_page_size";
@@ -333,7 +341,6 @@ int RunServe(ServeFlags& flags) {
     std::fprintf(stderr, "annals serve: %s\n", error.c_str());
     return 2;
   }
-  const std::string level = Require(values, "log.level");
   // Logs go to stderr; stdout carries only the "listening on" line.
   spdlog::set_default_logger(spdlog::stderr_color_mt("annals"));
   spdlog::set_level(spdlog::level::from_str(level));
@@ -388,7 +395,7 @@ int RunServe(ServeFlags& flags) {
     if (!opened.ok()) {
       std::fprintf(stderr, "annals serve: cannot open %s: %s\n", eo.data_dir.c_str(),
                    opened.status().ToString().c_str());
-      return 1;
+      return ExitCodeFor(opened.status().code());
     }
     engine = opened->get();
     store = std::move(*opened);
@@ -413,6 +420,11 @@ int RunServe(ServeFlags& flags) {
                    "key on every node)\n");
       return 2;
     }
+    // libpq would report a malformed URI as a failed connection.
+    if (Status valid = ValidatePostgresUri(store_kind); !valid.ok()) {
+      std::fprintf(stderr, "annals serve: %s\n", valid.message().c_str());
+      return 2;
+    }
     PostgresOptions po;
     po.conninfo = store_kind;
     po.application_name = NodeName(server.listen);
@@ -421,7 +433,7 @@ int RunServe(ServeFlags& flags) {
     if (!opened.ok()) {
       std::fprintf(stderr, "annals serve: cannot open the PostgreSQL store: %s\n",
                    opened.status().ToString().c_str());
-      return 1;
+      return ExitCodeFor(opened.status().code());
     }
     store = std::move(*opened);
     // Nodes on one database share the delivery cursors: each is driven by the node that
@@ -430,7 +442,7 @@ int RunServe(ServeFlags& flags) {
     if (!leases.ok()) {
       std::fprintf(stderr, "annals serve: cannot open the PostgreSQL leases: %s\n",
                    leases.status().ToString().c_str());
-      return 1;
+      return ExitCodeFor(leases.status().code());
     }
     cursor_leases = std::move(*leases);
     router_options.store_kind = "postgres";
@@ -451,7 +463,7 @@ int RunServe(ServeFlags& flags) {
   if (!delivery_service.ok()) {
     std::fprintf(stderr, "annals serve: delivery: %s\n",
                  delivery_service.status().ToString().c_str());
-    return 1;
+    return ExitCodeFor(delivery_service.status().code());
   }
   // Webhook secrets are sealed with a server key before they reach the config stream, which
   // every reader of `$all` can read.
@@ -467,19 +479,19 @@ int RunServe(ServeFlags& flags) {
     auto box = delivery::SecretBox::FromKeyFile(key_file);
     if (!box.ok()) {
       std::fprintf(stderr, "annals serve: %s\n", box.status().message().c_str());
-      return 1;
+      return ExitCodeFor(box.status().code());
     }
     secrets = std::make_shared<delivery::SecretBox>(std::move(*box));
   }
   auto webhooks = delivery::WebhookManager::Start(delivery_service->get(), secrets);
   if (!webhooks.ok()) {
     std::fprintf(stderr, "annals serve: webhooks: %s\n", webhooks.status().ToString().c_str());
-    return 1;
+    return ExitCodeFor(webhooks.status().code());
   }
   auto relays = delivery::RelayManager::Start(delivery_service->get());
   if (!relays.ok()) {
     std::fprintf(stderr, "annals serve: relays: %s\n", relays.status().ToString().c_str());
-    return 1;
+    return ExitCodeFor(relays.status().code());
   }
   http::DeliveryRoutes delivery_routes(delivery_service->get(), webhooks->get(), relays->get());
 
@@ -514,8 +526,9 @@ int RunServe(ServeFlags& flags) {
   server.on_http2 = [&grpc_server](int fd) { grpc_server.AdoptConnection(fd); };
   http::Server http_server(&router, &metrics, store.get(), server, auth.get());
   if (Status s = http_server.Start(); !s.ok()) {
+    // A malformed --http is kInvalidArgument (2), a port in use kUnavailable (9).
     std::fprintf(stderr, "annals serve: %s\n", s.message().c_str());
-    return 1;
+    return ExitCodeFor(s.code());
   }
   // Gossip's endpoint needs the bound port (--http may ask for port 0). Connections are
   // accepted from Run() on, after both servers started.
@@ -525,7 +538,7 @@ int RunServe(ServeFlags& flags) {
   }
   if (Status s = grpc_server.Start(); !s.ok()) {
     std::fprintf(stderr, "annals serve: grpc: %s\n", s.message().c_str());
-    return 1;
+    return ExitCodeFor(s.code());
   }
   const std::string scheme = router_options.tls ? "https" : "http";
   std::printf("annals: listening on %s://%s (store: %s, durability: %s)\n", scheme.c_str(),

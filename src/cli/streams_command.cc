@@ -74,8 +74,10 @@ void AddStreamsCommand(CLI::App& app) {
   CLI::App* command = app.add_subcommand(
       "streams", "List streams (the catalog) with state, last revision and event count");
   AddEngineFlags(command, &options->engine);
-  command->add_option("--prefix", options->prefix, "Only streams whose name starts with this");
-  command->add_option("--limit", options->limit, "Most streams to print (default: all)");
+  command->add_option("--prefix", options->prefix, "Only streams whose name starts with this")
+      ->check(NonEmpty());
+  command->add_option("--limit", options->limit, "Most streams to print (default: all)")
+      ->check(NonEmpty());
   command->add_flag("--include-system", options->include_system,
                     "Also list system streams (names starting with '$', e.g. $$<stream>)");
   command->add_flag("--json", options->json, "JSON Lines: one stream object per line");

@@ -6,12 +6,17 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <regex>
-#include <system_error>
 #include <string>
+#include <system_error>
+#include <thread>
+#include <utility>
 #include <vector>
 
-#include <sys/mount.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -26,13 +31,14 @@ namespace {
 using ::annals::testing::CliResult;
 using ::annals::testing::Lines;
 using ::annals::testing::RunAnnals;
+using ::annals::testing::RunShell;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 // The exit codes of docs/cli.md.
 constexpr int kOk = 0, kUsage = 2, kWrongRevision = 3, kNotFound = 4, kDeleted = 5,
-              kIdempotency = 6, kTooLarge = 7, kCorruption = 8, kUnavailable = 9,
-              kIoError = 10;
+              kIdempotency = 6, kTooLarge = 7, kCorruption = 8, kUnavailable = 9, kIoError = 10;
 
 constexpr char kId1[] = "0b1f5a3c-8c9e-4c1e-9a62-3f4d5e6f7a81";
 constexpr char kId2[] = "1c2e6b4d-9daf-4d2f-8b73-4a5e6f708192";
@@ -96,6 +102,19 @@ class CliTest : public ::testing::Test {
     }
     auto result = engine.Append(request);
     ASSERT_TRUE(result.ok()) << result.status().ToString();
+  }
+
+  // Appends three events to `order-1` and flips a byte in the second one's data; returns the
+  // three positions.
+  std::vector<uint64_t> AppendThreeAndDamageTheSecond() {
+    std::vector<uint64_t> positions;
+    for (int i = 0; i < 3; ++i) {
+      positions.push_back(
+          AppendJson({"--stream", "order-1", "--type", "Placed", "--data",
+                      "{\"payload\":\"" + std::string(100, 'a' + i) + "\"}"})["position"]);
+    }
+    annals::testing::FlipByte(annals::testing::SegmentPath(data(), 0), positions[1] + 32 + 48 + 60);
+    return positions;
   }
 
   annals::testing::TempDir dir_;
@@ -561,6 +580,260 @@ TEST_F(CliTest, StreamsCatalog) {
   EXPECT_THAT(lines[3], HasSubstr("softDeleted"));
 }
 
+// ---- input files and standard input ----
+
+// Endless input used to be read to its end before the size check: `@/dev/zero` grew without
+// bound. The address-space limit makes such a read fail fast instead of exhausting the host.
+TEST_F(CliTest, EndlessInputIsTooLargeAfterTheLimit) {
+  const std::string limited =
+      "ulimit -v 2097152; exec \"$1\" append --data-dir \"$2\" "
+      "--stream s --type T --content-type application/octet-stream ";
+  for (const std::string& input :
+       {std::string("--data @/dev/zero"), std::string("--data - < /dev/zero"),
+        std::string("--data x --metadata @/dev/zero")}) {
+    CliResult r = RunShell(limited + input, data());
+    EXPECT_EQ(r.exit_code, kTooLarge) << input << ": " << r;
+    EXPECT_THAT(r.err, StartsWith("annals: too_large: --")) << r;
+    EXPECT_THAT(r.err, HasSubstr("16777216-byte limit")) << r;
+    EXPECT_EQ(Lines(r.err).size(), 1u) << r;
+  }
+  EXPECT_FALSE(std::filesystem::exists(data()));
+}
+
+// A read error is not empty data: it used to append an empty event and exit 0.
+TEST_F(CliTest, UnreadableInputIsRefusedAndNothingAppended) {
+  const std::string folder = dir_.path() + "/folder";
+  std::filesystem::create_directory(folder);
+  struct Case {
+    std::string script;
+    std::string message;
+  };
+  const std::string append = "\"$1\" append --data-dir \"$2\" --stream s --type T ";
+  for (const Case& c : std::vector<Case>{
+           {append + "--data @" + folder, "--data: cannot read " + folder + ": Is a directory"},
+           {append + "--data x --metadata @" + folder, "--metadata: cannot read " + folder},
+           {append + "--data - <&-", "--data: cannot read standard input: Bad file descriptor"},
+           {append + "--data - < " + folder, "--data: cannot read standard input: Is a directory"},
+       }) {
+    CliResult r = RunShell(c.script, data());
+    EXPECT_EQ(r.exit_code, kUsage) << c.script << ": " << r;
+    EXPECT_THAT(r.err, StartsWith("annals: invalid_argument: ")) << r;
+    EXPECT_THAT(r.err, HasSubstr(c.message)) << r;
+  }
+  EXPECT_FALSE(std::filesystem::exists(data()));
+}
+
+// ---- empty option values ----
+
+// An empty value must not widen a command's scope (`--category "$C"` with C unset replayed
+// the whole log) nor fall back to a default.
+TEST_F(CliTest, EmptyOptionValuesAreRefused) {
+  AppendJson({"--stream", "order-1", "--type", "Placed", "--data", "{}"});
+  const std::vector<std::vector<std::string>> cases = {
+      {"read", "--all", "--category", ""},
+      {"read", "--all", "--limit", ""},
+      {"read", "--all", "--from", ""},
+      {"read", "--all", "--stream-prefix", ""},
+      {"read", "--all", "--type", ""},
+      {"read", "--all", "--type-prefix", ""},
+      {"read", "--all", "--type-regex", ""},
+      {"read", "--all", "--stream-regex", ""},
+      {"read", "--stream", ""},
+      {"streams", "--limit", ""},
+      {"streams", "--prefix", ""},
+      {"replay", "--stream", ""},
+      {"replay", "--category", ""},
+      {"replay", "--type", ""},
+      {"replay", "--stream-prefix", ""},
+      {"replay", "--from", ""},
+      {"replay", "--since", ""},
+      {"replay", "--server", ""},
+      {"replay", "--webhook", ""},
+  };
+  for (std::vector<std::string> args : cases) {
+    const std::string command = args[0];
+    args.erase(args.begin());
+    CliResult r = Annals(command, args);
+    EXPECT_EQ(r.exit_code, kUsage) << command << " " << args[0] << ": " << r;
+    EXPECT_THAT(r.err, HasSubstr("must not be empty")) << r;
+    EXPECT_TRUE(r.out.empty()) << r;
+  }
+  // --data-dir '' was not_found for the reading commands and usage for append.
+  for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
+           {"read", "--all"},
+           {"streams"},
+           {"verify"},
+           {"stats"},
+           {"replay"},
+           {"append", "--stream", "s", "--type", "T", "--data", "{}"}}) {
+    args.insert(args.begin() + 1, {"--data-dir", ""});
+    CliResult r = RunAnnals(args);
+    EXPECT_EQ(r.exit_code, kUsage) << args[0] << ": " << r;
+    EXPECT_THAT(r.err, HasSubstr("--data-dir: must not be empty")) << r;
+  }
+}
+
+// ---- users ----
+
+TEST_F(CliTest, UserNamesTheUsersFileCannotHoldAreRefused) {
+  const std::string users = dir_.path() + "/users.toml";
+  auto user = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "user");
+    args.insert(args.end(), {"--users-file", users});
+    return RunAnnals(args);
+  };
+  // Each of these used to be written, and then no `user` command (nor `serve`) could read
+  // the file again.
+  for (const std::string& name :
+       {std::string(""), std::string("ann\nadmin"), std::string("tab\there"),
+        std::string("bad\xff"), std::string("csi\xc2\x9b"), std::string("ann:1")}) {
+    CliResult r = user({"add", name, "--password", "secret"});
+    EXPECT_EQ(r.exit_code, kUsage) << r;
+    EXPECT_THAT(r.err, HasSubstr("the name")) << r;
+    EXPECT_FALSE(std::filesystem::exists(users)) << r;
+  }
+  CliResult r = user({"add-key", "key\n1"});
+  EXPECT_EQ(r.exit_code, kUsage) << r;
+  EXPECT_FALSE(std::filesystem::exists(users)) << r;
+  // An empty stream prefix would allow every stream; empty option values are refused.
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"add", "ann", "--password", "secret", "--stream", ""},
+                                             {"add-key", "ci", "--stream", ""},
+                                             {"add", "ann", "--password", ""}}) {
+    r = user(args);
+    EXPECT_EQ(r.exit_code, kUsage) << r;
+    EXPECT_THAT(r.err, HasSubstr("must not be empty")) << r;
+  }
+  r = user({"remove", ""});
+  EXPECT_EQ(r.exit_code, kUsage) << r;
+  r = RunAnnals({"user", "list", "--users-file", ""});
+  EXPECT_EQ(r.exit_code, kUsage) << r;
+  EXPECT_FALSE(std::filesystem::exists(users));
+
+  r = user({"add", "ann", "--password", "secret", "--stream", "order-"});
+  ASSERT_EQ(r.exit_code, kOk) << r;
+  r = user({"list"});
+  ASSERT_EQ(r.exit_code, kOk) << r;
+  EXPECT_THAT(r.out, HasSubstr("ann"));
+}
+
+TEST_F(CliTest, AFailedUserAddLeavesNoTempFile) {
+  // A directory where the file should be: the final rename fails after the temp file (with
+  // the password hash) was written.
+  const std::string users = dir_.path() + "/users-dir";
+  std::filesystem::create_directory(users);
+  CliResult r = RunAnnals({"user", "add", "ann", "--password", "secret", "--users-file", users});
+  EXPECT_NE(r.exit_code, kOk) << r;
+  EXPECT_FALSE(std::filesystem::exists(users + ".tmp")) << r;
+}
+
+// ---- directories that are not stores ----
+
+TEST_F(CliTest, ReadingCommandsRefuseADirectoryThatIsNotAStore) {
+  const std::string folder = dir_.path() + "/folder";
+  std::filesystem::create_directory(folder);
+  WriteTempFile(folder + "/notes.txt", "mine");
+  for (std::string command : {"read", "streams", "verify", "stats", "replay"}) {
+    std::vector<std::string> args = {command, "--data-dir", folder};
+    if (command == "read") args.push_back("--all");
+    CliResult r = RunAnnals(args);
+    EXPECT_EQ(r.exit_code, kNotFound) << command << ": " << r;
+    EXPECT_EQ(r.err,
+              "annals: not_found: " + folder + " is not an Annals data directory (no MANIFEST)\n")
+        << r;
+  }
+  // Nothing was created in it (the engine made LOCK, MANIFEST, index/ and log/).
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(folder)) {
+    names.push_back(entry.path().filename().string());
+  }
+  EXPECT_THAT(names, ::testing::ElementsAre("notes.txt"));
+  // A regular file is not a store either.
+  CliResult r = RunAnnals({"stats", "--data-dir", folder + "/notes.txt"});
+  EXPECT_EQ(r.exit_code, kNotFound) << r;
+
+  // Only append creates a data directory, and only its help says so.
+  for (std::string command : {"read", "streams", "verify", "stats", "replay"}) {
+    r = RunAnnals({command, "--help"});
+    EXPECT_EQ(r.exit_code, kOk) << r;
+    EXPECT_THAT(r.out, Not(HasSubstr("created when missing"))) << command;
+    EXPECT_THAT(r.out, HasSubstr("existing store")) << command;
+  }
+  r = RunAnnals({"append", "--help"});
+  EXPECT_THAT(r.out, HasSubstr("created when missing"));
+}
+
+// ---- replay from a server ----
+
+// A one-answer HTTP server on 127.0.0.1: every request gets `body` with status 200.
+class FakeHttpServer {
+ public:
+  FakeHttpServer(std::string content_type, std::string body)
+      : content_type_(std::move(content_type)), body_(std::move(body)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(::listen(fd_, 16), 0);
+    EXPECT_EQ(::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~FakeHttpServer() {
+    ::shutdown(fd_, SHUT_RDWR);  // ends the accept() below
+    thread_.join();
+    ::close(fd_);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  void Serve() {
+    while (true) {
+      const int client = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (client < 0) return;
+      std::string request;
+      char buf[4096];
+      while (request.find("\r\n\r\n") == std::string::npos) {
+        const ssize_t n = ::read(client, buf, sizeof buf);
+        if (n <= 0) break;
+        request.append(buf, static_cast<size_t>(n));
+      }
+      const std::string answer = "HTTP/1.1 200 OK\r\nContent-Type: " + content_type_ +
+                                 "\r\nContent-Length: " + std::to_string(body_.size()) +
+                                 "\r\nConnection: close\r\n\r\n" + body_;
+      EXPECT_EQ(::write(client, answer.data(), answer.size()), ssize_t(answer.size()));
+      ::close(client);
+    }
+  }
+
+  std::string content_type_, body_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+// It used to replay nothing and exit 0: the head of a server it cannot read was taken as 0.
+TEST_F(CliTest, ReplayRefusesAServerThatIsNotAnnals) {
+  for (const auto& [content_type, body] : std::vector<std::pair<std::string, std::string>>{
+           {"text/html", "<html><body>It works!</body></html>"},
+           {"application/json", "{\"status\":\"ok\"}"},
+           {"application/json", "[1,2,3]"}}) {
+    FakeHttpServer server(content_type, body);
+    for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
+             {"replay", "--server", server.url()},
+             {"replay", "--server", server.url(), "--category", "order"},
+             {"replay", "--server", server.url(), "--stream", "order-1"}}) {
+      CliResult r = RunAnnals(args);
+      EXPECT_EQ(r.exit_code, 1) << body << ": " << r;
+      EXPECT_THAT(r.err, StartsWith("annals: internal: unexpected answer from the server")) << r;
+      EXPECT_THAT(r.err, HasSubstr("/info")) << r;
+      EXPECT_TRUE(r.out.empty()) << r;
+    }
+  }
+}
+
 // ---- verify, stats ----
 
 TEST_F(CliTest, VerifyHealthyDirectory) {
@@ -598,14 +871,38 @@ TEST_F(CliTest, VerifyFindsAFlippedByte) {
   EXPECT_THAT(r.err, HasSubstr(std::to_string(positions[1]))) << r;
 }
 
-TEST_F(CliTest, MidLogDamageFoundAtOpenFollowsTheCorruptionPolicy) {
-  std::vector<uint64_t> positions;
-  for (int i = 0; i < 3; ++i) {
-    positions.push_back(
-        AppendJson({"--stream", "order-1", "--type", "Placed", "--data",
-                    "{\"payload\":\"" + std::string(100, 'a' + i) + "\"}"})["position"]);
+// The store refuses a whole page that holds a damaged record: `read` used to print nothing.
+TEST_F(CliTest, ReadPrintsTheEventsBeforeADamagedRecord) {
+  const std::vector<uint64_t> positions = AppendThreeAndDamageTheSecond();
+  struct Case {
+    std::vector<std::string> args;
+    uint64_t printed;  // the position of the one event before the damage
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"--all", "--limit", "3", "--json"}, positions[0]},
+           {{"--all", "--json"}, positions[0]},
+           {{"--all", "--category", "order", "--json"}, positions[0]},
+           {{"--all", "--backwards", "--json"}, positions[2]},
+           {{"--stream", "order-1", "--json"}, positions[0]},
+           {{"--stream", "order-1", "--backwards", "--json"}, positions[2]},
+       }) {
+    CliResult r = Annals("read", c.args);
+    EXPECT_EQ(r.exit_code, kCorruption) << r;
+    std::vector<simdjson::dom::element> events = JsonLines(r);
+    ASSERT_EQ(events.size(), 1u) << r;
+    EXPECT_EQ(uint64_t(events[0]["position"]), c.printed) << r;
+    EXPECT_THAT(r.err, StartsWith("annals: corruption: ")) << r;
+    EXPECT_THAT(r.err, HasSubstr(std::to_string(positions[1]))) << r;
+    EXPECT_EQ(Lines(r.err).size(), 1u) << r;
   }
-  annals::testing::FlipByte(annals::testing::SegmentPath(data(), 0), positions[1] + 32 + 48 + 60);
+  // The table too: its header, then the event.
+  CliResult r = Annals("read", {"--all"});
+  EXPECT_EQ(r.exit_code, kCorruption) << r;
+  EXPECT_EQ(Lines(r.out).size(), 2u) << r;
+}
+
+TEST_F(CliTest, MidLogDamageFoundAtOpenFollowsTheCorruptionPolicy) {
+  const std::vector<uint64_t> positions = AppendThreeAndDamageTheSecond();
   // The index is derived from the log: without it, opening replays the whole log and meets
   // the damage, with an intact record after it.
   std::filesystem::remove_all(data() + "/index");
@@ -646,6 +943,84 @@ TEST_F(CliTest, StatsReportsDurabilityAndSize) {
   EXPECT_THAT(r.out, HasSubstr("fsync"));
 }
 
+// ---- serve and migrate start-up ----
+
+// `annals serve` with a deadline: the old binary started serving where it had to refuse.
+CliResult Serve(std::vector<std::string> args) {
+  args.insert(args.begin(), {"5", annals::testing::AnnalsBinary(), "serve"});
+  return annals::testing::RunProgram("/usr/bin/timeout", args);
+}
+
+TEST_F(CliTest, ServeStartUpFailuresUseTheCliExitCodes) {
+  // Malformed values exit 2 (docs/configuration.md); they used to exit 1, or for a log level
+  // start with logging off.
+  CliResult r = Serve({"--store", "memory", "--http", "127.0.0.1:99999"});
+  EXPECT_EQ(r.exit_code, kUsage) << r;
+  EXPECT_THAT(r.err, HasSubstr("127.0.0.1:99999")) << r;
+  r = Serve({"--store", "memory", "--http", "bad", "--insecure"});
+  EXPECT_EQ(r.exit_code, kUsage) << r;
+  r = Serve({"--store", "memory", "--http", "127.0.0.1:0", "--log-level", "loud"});
+  EXPECT_EQ(r.exit_code, kUsage) << r;
+  EXPECT_THAT(r.err, HasSubstr("trace, debug, info, warn, error")) << r;
+  EXPECT_THAT(r.err, HasSubstr("'loud'")) << r;
+  r = Serve({"--store", "postgres://x@127.0.0.1:1/db?sslmode=bogus", "--secrets-key-file",
+             dir_.path() + "/key", "--http", "127.0.0.1:0"});
+  EXPECT_EQ(r.exit_code, kUsage) << r;
+  EXPECT_THAT(r.err, HasSubstr("sslmode")) << r;
+  r = Serve({"--data-dir", "", "--http", "127.0.0.1:0"});
+  EXPECT_EQ(r.exit_code, kUsage) << r;
+  // A data directory in use: 9, as for every other command (it was 1).
+  std::unique_ptr<Engine> holder = OpenInProcess();
+  r = Serve({"--data-dir", data(), "--http", "127.0.0.1:0"});
+  EXPECT_EQ(r.exit_code, kUnavailable) << r;
+  EXPECT_THAT(r.err, HasSubstr("unavailable")) << r;
+  EXPECT_THAT(r.err, HasSubstr("in use by another process")) << r;
+}
+
+TEST_F(CliTest, MigrateRefusesAMalformedUriWithoutConnecting) {
+  for (const std::string& uri : {
+           std::string("postgres://x@127.0.0.1:1/db?sslmode=bogus"),
+           std::string("postgres://%zz@127.0.0.1:1/db"),
+           std::string("postgresql://x@127.0.0.1:1/db?no_such_parameter=1"),
+           std::string("postgres://x@127.0.0.1:1/db?connect_timeout=soon"),
+           std::string("postgres://x@127.0.0.1:99999/db"),
+       }) {
+    CliResult r = RunAnnals({"migrate", "--store", uri});
+    EXPECT_EQ(r.exit_code, kUsage) << uri << ": " << r;
+    EXPECT_THAT(r.err, StartsWith("annals: invalid_argument: --store: ")) << r;
+  }
+  // Well formed, nobody listening: unavailable.
+  CliResult r = RunAnnals({"migrate", "--store", "postgres://x@127.0.0.1:1/db?sslmode=disable"});
+  EXPECT_EQ(r.exit_code, kUnavailable) << r;
+}
+
+// ---- standard output ----
+
+// docs/cli.md: the reader of a pipe going away ends `annals` by SIGPIPE (exit 141 in the
+// shell), as other Unix tools; any other failed write is exit 10.
+TEST_F(CliTest, StdoutThatCannotBeWritten) {
+  {
+    std::unique_ptr<Engine> engine = OpenInProcess();
+    AppendInProcess(*engine, "order-1", 3000);  // more than a pipe buffer holds
+  }
+  const std::string read = "\"$1\" read --data-dir \"$2\" --all --json";
+  CliResult r = RunShell(read + " | head -1 > /dev/null; echo \"${PIPESTATUS[0]}\"", data());
+  EXPECT_EQ(r.out, "141\n") << r;
+  r = RunShell(read + " > /dev/full", data());
+  EXPECT_EQ(r.exit_code, kIoError) << r;
+  EXPECT_EQ(r.err, "annals: io_error: cannot write to standard output\n") << r;
+  // A closed stdout: the number 1 was the next descriptor opened, the data directory's LOCK
+  // file, which received the output.
+  r = RunShell(read + " >&-", data());
+  EXPECT_EQ(r.exit_code, kIoError) << r;
+  std::ifstream lock(data() + "/LOCK");
+  std::string holder((std::istreambuf_iterator<char>(lock)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(holder.find("order-1"), std::string::npos) << holder.substr(0, 200);
+  r = RunShell(read + " <&- >&-", data());
+  EXPECT_EQ(r.exit_code, kIoError) << r;
+  EXPECT_EQ(Annals("verify").exit_code, kOk);
+}
+
 // ---- another process ----
 
 TEST_F(CliTest, LockedDataDirIsUnavailable) {
@@ -665,37 +1040,11 @@ TEST_F(CliTest, LockedDataDirIsUnavailable) {
 
 // ---- a full disk ----
 
-// A small tmpfs mounted over a folder for the length of a test (needs root, as `make test`
-// runs; skipped elsewhere).
-class SmallFilesystem {
- public:
-  explicit SmallFilesystem(std::string path) : path_(std::move(path)) {
-    std::filesystem::create_directories(path_);
-    mounted_ = ::mount("tmpfs", path_.c_str(), "tmpfs", 0, "size=96m") == 0;
-  }
-  ~SmallFilesystem() {
-    if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
-  }
-  bool mounted() const { return mounted_; }
-
-  // Writes zeros to `file` until the filesystem refuses more.
-  void Fill(const std::string& file) const {
-    std::ofstream out(file, std::ios::binary);
-    const std::string chunk(64 << 10, '\0');
-    while (out.write(chunk.data(), chunk.size()) && out.flush()) {
-    }
-  }
-
- private:
-  std::string path_;
-  bool mounted_ = false;
-};
-
 // RocksDB's own log file kept writing after a failed write, and Debian's RocksDB keeps its
 // assertions: on a full disk every command aborted (exit 134). Now each says what happened,
 // and the store is whole once there is room again.
 TEST_F(CliTest, AFullDiskIsAnIoErrorAndLosesNothing) {
-  SmallFilesystem small(dir_.path() + "/small");
+  annals::testing::SmallFilesystem small(dir_.path() + "/small", "96m");
   if (!small.mounted()) GTEST_SKIP() << "mounting a tmpfs needs root";
   const std::string store = dir_.path() + "/small/data";
   {
@@ -707,10 +1056,11 @@ TEST_F(CliTest, AFullDiskIsAnIoErrorAndLosesNothing) {
     AppendInProcess(**engine, "kept-1", 16);
   }
   const std::string filler = dir_.path() + "/small/filler";
-  small.Fill(filler);
+  annals::testing::SmallFilesystem::Fill(filler);
   for (std::string command : {"append", "read", "streams", "verify", "stats"}) {
     std::vector<std::string> args = {command, "--data-dir", store};
-    if (command == "append") args.insert(args.end(), {"--stream", "s", "--type", "T", "--data", "{}"});
+    if (command == "append")
+      args.insert(args.end(), {"--stream", "s", "--type", "T", "--data", "{}"});
     if (command == "read") args.insert(args.end(), {"--stream", "kept-1"});
     CliResult r = RunAnnals(args);
     EXPECT_EQ(r.exit_code, kIoError) << command << ": " << r;

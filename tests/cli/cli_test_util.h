@@ -30,14 +30,14 @@ inline std::string AnnalsBinary() {
   return std::string(dir ? dir : "bin") + "/annals";
 }
 
-// Runs `annals args...` with `input` on its standard input. Reads stdout and stderr together
+// Runs `binary args...` with `input` on its standard input. Reads stdout and stderr together
 // (poll) so a chatty child never blocks on a full pipe.
-inline CliResult RunAnnals(const std::vector<std::string>& args, const std::string& input = "") {
+inline CliResult RunProgram(const std::string& binary, const std::vector<std::string>& args,
+                            const std::string& input = "") {
   int in_pipe[2], out_pipe[2], err_pipe[2];
   EXPECT_EQ(::pipe2(in_pipe, O_CLOEXEC), 0);
   EXPECT_EQ(::pipe2(out_pipe, O_CLOEXEC), 0);
   EXPECT_EQ(::pipe2(err_pipe, O_CLOEXEC), 0);
-  const std::string binary = AnnalsBinary();
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>(binary.c_str()));
   for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
@@ -45,6 +45,9 @@ inline CliResult RunAnnals(const std::vector<std::string>& args, const std::stri
 
   pid_t pid = ::fork();
   if (pid == 0) {
+    // This process ignores SIGPIPE (below), and an ignored signal stays ignored across exec:
+    // the child gets the default, as from a shell.
+    ::signal(SIGPIPE, SIG_DFL);
     ::dup2(in_pipe[0], 0);
     ::dup2(out_pipe[1], 1);
     ::dup2(err_pipe[1], 2);
@@ -109,6 +112,17 @@ inline CliResult RunAnnals(const std::vector<std::string>& args, const std::stri
   }
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
+}
+
+// Runs `annals args...` with `input` on its standard input.
+inline CliResult RunAnnals(const std::vector<std::string>& args, const std::string& input = "") {
+  return RunProgram(AnnalsBinary(), args, input);
+}
+
+// Runs `script` with bash, for redirections a test needs (`<&-`, `| head`): in it, "$1" is
+// the annals binary and "$2" is `arg`.
+inline CliResult RunShell(const std::string& script, const std::string& arg = "") {
+  return RunProgram("/bin/bash", {"-c", script, "bash", AnnalsBinary(), arg});
 }
 
 inline std::vector<std::string> Lines(const std::string& text) {

@@ -445,7 +445,8 @@ TEST(RecoveryTest, AFailedWriteStopsTheWriterAndFailsTheHealthCheck) {
   EXPECT_EQ(refused.code(), StatusCode::kIoError) << refused.ToString();
   const Status health = e->CheckHealth();
   EXPECT_EQ(health.code(), StatusCode::kUnavailable) << health.ToString();
-  EXPECT_NE(health.message().find("stopped accepting writes"), std::string::npos) << health.ToString();
+  EXPECT_NE(health.message().find("stopped accepting writes"), std::string::npos)
+      << health.ToString();
   std::filesystem::remove(filler);
   EXPECT_EQ(e->Append(big).status().code(), StatusCode::kIoError);  // until reopened
   e.reset();

@@ -235,9 +235,9 @@ Status Index::CompactTinyFiles() {
         if (file.size < kTinyFileBytes) tiny.push_back(file.name);
       }
       if (tiny.size() < kTinyFilesToMerge) continue;
-      ANNALS_RETURN_IF_ERROR(FromRocks(
-          db_->CompactFiles(rocksdb::CompactionOptions(), family, tiny, level.level),
-          "compact tiny files"));
+      ANNALS_RETURN_IF_ERROR(
+          FromRocks(db_->CompactFiles(rocksdb::CompactionOptions(), family, tiny, level.level),
+                    "compact tiny files"));
     }
   }
   return Status::Ok();
