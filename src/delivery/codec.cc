@@ -21,15 +21,6 @@ bool IsWhole(const Json& v) {
   return v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0);
 }
 
-// Reads an optional unsigned member into `*out`.
-Status OptUint(const Json& j, const char* key, uint64_t* out) {
-  auto it = j.find(key);
-  if (it == j.end()) return Status::Ok();
-  if (!IsWhole(*it)) return Invalid(std::string(key) + ": must be a whole number");
-  *out = it->get<uint64_t>();
-  return Status::Ok();
-}
-
 Status OptU32(const Json& j, const char* key, uint32_t* out) {
   uint64_t v = *out;
   ANNALS_RETURN_IF_ERROR(OptUint(j, key, &v));
@@ -46,14 +37,6 @@ Status OptMs(const Json& j, const char* key, std::chrono::milliseconds* out) {
   return Status::Ok();
 }
 
-Status OptString(const Json& j, const char* key, std::string* out) {
-  auto it = j.find(key);
-  if (it == j.end()) return Status::Ok();
-  if (!it->is_string()) return Invalid(std::string(key) + ": must be a string");
-  *out = it->get<std::string>();
-  return Status::Ok();
-}
-
 Status OptStrings(const Json& j, const char* key, std::vector<std::string>* out) {
   auto it = j.find(key);
   if (it == j.end()) return Status::Ok();
@@ -62,6 +45,25 @@ Status OptStrings(const Json& j, const char* key, std::vector<std::string>* out)
     if (!v.is_string()) return Invalid(std::string(key) + ": must be an array of strings");
     out->push_back(v.get<std::string>());
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+// Reads an optional unsigned member into `*out`.
+Status OptUint(const Json& j, const char* key, uint64_t* out) {
+  auto it = j.find(key);
+  if (it == j.end()) return Status::Ok();
+  if (!IsWhole(*it)) return Invalid(std::string(key) + ": must be a whole number");
+  *out = it->get<uint64_t>();
+  return Status::Ok();
+}
+
+Status OptString(const Json& j, const char* key, std::string* out) {
+  auto it = j.find(key);
+  if (it == j.end()) return Status::Ok();
+  if (!it->is_string()) return Invalid(std::string(key) + ": must be a string");
+  *out = it->get<std::string>();
   return Status::Ok();
 }
 
@@ -76,7 +78,34 @@ Status OnlyKeys(const Json& j, std::initializer_list<std::string_view> keys,
   return Status::Ok();
 }
 
-}  // namespace
+Status OptBool(const Json& j, const char* key, bool* out) {
+  auto it = j.find(key);
+  if (it == j.end()) return Status::Ok();
+  if (!it->is_boolean()) return Invalid(std::string(key) + ": must be true or false");
+  *out = it->get<bool>();
+  return Status::Ok();
+}
+
+std::string RedactUserinfo(const std::string& url) {
+  const size_t scheme = url.find("://");
+  const size_t at = url.find('@');
+  if (scheme == std::string::npos || at == std::string::npos || at < scheme) return url;
+  return url.substr(0, scheme + 3) + "***" + url.substr(at);
+}
+
+std::string WithoutUserinfo(std::string text, const std::string& url) {
+  const std::string redacted = RedactUserinfo(url);
+  if (redacted == url || url.empty()) return text;
+  for (size_t i = text.find(url); i != std::string::npos; i = text.find(url, i + redacted.size())) {
+    text.replace(i, url.size(), redacted);
+  }
+  return text;
+}
+
+bool IsDeliveryStateStream(std::string_view stream) {
+  return stream == kConfigStream || stream.starts_with(kGroupStatePrefix) ||
+         stream.starts_with(kWebhookStatePrefix) || stream.starts_with(kRelayStatePrefix);
+}
 
 std::string_view StrategyName(Strategy s) {
   switch (s) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,6 +24,21 @@ inline constexpr std::string_view kCheckpointType = "SubscriptionCheckpoint";
 inline constexpr std::string_view kParkedType = "ParkedEvent";
 inline constexpr std::string_view kParkedReplayedType = "ParkedReplayed";
 inline constexpr std::string_view kParkedTruncatedType = "ParkedTruncated";
+// The prefixes of the cursors' own streams: `<prefix><name>-checkpoint` and `-parked`.
+inline constexpr std::string_view kGroupStatePrefix = "$persistentsubscription-";
+inline constexpr std::string_view kWebhookStatePrefix = "$webhook-";
+inline constexpr std::string_view kRelayStatePrefix = "$relay-";
+
+// Whether `stream` holds delivery's own state (the config stream, a cursor's checkpoints or
+// parked messages). `$all`-based sources never deliver such events: cursors would be fed each
+// other's checkpoints, each delivery causing the next checkpoint, for ever.
+bool IsDeliveryStateStream(std::string_view stream);
+
+// `url` with its user information (`user:password@`) shown as `***@`, for status documents.
+std::string RedactUserinfo(const std::string& url);
+// `text` with every occurrence of `url` replaced by RedactUserinfo(url), for messages that
+// quote the URL.
+std::string WithoutUserinfo(std::string text, const std::string& url);
 
 // The JSON of a source: {"stream": s} or filter members {"category", "eventTypes",
 // "streamPrefixes", "typePrefixes", "typeRegex", "excludeSystem"} ({} is all of `$all`).
@@ -34,6 +50,13 @@ Result<Source> SourceFromJson(const Json& j);
 // {"time": "<RFC 3339>"} / {"position": n} / {"revision": n}.
 Json StartToJson(const StartAt& start);
 Result<StartAt> StartFromJson(const Json& j);
+
+// Strict readers of request bodies (kInvalidArgument naming the member): `j` has no member
+// outside `keys` (`what` names the object); an optional member of the right type.
+Status OnlyKeys(const Json& j, std::initializer_list<std::string_view> keys, std::string_view what);
+Status OptString(const Json& j, const char* key, std::string* out);
+Status OptUint(const Json& j, const char* key, uint64_t* out);
+Status OptBool(const Json& j, const char* key, bool* out);
 
 // Every member optional on input (defaults of GroupSettings); unknown members are refused.
 Json SettingsToJson(const GroupSettings& settings);

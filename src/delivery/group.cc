@@ -13,6 +13,9 @@ constexpr uint32_t kMaxPollEvents = 10000;
 // How far Info() counts matching events beyond the read cursor before it gives up.
 constexpr uint64_t kLagCountBound = 10000;
 constexpr auto kIoRetryDelay = std::chrono::milliseconds(500);
+// How far the cursor may move over events the source does not deliver before that alone is
+// worth a checkpoint (positions or revisions): what a restart reads again is bounded by it.
+constexpr uint64_t kSkippedBeforeCheckpoint = 1 << 20;
 
 ProposedEvent SystemEvent(std::string_view type, std::string data) {
   ProposedEvent e;
@@ -469,6 +472,15 @@ uint64_t Group::CheckpointLocked() const {
   return window_.empty() ? read_cursor_ : window_.begin()->second.cursor;
 }
 
+bool Group::CheckpointWorthWritingLocked(uint64_t cp) const {
+  if (cp == written_checkpoint_) return false;
+  if (written_checkpoint_ == ~uint64_t{0} || resolved_since_checkpoint_ > 0) return true;
+  // Only events the source does not deliver were passed: this cursor's own last checkpoint,
+  // other cursors' ones, other streams. Written for those alone, an `$all`-based cursor
+  // passed its own checkpoint event and wrote another every interval, for ever, idle.
+  return cp > written_checkpoint_ && cp - written_checkpoint_ >= kSkippedBeforeCheckpoint;
+}
+
 void Group::Reset(uint64_t cursor) {
   {
     std::lock_guard lock(mu_);
@@ -552,6 +564,7 @@ void Group::Fill() {
   }
   for (RecordedEvent& e : events) {
     if (source.ByRevision() && !TypeWanted(source, e.type)) continue;
+    if (!source.ByRevision() && IsDeliveryStateStream(e.stream)) continue;
     if (parked_ids_.count(e.id)) continue;  // parked before a restart, not yet cleared
     const uint64_t seq = next_seq_++;
     const uint64_t at = source.ByRevision() ? e.revision.value : e.position.value;
@@ -649,8 +662,9 @@ void Group::WriteCheckpoint(Clock::time_point now, bool force, bool if_changed) 
     cp = CheckpointLocked();
     if (cp == written_checkpoint_ && !force) return;
     const bool due = force || if_changed ||
-                     resolved_since_checkpoint_ >= def_.settings.checkpoint_max_count ||
-                     now - last_checkpoint_write_ >= def_.settings.checkpoint_after;
+                     (CheckpointWorthWritingLocked(cp) &&
+                      (resolved_since_checkpoint_ >= def_.settings.checkpoint_max_count ||
+                       now - last_checkpoint_write_ >= def_.settings.checkpoint_after));
     if (!due || now < retry_io_after_) return;
     generation = def_.generation;
   }
@@ -740,7 +754,7 @@ Clock::time_point Group::Tick(Clock::time_point now) {
       }
     }
     for (const Waiter& w : waiters_) next = std::min(next, w.deadline);
-    if (CheckpointLocked() != written_checkpoint_) {
+    if (CheckpointWorthWritingLocked(CheckpointLocked())) {
       next = std::min(next, last_checkpoint_write_ + def_.settings.checkpoint_after);
     }
     const bool reading = driven_ && !caught_up_ && window_.size() < def_.settings.buffer_size;

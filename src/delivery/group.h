@@ -181,6 +181,9 @@ class Group {
   void ParkLocked(Message* m, std::string reason);
   bool HeldLocked(const std::string& stream) const;
   uint64_t CheckpointLocked() const;
+  // Whether checkpoint `cp` is worth a timed write: it moved, and over delivered events (or
+  // far): a cursor that only passes events it does not deliver writes nothing while idle.
+  bool CheckpointWorthWritingLocked(uint64_t cp) const;
   std::map<uint64_t, Message>& QueueOf(const Message& m) { return m.replay ? replay_ : window_; }
   void ServeWaitersLocked(Clock::time_point now,
                           std::vector<std::pair<PollCallback, std::vector<Delivery>>>* done);

@@ -49,6 +49,19 @@ GroupDefinition CursorDefinition(const RelayConfig& c) {
 
 std::string Text(natsStatus s) { return natsStatus_GetText(s); }
 
+// What NATS accepts as a stream name: printable, without whitespace, '.', '*', '>' or a
+// path separator. Refused at PUT, a bad name left the relay unable to connect for ever.
+bool IsJetStreamName(std::string_view name) {
+  if (name.empty() || name.size() > 255) return false;
+  for (unsigned char ch : name) {
+    if (ch <= 0x20 || ch >= 0x7f ||
+        std::string_view(".*>/\\").find(static_cast<char>(ch)) != std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string RelaySubject(const std::string& prefix, const std::string& stream) {
@@ -108,20 +121,33 @@ Status RelaySinkFromJson(const Json& j, RelayConfig* c) {
     if (!s.ok()) return s.status();
     c->start = *s;
   }
-  if (auto it = j.find("paused"); it != j.end() && it->is_boolean()) c->paused = it->get<bool>();
+  ANNALS_RETURN_IF_ERROR(OptBool(j, "paused", &c->paused));
+  // Out-of-range values are refused, as for webhooks, not moved into range behind the
+  // caller's back.
+  auto in_range = [&](const char* key, uint64_t* v, uint64_t lo, uint64_t hi) -> Status {
+    ANNALS_RETURN_IF_ERROR(num(key, v));
+    if (*v < lo || *v > hi) {
+      return Invalid(std::string(key) + ": " + std::to_string(lo) + " to " + std::to_string(hi));
+    }
+    return Status::Ok();
+  };
   uint64_t v = c->batch_size;
-  ANNALS_RETURN_IF_ERROR(num("batchSize", &v));
-  c->batch_size = static_cast<uint32_t>(std::clamp<uint64_t>(v, 1, 10000));
+  ANNALS_RETURN_IF_ERROR(in_range("batchSize", &v, 1, 10000));
+  c->batch_size = static_cast<uint32_t>(v);
   v = c->max_attempts;
-  ANNALS_RETURN_IF_ERROR(num("maxAttempts", &v));
-  c->max_attempts = static_cast<uint32_t>(std::clamp<uint64_t>(v, 1, 1000000));
+  ANNALS_RETURN_IF_ERROR(in_range("maxAttempts", &v, 1, 1000000));
+  c->max_attempts = static_cast<uint32_t>(v);
   uint64_t lo = c->backoff_min.count(), hi = c->backoff_max.count(), t = c->timeout.count();
-  ANNALS_RETURN_IF_ERROR(num("backoffMinMs", &lo));
-  ANNALS_RETURN_IF_ERROR(num("backoffMaxMs", &hi));
-  ANNALS_RETURN_IF_ERROR(num("timeoutMs", &t));
-  c->backoff_min = std::chrono::milliseconds(std::min<uint64_t>(lo, 3600000));
-  c->backoff_max = std::chrono::milliseconds(std::min<uint64_t>(hi, 3600000));
-  c->timeout = std::chrono::milliseconds(std::clamp<uint64_t>(t, 1, 600000));
+  ANNALS_RETURN_IF_ERROR(in_range("backoffMinMs", &lo, 0, 3600000));
+  ANNALS_RETURN_IF_ERROR(in_range("backoffMaxMs", &hi, 0, 3600000));
+  ANNALS_RETURN_IF_ERROR(in_range("timeoutMs", &t, 1, 600000));
+  if (hi < lo) return Invalid("backoffMaxMs: must not be below backoffMinMs");
+  c->backoff_min = std::chrono::milliseconds(lo);
+  c->backoff_max = std::chrono::milliseconds(hi);
+  c->timeout = std::chrono::milliseconds(t);
+  if (!c->create_stream.empty() && !IsJetStreamName(c->create_stream)) {
+    return Invalid("createStream: a JetStream name: letters, digits, '-' and '_'");
+  }
   return Status::Ok();
 }
 
@@ -190,7 +216,9 @@ void Relay::Run() {
         if (si) jsStreamInfo_Destroy(si);
       }
       if (s != NATS_OK) {
-        Fail("connecting to " + c.url + ": " + Text(s) + ": " + nats_GetLastError(nullptr));
+        // Readers of the relay's status see this message: never the URL's credentials.
+        Fail(WithoutUserinfo(
+            "connecting to " + c.url + ": " + Text(s) + ": " + nats_GetLastError(nullptr), c.url));
         disconnect();
         for (int i = 0; i < 10 && !stop; ++i)
           std::this_thread::sleep_for(c.backoff_min / 10 + std::chrono::milliseconds(10));
@@ -200,6 +228,11 @@ void Relay::Run() {
       connected = true;
     }
     auto batch = PollBlocking(*group, kConsumer, c.batch_size, std::chrono::milliseconds(500));
+    {
+      // The client library reconnects on its own: the status says what it says now.
+      std::lock_guard lock(mu);
+      connected = natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;
+    }
     if (batch.empty()) continue;
     std::vector<std::string> done;
     size_t i = 0;

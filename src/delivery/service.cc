@@ -102,14 +102,14 @@ GroupStreams StreamsOf(Kind kind, const GroupDefinition& def) {
   std::string base;
   switch (kind) {
     case Kind::kGroup:
-      base = "$persistentsubscription-" +
+      base = std::string(kGroupStatePrefix) +
              (def.source.ByRevision() ? def.source.stream : std::string("$all")) + "::" + def.name;
       break;
     case Kind::kWebhook:
-      base = "$webhook-" + def.name;
+      base = std::string(kWebhookStatePrefix) + def.name;
       break;
     case Kind::kRelay:
-      base = "$relay-" + def.name;
+      base = std::string(kRelayStatePrefix) + def.name;
       break;
   }
   return GroupStreams{base + "-checkpoint", base + "-parked"};
@@ -147,6 +147,27 @@ Result<uint64_t> ResolveStart(EventStore* store, const Source& source, const Sta
       return PositionAt(store, start.time);
   }
   return uint64_t{0};
+}
+
+// Checks where an `$all`-based cursor is to start, before anything is written: a position the
+// log has reached (a later one read from the head, so the cursor went back and delivered events
+// before it) and the start of an event (the engine's positions are record offsets; the probe
+// read also compiles the filter's regexes).
+Status CheckStartCursor(EventStore* store, const Source& source, uint64_t cursor) {
+  if (source.ByRevision()) return Status::Ok();
+  const Position head = store->Head();
+  if (cursor > head.value) {
+    return Invalid("from: position " + std::to_string(cursor) +
+                   " is beyond the end of the log (head " + std::to_string(head.value) + ")");
+  }
+  ReadAllRequest probe;
+  probe.from = Position{cursor};
+  probe.max_count = 1;
+  probe.max_scan = 1;
+  probe.filter = source.filter;
+  auto res = store->ReadAll(probe);
+  if (!res.ok()) return Invalid("source/from: " + res.status().message());
+  return Status::Ok();
 }
 
 std::string LeaseKey(const CursorId& id) {
@@ -282,6 +303,12 @@ Result<AppendResult> DeliveryService::AppendConfig(std::string type, const Json&
 
 Result<PutResult> DeliveryService::Put(Kind kind, GroupDefinition def, Json sink) {
   ANNALS_RETURN_IF_ERROR(ValidateName(def.name));
+  if (kind == Kind::kGroup && def.name.find(':') != std::string::npos) {
+    // A group's state streams are named `<stream>::<group>`: group `b::c` of stream `a` and
+    // group `c` of stream `a::b` (or `:c` of `a:` and `c` of `a`) would share them, and lose
+    // each other's checkpoints and parked messages. Without ':' the last "::" separates.
+    return Invalid("name: a group name must not contain ':'");
+  }
   if (def.source.ByRevision()) {
     ANNALS_RETURN_IF_ERROR(ValidateStreamName(def.source.stream, Limits()));
   }
@@ -315,17 +342,7 @@ Result<PutResult> DeliveryService::Put(Kind kind, GroupDefinition def, Json sink
   }
   auto cursor = ResolveStart(store_, def.source, def.start);
   if (!cursor.ok()) return cursor.status();
-  if (!def.source.ByRevision()) {
-    // Checks the filter (a regex that does not compile) and the start position (the engine
-    // accepts only record boundaries) before anything is written.
-    ReadAllRequest probe;
-    probe.from = Position{*cursor};
-    probe.max_count = 1;
-    probe.max_scan = 1;
-    probe.filter = def.source.filter;
-    auto res = store_->ReadAll(probe);
-    if (!res.ok()) return Invalid("source/from: " + res.status().message());
-  }
+  ANNALS_RETURN_IF_ERROR(CheckStartCursor(store_, def.source, *cursor));
   def.start_cursor = *cursor;
   def.generation = config_last_ ? config_last_->value + 1 : 0;
   auto res = AppendConfig(std::string(KindName(kind)) + "Created",
@@ -401,6 +418,7 @@ Status DeliveryService::Reset(Kind kind, const std::string& name, const StartAt&
   ANNALS_RETURN_IF_ERROR((*g)->CheckDriven());
   auto cursor = ResolveStart(store_, (*g)->definition().source, start);
   if (!cursor.ok()) return cursor.status();
+  ANNALS_RETURN_IF_ERROR(CheckStartCursor(store_, (*g)->definition().source, *cursor));
   (*g)->Reset(*cursor);
   return Status::Ok();
 }

@@ -3,11 +3,14 @@
 #include <curl/curl.h>
 
 #include <atomic>
+#include <cctype>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <unordered_set>
 
+#include "core/base64.h"
 #include "delivery/webhook_format.h"
 
 namespace annals::delivery {
@@ -144,6 +147,10 @@ Status WebhookSinkFromJson(const Json& j, WebhookConfig* c) {
   ANNALS_RETURN_IF_ERROR(num(j, "backoffMaxMs", &hi));
   if (auto it = j.find("backoff"); it != j.end()) {
     if (!it->is_object()) return Invalid("backoff: {\"minMs\", \"maxMs\"}");
+    ANNALS_RETURN_IF_ERROR(OnlyKeys(*it, {"minMs", "maxMs"}, "backoff"));
+    if (j.contains("backoffMinMs") || j.contains("backoffMaxMs")) {
+      return Invalid("backoff: give it or backoffMinMs/backoffMaxMs, not both");
+    }
     ANNALS_RETURN_IF_ERROR(num(*it, "minMs", &lo));
     ANNALS_RETURN_IF_ERROR(num(*it, "maxMs", &hi));
   }
@@ -163,6 +170,63 @@ Status WebhookSinkFromJson(const Json& j, WebhookConfig* c) {
 
 namespace {
 
+const std::set<std::string> kReservedHeaders = {
+    "host",       "content-length", "content-type", "transfer-encoding",
+    "connection", "keep-alive",     "upgrade",      "te",
+    "trailer",    "expect",         "user-agent"};
+
+bool HasControl(std::string_view text) {
+  for (unsigned char ch : text) {
+    if (ch < 0x20 || ch == 0x7f) return true;
+  }
+  return false;
+}
+
+// An HTTP field name: one or more token characters (RFC 9110, 5.6.2).
+bool IsToken(std::string_view name) {
+  if (name.empty()) return false;
+  for (unsigned char ch : name) {
+    if (!(std::isalnum(ch) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(ch)) !=
+                                  std::string_view::npos)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string Lowercase(std::string_view text) {
+  std::string out(text);
+  for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return out;
+}
+
+// `whsec_<base64>` must carry a key: an empty one (or text that is not base64, which the
+// signer would then use as the key itself) signs requests anyone can forge or no receiver
+// following Standard Webhooks can check.
+Status ValidateSecret(std::string_view secret) {
+  if (!secret.starts_with("whsec_")) return Status::Ok();
+  auto key = Base64Decode(secret.substr(6));
+  if (!key || key->empty()) {
+    return Invalid("secret: whsec_ must be followed by a non-empty base64 key");
+  }
+  return Status::Ok();
+}
+
+// libcurl's own parser, so what is accepted is what will be sent to: a host, a port that fits.
+Status CheckUrlParses(const std::string& url) {
+  CURLU* parsed = curl_url();
+  if (parsed == nullptr) return Status(StatusCode::kInternal, "out of memory");
+  CURLUcode rc = curl_url_set(parsed, CURLUPART_URL, url.c_str(), 0);
+  char* host = nullptr;
+  if (rc == CURLUE_OK) rc = curl_url_get(parsed, CURLUPART_HOST, &host, 0);
+  const bool has_host = rc == CURLUE_OK && host != nullptr && host[0] != '\0';
+  curl_free(host);
+  curl_url_cleanup(parsed);
+  if (rc != CURLUE_OK) return Invalid(std::string("url: ") + curl_url_strerror(rc));
+  if (!has_host) return Invalid("url: no host");
+  return Status::Ok();
+}
+
 Status Validate(const WebhookConfig& c) {
   ANNALS_RETURN_IF_ERROR(ValidateName(c.name));
   if (c.url.rfind("http://", 0) != 0 && c.url.rfind("https://", 0) != 0) {
@@ -171,16 +235,31 @@ Status Validate(const WebhookConfig& c) {
   for (char ch : c.url) {
     if (static_cast<unsigned char>(ch) <= 0x20) return Invalid("url: no spaces or controls");
   }
+  ANNALS_RETURN_IF_ERROR(CheckUrlParses(c.url));
   if (c.max_attempts == 0) return Invalid("maxAttempts: must be at least 1");
   if (c.batch_size == 0 || c.batch_size > 10000) return Invalid("batchSize: 1 to 10000");
   if (c.concurrency == 0 || c.concurrency > 1000) return Invalid("concurrency: 1 to 1000");
   if (c.timeout.count() <= 0) return Invalid("timeoutMs: must be at least 1");
   if (c.backoff_max < c.backoff_min) return Invalid("backoff: max must not be below min");
+  ANNALS_RETURN_IF_ERROR(ValidateSecret(c.secret));
+  // The CloudEvents source goes out as the ce-source header (binary mode).
+  if (c.ce_source.empty() || c.ce_source.size() > 1024 || HasControl(c.ce_source)) {
+    return Invalid("ceSource: 1 to 1024 bytes, no control characters");
+  }
+  std::set<std::string> names;
   for (const auto& [k, v] : c.headers) {
-    if (k.empty() || k.find_first_of(":\r\n ") != std::string::npos ||
-        v.find_first_of("\r\n") != std::string::npos) {
+    if (!IsToken(k) || HasControl(v)) {
       return Invalid("headers: '" + k + "' is not a valid header");
     }
+    const std::string lower = Lowercase(k);
+    // What frames the request or proves where it came from is Annals' to set: a
+    // Content-Length of the caller's would desynchronise a pooled connection, a second
+    // signature would confuse the receiver.
+    if (kReservedHeaders.count(lower) > 0 || lower.starts_with("webhook-") ||
+        lower.starts_with("ce-")) {
+      return Invalid("headers: '" + k + "' is set by Annals");
+    }
+    if (!names.insert(lower).second) return Invalid("headers: '" + k + "' is given twice");
   }
   return Status::Ok();
 }

@@ -477,6 +477,33 @@ TEST_P(GroupTest, InfoReportsLagInFlightAndConsumers) {
   EXPECT_EQ(info.consumers[0].in_flight, 4u);
 }
 
+// An `$all`-based cursor passed its own last checkpoint event, which moved its checkpoint, so
+// it wrote another one every interval, idle, for ever; two unfiltered cursors delivered each
+// other's checkpoints. Now they neither write nor deliver delivery's own state.
+TEST_P(GroupTest, IdleCursorsWriteNothingAndNeverDeliverDeliveryState) {
+  GroupDefinition filtered = Category("idle-filtered", "nobody");
+  filtered.settings.checkpoint_after = 1ms;
+  GroupDefinition all = Category("idle-all", "");
+  all.source = Source{};
+  all.settings.checkpoint_after = 1ms;
+  Create(filtered);
+  auto everything = Create(all);
+  AppendN(store_.get(), "visit-1", 1);
+  auto got = Collect(*everything, "c", 1, false);
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_TRUE(everything->Ack({got[0].ack_id}).ok());
+  // The ack's checkpoint is written; after it, nothing more.
+  ASSERT_TRUE(
+      WaitFor([&] { return everything->Info().checkpoint > got[0].event->position.value; }));
+  std::this_thread::sleep_for(100ms);
+  const Position settled = store_.get()->Head();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(store_.get()->Head(), settled) << "idle cursors kept writing";
+  for (const Delivery& d : PollBlocking(*everything, "c", 100, 200ms)) {
+    ADD_FAILURE() << "delivered " << d.event->stream << " " << d.event->type;
+  }
+}
+
 TEST_P(GroupTest, InvalidDefinitionsAreRefused) {
   GroupDefinition d = Category("", "visit");
   EXPECT_EQ(svc_->Put(Kind::kGroup, d).status().code(), StatusCode::kInvalidArgument);
@@ -488,6 +515,12 @@ TEST_P(GroupTest, InvalidDefinitionsAreRefused) {
   EXPECT_EQ(svc_->Put(Kind::kGroup, d).status().code(), StatusCode::kInvalidArgument);
   d.source = Source{};
   d.source.stream = "$system";
+  EXPECT_EQ(svc_->Put(Kind::kGroup, d).status().code(), StatusCode::kInvalidArgument);
+  d.source = Source{};
+  d.name = "b::c";  // would share the state streams of group "c" of a stream "a::b"
+  EXPECT_EQ(svc_->Put(Kind::kGroup, d).status().code(), StatusCode::kInvalidArgument);
+  d.name = "later";
+  d.start = StartAt{StartAt::Kind::kPosition, store_.get()->Head().value + 1000};
   EXPECT_EQ(svc_->Put(Kind::kGroup, d).status().code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(svc_->List(Kind::kGroup).empty());
 }

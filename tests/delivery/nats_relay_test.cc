@@ -247,10 +247,24 @@ TEST(NatsRelay, RelaysAreManagedOverRest) {
   for (const Got& g : got) EXPECT_EQ(g.subject, "annals.visit." + g.stream);
   EXPECT_EQ(ht::Http("GET", s.Url("/relays/bus/parked")).json()["parked"].size(), 0u);
   // Credentials in the URL are not shown back; errors are problems.
-  auto cred = ht::Http("PUT", s.Url("/relays/cred"),
-                       R"({"url":"nats://user:pw@127.0.0.1:1","paused":true})");
+  auto cred =
+      ht::Http("PUT", s.Url("/relays/cred"), R"({"url":"nats://user:s3cret-pw@127.0.0.1:1"})");
   ASSERT_EQ(cred.status, 201) << cred.body;
   EXPECT_EQ(cred.json()["url"], "nats://***@127.0.0.1:1");
+  // Nothing listens on port 1: the relay's error names the URL, never its password.
+  ASSERT_TRUE(WaitFor(
+      [&] { return ht::Http("GET", s.Url("/relays/cred")).json()["lastError"].is_string(); }));
+  const std::string shown = ht::Http("GET", s.Url("/relays/cred")).body;
+  EXPECT_EQ(shown.find("s3cret-pw"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("nats://***@127.0.0.1:1"), std::string::npos) << shown;
+  // Values a relay cannot run with are refused, not moved into range.
+  for (const char* bad :
+       {R"({"url":"nats://h:4222","batchSize":0})", R"({"url":"nats://h:4222","maxAttempts":0})",
+        R"({"url":"nats://h:4222","timeoutMs":0})", R"({"url":"nats://h:4222","paused":"x"})",
+        R"({"url":"nats://h:4222","backoffMinMs":100,"backoffMaxMs":1})",
+        R"({"url":"nats://h:4222","createStream":"A.B"})"}) {
+    EXPECT_EQ(ht::Http("PUT", s.Url("/relays/x"), bad).status, 400) << bad;
+  }
   EXPECT_EQ(ht::Http("PUT", s.Url("/relays/x"), R"({"url":"http://x"})").status, 400);
   EXPECT_EQ(ht::Http("PUT", s.Url("/relays/x"), R"({"bogus":1})").status, 400);
   EXPECT_EQ(ht::Http("GET", s.Url("/relays/none")).status, 404);

@@ -146,6 +146,76 @@ TEST(DeliveryRest, LongPollWakesOnCommitAndErrorsAreProblems) {
             400);
 }
 
+// Bodies the audit found accepted: a negative or huge retryAfterMs (the event then waited a
+// day), a reason or action of another type (the connection ended without an answer), members
+// the route does not know, a `paused` that is not a boolean (the group delivered at once).
+TEST(DeliveryRest, MalformedAckNackResetAndGroupBodiesAreRefused) {
+  // On the engine, whose positions are record offsets: a position inside a record exists.
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("annals-delivery-strict-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  ServerProcess s(
+      {"--store", "engine", "--data-dir", dir.string(), "--durability", "unsafe-no-sync"});
+  ASSERT_EQ(
+      Http("PUT", s.Url("/subscriptions/strict"), R"({"source":{"stream":"visit-8"}})").status,
+      201);
+  Append(s, "visit-8", 1);
+  const auto got = PollN(s, "strict", 1);
+  ASSERT_EQ(got.size(), 1u);
+  const std::string id = AckIds(got)[0];
+  for (const std::string& body :
+       {R"({"ids":[")" + id + R"("],"retryAfterMs":-1})",
+        R"({"ids":[")" + id + R"("],"retryAfterMs":86400001})",
+        R"({"ids":[")" + id + R"("],"retryAfterMs":1.5})",
+        R"({"ids":[")" + id + R"("],"reason":7})", R"({"ids":[")" + id + R"("],"action":1})",
+        R"({"ids":[")" + id + R"("],"bogus":1})"}) {
+    const auto r = Http("POST", s.Url("/subscriptions/strict/nack"), body);
+    EXPECT_EQ(r.status, 400) << body << " -> " << r.body;
+    EXPECT_NE(r.body.find("problem"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(Http("POST", s.Url("/subscriptions/strict/ack"), R"({"ids":[],"x":1})").status, 400);
+  EXPECT_EQ(Http("POST", s.Url("/subscriptions/strict/poll?consumer=a%0Ab")).status, 400);
+  EXPECT_EQ(
+      Http("POST", s.Url("/subscriptions/strict/poll?consumer=" + std::string(201, 'c'))).status,
+      400);
+  EXPECT_EQ(Http("POST", s.Url("/subscriptions/strict/reset"), R"({"from":"end","x":1})").status,
+            400);
+  // The event is still the group's to deliver: nothing above was applied.
+  EXPECT_EQ(Http("POST", s.Url("/subscriptions/strict/ack"), R"({"ids":[")" + id + R"("]})").status,
+            204);
+  for (const char* paused : {R"("true")", "1", "null"}) {
+    const auto r = Http("PUT", s.Url("/subscriptions/p"),
+                        std::string(R"({"source":{"stream":"visit-8"},"paused":)") + paused + "}");
+    EXPECT_EQ(r.status, 400) << paused << " -> " << r.body;
+  }
+  EXPECT_EQ(Http("GET", s.Url("/subscriptions/p")).status, 404);
+  // A group's state streams are `<stream>::<group>`: a ':' in the name could share them.
+  EXPECT_EQ(Http("PUT", s.Url("/subscriptions/b::c"), R"({"source":{"stream":"a"}})").status, 400);
+  EXPECT_EQ(Http("PUT", s.Url("/subscriptions/c:"), R"({"source":{}})").status, 400);
+  // Positions the log has not reached: the cursor would go back to the head.
+  const auto head = Http("GET", s.Url("/info")).json()["head"].get<uint64_t>();
+  EXPECT_EQ(Http("PUT", s.Url("/subscriptions/later"),
+                 R"({"source":{},"from":)" + std::to_string(head + 100000) + "}")
+                .status,
+            400);
+  ASSERT_EQ(Http("PUT", s.Url("/subscriptions/everything"), R"({"source":{}})").status, 201);
+  EXPECT_EQ(Http("POST", s.Url("/subscriptions/everything/reset"),
+                 R"({"from":)" + std::to_string(head + 100000) + "}")
+                .status,
+            400);
+  // Not the start of an event: a reset used to pass it silently (and skip that event).
+  const uint64_t first = got[0]["position"].get<uint64_t>();
+  EXPECT_EQ(Http("POST", s.Url("/subscriptions/everything/reset"),
+                 R"({"from":)" + std::to_string(first + 1) + "}")
+                .status,
+            400);
+  EXPECT_EQ(Http("POST", s.Url("/subscriptions/everything/reset"),
+                 R"({"from":)" + std::to_string(first) + "}")
+                .status,
+            204);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(DeliveryRest, WebhookOverHttpWithPauseResumeAndStatus) {
   TestReceiver receiver;
   receiver.Start();

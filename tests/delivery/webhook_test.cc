@@ -446,12 +446,41 @@ TEST_F(WebhookTest, InvalidConfigsAreRefused) {
   WebhookConfig c = Config("bad");
   c.url = "ftp://x";
   EXPECT_EQ(hooks_->Put(c).status().code(), StatusCode::kInvalidArgument);
+  for (const char* url : {"http://", "http://127.0.0.1:99999/x", "https://[::1/x"}) {
+    c = Config("bad");
+    c.url = url;
+    EXPECT_EQ(hooks_->Put(c).status().code(), StatusCode::kInvalidArgument) << url;
+  }
   c = Config("bad");
   c.max_attempts = 0;
   EXPECT_EQ(hooks_->Put(c).status().code(), StatusCode::kInvalidArgument);
   c = Config("bad");
   c.headers = {{"Bad Header", "x"}};
   EXPECT_EQ(hooks_->Put(c).status().code(), StatusCode::kInvalidArgument);
+  // Headers Annals sets (framing, its signature, CloudEvents), in any case, or twice.
+  for (const char* name : {"Content-Length", "host", "Transfer-Encoding", "webhook-signature",
+                           "Webhook-Id", "ce-type", "Content-Type"}) {
+    c = Config("bad");
+    c.headers = {{name, "0"}};
+    EXPECT_EQ(hooks_->Put(c).status().code(), StatusCode::kInvalidArgument) << name;
+  }
+  c = Config("bad");
+  c.headers = {{"X-A", "1"}, {"x-a", "2"}};
+  EXPECT_EQ(hooks_->Put(c).status().code(), StatusCode::kInvalidArgument);
+  // ceSource goes out as a header: a CRLF in it injected header lines.
+  c = Config("bad");
+  c.ce_source = "src\r\nX-Injected: yes";
+  EXPECT_EQ(hooks_->Put(c).status().code(), StatusCode::kInvalidArgument);
+  // A whsec_ secret must carry a key: empty, requests were signed with an empty HMAC key.
+  for (const char* secret : {"whsec_", "whsec_!!!not-base64"}) {
+    c = Config("bad");
+    c.secret = secret;
+    EXPECT_EQ(hooks_->Put(c).status().code(), StatusCode::kInvalidArgument) << secret;
+  }
+  c = Config("fine");
+  c.headers = {{"X-Tenant", "a"}, {"Authorization", "Bearer t"}};
+  EXPECT_TRUE(hooks_->Put(c).ok());
+  EXPECT_TRUE(hooks_->Delete("fine").ok());
   EXPECT_EQ(hooks_->Get("bad").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(hooks_->Delete("bad").code(), StatusCode::kNotFound);
 }

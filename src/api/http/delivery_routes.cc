@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 
+#include "annals/limits.h"
 #include "api/http/encoding.h"
 #include "api/http/event_json.h"
 #include "api/http/problem.h"
@@ -21,6 +22,9 @@ using delivery::Json;
 
 constexpr uint32_t kMaxPoll = 10000;
 constexpr uint64_t kMaxWaitMs = 60000;
+
+// A nack's retryAfterMs: the same cap as a webhook receiver's Retry-After.
+constexpr uint64_t kMaxRetryAfterMs = 86'400'000;
 
 Response JsonOut(unsigned status, const Json& j) {
   Response r;
@@ -162,6 +166,7 @@ Json WebhookJson(const delivery::WebhookStatus& s) {
   j["secretSet"] = !s.config.secret.empty() || !s.config.sealed_secret.empty();
   j["disabledReason"] =
       s.config.disabled_reason.empty() ? Json(nullptr) : Json(s.config.disabled_reason);
+  j["paused"] = s.config.paused || !s.config.disabled_reason.empty();  // disabled: paused too
   AddCursorStatus(j, s.cursor);
   j["requestsInFlight"] = s.requests_in_flight;
   j["requests"] = s.requests;
@@ -173,16 +178,10 @@ Json WebhookJson(const delivery::WebhookStatus& s) {
 }
 
 // nats://user:password@host -> nats://***@host: credentials are not shown back.
-std::string RedactUserinfo(const std::string& url) {
-  const size_t scheme = url.find("://");
-  const size_t at = url.find('@');
-  if (scheme == std::string::npos || at == std::string::npos || at < scheme) return url;
-  return url.substr(0, scheme + 3) + "***" + url.substr(at);
-}
 
 Json RelayJson(const delivery::RelayStatus& s) {
   Json j = delivery::RelaySinkJson(s.config);
-  j["url"] = RedactUserinfo(s.config.url);
+  j["url"] = delivery::RedactUserinfo(s.config.url);
   j["name"] = s.config.name;
   AddCursorStatus(j, s.cursor);
   j["connected"] = s.connected;
@@ -297,6 +296,20 @@ class GroupFeed final : public SseFeed, public std::enable_shared_from_this<Grou
   std::deque<Uuid> sent_;
 };
 
+// A consumer name is listed in the group's status and compared on every poll: short, and
+// printable (a newline in it broke log lines and listings).
+bool ValidConsumerName(std::string_view name) {
+  if (name.empty() || name.size() > 200 || !IsValidUtf8(name)) return false;
+  for (unsigned char c : name) {
+    if (c < 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
+Response BadConsumer(std::string_view path) {
+  return BadRequest("consumer: 1 to 200 bytes of UTF-8, no control characters", path, "consumer");
+}
+
 // Names SSE consumers that did not choose one: each connection is its own consumer.
 std::string NextSseConsumer() {
   static std::atomic<uint64_t> next{1};
@@ -380,6 +393,7 @@ Routed StatusCall(Route route, std::string path, std::function<Status()> change)
 Result<delivery::StartAt> ResetTarget(const Request& req) {
   auto body = Body(req);
   if (!body.ok()) return body.status();
+  ANNALS_RETURN_IF_ERROR(delivery::OnlyKeys(*body, {"from"}, "body"));
   auto it = body->find("from");
   if (it == body->end()) return Status(StatusCode::kInvalidArgument, "from: required");
   return delivery::StartFromJson(*it);
@@ -538,8 +552,8 @@ Routed DeliveryRoutes::Subscriptions(Request& req, const std::vector<std::string
         Status s = delivery::SettingsFromJson(*it, &def.settings);
         if (!s.ok()) return answer(Fail(s, path, "settings"));
       }
-      if (auto it = body->find("paused"); it != body->end() && it->is_boolean()) {
-        def.paused = it->get<bool>();
+      if (Status s = delivery::OptBool(*body, "paused", &def.paused); !s.ok()) {
+        return answer(Fail(s, path, "paused"));
       }
       def.name = *name;
       BlockingCall call;  // resolving a start time may scan; the config append syncs
@@ -590,6 +604,7 @@ Routed DeliveryRoutes::Subscriptions(Request& req, const std::vector<std::string
       wait = *n;
     }
     if (auto v = p.Get("consumer")) consumer = *v;
+    if (!ValidConsumerName(consumer)) return answer(BadConsumer(path));
     if (auto u = p.Unknown()) {
       return answer(BadRequest("unknown query parameter '" + *u + "'", path, *u));
     }
@@ -613,7 +628,10 @@ Routed DeliveryRoutes::Subscriptions(Request& req, const std::vector<std::string
     auto max = MaxEvents(p);
     if (!max) return answer(BadRequest("max: 1 to 10000", path, "max"));
     std::string consumer;
-    if (auto v = p.Get("consumer")) consumer = *v;
+    if (auto v = p.Get("consumer")) {
+      if (!ValidConsumerName(*v)) return answer(BadConsumer(path));
+      consumer = *v;
+    }
     if (consumer.empty()) consumer = NextSseConsumer();
     if (auto u = p.Unknown()) {
       return answer(BadRequest("unknown query parameter '" + *u + "'", path, *u));
@@ -630,13 +648,25 @@ Routed DeliveryRoutes::Subscriptions(Request& req, const std::vector<std::string
     if (m != "POST") return answer(NotAllowed(m, "POST", path));
     auto body = Body(req);
     if (!body.ok()) return answer(Fail(body.status(), path, "body"));
+    const Status members =
+        action == "ack"
+            ? delivery::OnlyKeys(*body, {"ids"}, "body")
+            : delivery::OnlyKeys(*body, {"ids", "action", "reason", "retryAfterMs"}, "body");
+    if (!members.ok()) return answer(Fail(members, path, "body"));
     auto ids = Ids(*body);
     if (!ids.ok()) return answer(Fail(ids.status(), path, "ids"));
     Status s;
     if (action == "ack") {
       s = (*g)->Ack(*ids);
     } else {
-      const std::string a = body->value("action", std::string("retry"));
+      std::string a = "retry", reason;
+      uint64_t after = 0;
+      for (auto [field, read] :
+           {std::pair{"action", delivery::OptString(*body, "action", &a)},
+            std::pair{"reason", delivery::OptString(*body, "reason", &reason)},
+            std::pair{"retryAfterMs", delivery::OptUint(*body, "retryAfterMs", &after)}}) {
+        if (!read.ok()) return answer(Fail(read, path, field));
+      }
       delivery::NackAction na;
       if (a == "retry") {
         na = delivery::NackAction::kRetry;
@@ -647,9 +677,12 @@ Routed DeliveryRoutes::Subscriptions(Request& req, const std::vector<std::string
       } else {
         return answer(BadRequest("action: retry, park or skip", path, "action"));
       }
-      const auto after = body->value("retryAfterMs", uint64_t{0});
-      s = (*g)->Nack(*ids, na, body->value("reason", std::string()),
-                     std::chrono::milliseconds(std::min<uint64_t>(after, 86400000)));
+      if (after > kMaxRetryAfterMs) {
+        return answer(
+            BadRequest("retryAfterMs: at most " + std::to_string(kMaxRetryAfterMs) + " (a day)",
+                       path, "retryAfterMs"));
+      }
+      s = (*g)->Nack(*ids, na, reason, std::chrono::milliseconds(after));
     }
     return answer(s.ok() ? NoContent() : Fail(s, path, "ids"));
   }
