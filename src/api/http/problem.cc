@@ -17,8 +17,9 @@ constexpr std::array<ProblemInfo, 19> kProblems = {{
      "parameter or a range is not valid. `detail` says why and `field` names the culprit."},
     {ProblemKind::kTooLarge, 413, "too-large", "Too large",
      "An event, an append or the request body is over its size limit."},
-    {ProblemKind::kNotFound, 404, "not-found", "Stream not found",
-     "The stream has no events: it never existed or it was soft-deleted."},
+    {ProblemKind::kNotFound, 404, "not-found", "Not found",
+     "The stream has no events (it never existed or it was soft-deleted), or the consumer "
+     "group, webhook or relay named in the path does not exist. `detail` says which."},
     {ProblemKind::kWrongExpectedRevision, 409, "wrong-expected-revision", "Wrong expected revision",
      "The optimistic concurrency check failed: `expectedRevision` is what the request "
      "expected, `actualRevision` the stream's last revision (null when it has no events). "
