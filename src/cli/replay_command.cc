@@ -147,6 +147,10 @@ void ReplayStream(EventStore& store, const ReplayOptions& o, Sink& sink, bool tt
   request.max_count = kPageEvents;
   Result<StreamInfo> info = store.GetStreamInfo(o.stream);
   if (!info.ok()) Fail(info.status());
+  // From the end: what follows the stream's last event, which a replay never reaches (it
+  // stops at the stream as it was when it started). `request.from` would read nullopt as
+  // the start.
+  if (!from->has_value()) return;
   const uint64_t last = info->last_revision ? info->last_revision->value : 0;
   Progress progress(tty, request.from->value, last + 1);
   uint64_t sent = 0;
@@ -236,7 +240,8 @@ void AddReplayCommand(CLI::App& app) {
       ->check(NonEmpty());
   command
       ->add_option("--from", o->from,
-                   "Start here: start, a revision (--stream) or a position (inclusive)")
+                   "Start here: start, end (nothing yet: a replay stops at the end it "
+                   "found), a revision (--stream) or a position (inclusive)")
       ->check(NonEmpty());
   command->add_option("--since", o->since, "Only events created at or after this RFC 3339 time")
       ->check(NonEmpty());

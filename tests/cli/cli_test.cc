@@ -254,6 +254,14 @@ TEST_F(CliTest, ReadingAStreamForwardsFromTheEndPrintsNothing) {
   r = Annals("read", {"--stream", "s", "--from", "end", "--backwards", "--json"});
   EXPECT_EQ(JsonLines(r).size(), 3u) << r;
   EXPECT_EQ(Annals("read", {"--stream", "nope", "--from", "end"}).exit_code, kNotFound);
+  // `replay` read nullopt as the start too, and replayed the whole stream.
+  r = Annals("replay", {"--stream", "s", "--from", "end", "--no-progress"});
+  EXPECT_EQ(r.exit_code, kOk) << r;
+  EXPECT_EQ(Lines(r.out).size(), 0u) << r;
+  r = Annals("replay", {"--from", "end", "--no-progress"});
+  EXPECT_EQ(r.exit_code, kOk) << r;
+  EXPECT_EQ(Lines(r.out).size(), 0u) << r;
+  EXPECT_EQ(Annals("replay", {"--stream", "nope", "--from", "end"}).exit_code, kNotFound);
 }
 
 TEST_F(CliTest, AnEmptyIdIsRefusedNotReplacedByARandomOne) {
