@@ -32,9 +32,21 @@ StreamRow StreamRowAt(const Rows& rows, int row) {
 
 Result<std::optional<StreamRow>> ReadStreamRow(Connection& c, const std::string& stream,
                                                bool lock) {
-  const std::string select =
-      std::string(kSelectStreamRow) + (lock ? " FOR UPDATE OF s" : std::string());
-  Result<Rows> rows = c.Exec(select, Params().Text(stream));
+  if (lock) {
+    // The lock first, in a statement of its own. A `FOR UPDATE` that waited for another
+    // writer re-reads the locked row at its newest version, but not the rows joined to it:
+    // in the same statement the stream's metadata would be as the statement's snapshot saw it,
+    // before that writer. Two nodes recreating a soft-deleted stream both saw it soft-deleted
+    // (each wrote a `$tb`, hiding the other's acknowledged events), an append after a racing
+    // soft delete set the stream back to soft-deleted, and concurrent metadata writes all
+    // passed the same expected revision. The SELECT below takes a new snapshot (READ
+    // COMMITTED), after the lock: everything the previous holder committed.
+    Result<Rows> locked =
+        c.Exec("SELECT 1 FROM streams WHERE name = $1 FOR UPDATE", Params().Text(stream));
+    if (!locked.ok()) return locked.status();
+    if (locked->size() == 0) return std::optional<StreamRow>();
+  }
+  Result<Rows> rows = c.Exec(std::string(kSelectStreamRow), Params().Text(stream));
   if (!rows.ok()) return rows.status();
   if (rows->size() == 0) return std::optional<StreamRow>();
   return std::optional<StreamRow>(StreamRowAt(*rows, 0));

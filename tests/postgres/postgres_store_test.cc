@@ -592,5 +592,86 @@ TEST(PostgresStoreTest, TheSameIdsRacingIntoTwoStreamsCommitOnce) {
   }
 }
 
+// Three stores on one database (as three nodes) race the writes that read a stream's metadata
+// under its row lock. A `SELECT ... FOR UPDATE` that waited re-read the stream's row but not
+// its joined metadata: two recreations of a soft-deleted stream each wrote a `$tb` (hiding the
+// other's acknowledged events), an append after a racing soft delete set the stream back to
+// soft-deleted, and concurrent metadata writes all passed one expected revision.
+TEST(PostgresStoreTest, NodesRacingOnAStreamsMetadataAgreeWithEveryAnswer) {
+  const std::string conninfo = pg::testing::FreshSchemaConninfo();
+  std::vector<std::unique_ptr<EventStore>> nodes;
+  for (int i = 0; i < 3; ++i) {
+    nodes.push_back(OpenOrFail({.conninfo = conninfo}));
+    ASSERT_NE(nodes.back(), nullptr);
+  }
+  auto visible = [&](const std::string& stream) {
+    std::set<uint64_t> revisions;
+    auto read = nodes[0]->ReadStream({.stream = stream, .max_count = 100});
+    if (read.ok()) {
+      for (const auto& e : read->events) revisions.insert(e.revision.value);
+    }
+    return revisions;
+  };
+  for (int round = 0; round < 12; ++round) {
+    // Appends racing each other to recreate a soft-deleted stream: every one acknowledged
+    // is visible.
+    const std::string recreated = "recreated-" + std::to_string(round);
+    ASSERT_TRUE(nodes[0]->Append(OneEvent(recreated)).ok());
+    ASSERT_TRUE(nodes[0]->DeleteStream(recreated, ExpectedRevision::Any(), DeleteMode::kSoft).ok());
+    std::vector<std::future<Result<AppendResult>>> appends;
+    for (auto& node : nodes) {
+      appends.push_back(std::async(
+          std::launch::async, [&node, &recreated] { return node->Append(OneEvent(recreated)); }));
+    }
+    std::set<uint64_t> acknowledged;
+    for (auto& a : appends) {
+      Result<AppendResult> r = a.get();
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      acknowledged.insert(r->first_revision.value);
+    }
+    EXPECT_EQ(visible(recreated), acknowledged) << recreated;
+
+    // A soft delete racing two appends: the appends that commit after it are visible.
+    const std::string raced = "raced-" + std::to_string(round);
+    ASSERT_TRUE(nodes[0]->Append(OneEvent(raced)).ok());
+    auto deleted = std::async(std::launch::async, [&] {
+      return nodes[0]->DeleteStream(raced, ExpectedRevision::Any(), DeleteMode::kSoft);
+    });
+    auto first = std::async(std::launch::async, [&] { return nodes[1]->Append(OneEvent(raced)); });
+    auto second = std::async(std::launch::async, [&] { return nodes[2]->Append(OneEvent(raced)); });
+    Result<DeleteResult> d = deleted.get();
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    std::set<uint64_t> after_delete;
+    for (auto* f : {&first, &second}) {
+      Result<AppendResult> r = f->get();
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      if (r->position.value > d->position.value) after_delete.insert(r->first_revision.value);
+    }
+    EXPECT_EQ(visible(raced), after_delete) << raced;
+
+    // Metadata writes with one expected revision: exactly one wins.
+    const std::string described = "described-" + std::to_string(round);
+    ASSERT_TRUE(nodes[0]->Append(OneEvent(described)).ok());
+    std::vector<std::future<Result<AppendResult>>> writes;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      writes.push_back(std::async(std::launch::async, [&, i] {
+        StreamMetadata metadata;
+        metadata.max_count = 10 + i;
+        return nodes[i]->SetStreamMetadata(described, ExpectedRevision::NoStream(), metadata);
+      }));
+    }
+    int won = 0;
+    for (auto& w : writes) {
+      Result<AppendResult> r = w.get();
+      if (r.ok()) {
+        ++won;
+      } else {
+        EXPECT_EQ(r.status().code(), StatusCode::kWrongExpectedRevision) << r.status().ToString();
+      }
+    }
+    EXPECT_EQ(won, 1) << described;
+  }
+}
+
 }  // namespace
 }  // namespace annals
