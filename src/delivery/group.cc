@@ -124,13 +124,19 @@ Status Group::CheckDriven() const { return Driven() ? Status::Ok() : NotDriven()
 
 Status Group::NotDriven() const {
   // def_.name never changes (Update changes the settings), so it is read without mu_.
-  std::string detail = "'" + def_.name + "' is driven by ";
   Result<std::optional<std::string>> driver =
       driver_ ? driver_() : Result<std::optional<std::string>>(std::optional<std::string>());
   if (!driver.ok()) {
-    detail += "another Annals node on this database (which one is not known: " +
-              driver.status().message() + ")";
-  } else if (!*driver) {
+    // The lease holder cannot be asked: the database is most likely down, and then no node
+    // drives it (each lost its lease with its session).
+    return Status(StatusCode::kUnavailable,
+                  "'" + def_.name +
+                      "' is not driven here, and which node drives it (if any) cannot be "
+                      "known now: " +
+                      driver.status().message() + "; retry");
+  }
+  std::string detail = "'" + def_.name + "' is driven by ";
+  if (!*driver) {
     detail += "no Annals node at the moment (a node takes it over within about a second)";
   } else {
     detail += "node " + **driver + ", another Annals node on this database";

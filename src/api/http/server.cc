@@ -35,6 +35,8 @@ namespace {
 
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::string_view kServerHeader = "annals/0.1";
+// How soon an SSE subscriber's read is tried again after the store answered kUnavailable.
+constexpr auto kSseRetryAfterUnavailable = std::chrono::milliseconds(500);
 
 // Parses "host:port" or "[v6]:port".
 std::optional<tcp::endpoint> ParseListen(const std::string& text) {
@@ -690,7 +692,12 @@ asio::awaitable<void> Server::Impl::Session(Stream stream, std::shared_ptr<Conn>
       metrics->CountRequest(routed.route, method, status);
       break;
     }
-    if (response.status >= 500) {
+    if (response.status == 503) {
+      // Unavailable: shutting down, a limit, a database outage. The condition is logged once
+      // where it is met (the store logs an outage and its end); one line per refused request
+      // flooded the log during every outage.
+      spdlog::debug("http: {} {} -> 503 {}", req.method, req.target, response.body);
+    } else if (response.status >= 500) {
       spdlog::error("http: {} {} -> {} {}", req.method, req.target, response.status, response.body);
     } else if (response.status == 401 || response.status == 403) {
       spdlog::warn("http: denied {} {} ({}): {}", req.method, req.target,
@@ -873,6 +880,16 @@ asio::awaitable<void> Server::Impl::SseProduce(SseState& s, SseCursor& cursor, b
       continue;
     }
     auto batch = cursor.ReadBatch(&s.pending);
+    if (!batch.ok() && batch.status().code() == StatusCode::kUnavailable) {
+      // The store cannot be reached for now (a PostgreSQL restart): the subscriber stays, kept
+      // alive by heartbeats, and the same read is tried again (a failed read moved nothing).
+      // Closing it made every client of the node reconnect after each outage.
+      s.pending += kSseHeartbeat;
+      wake_writer();
+      s.producer_timer.expires_after(kSseRetryAfterUnavailable);
+      co_await s.producer_timer.async_wait(kNoThrow);
+      continue;
+    }
     if (!batch.ok()) {
       Problem p = ProblemFromStatus(batch.status(), cursor.spec().instance);
       AppendSseFrame(&s.pending, "error", {}, ProblemJson(p));
