@@ -197,9 +197,14 @@ Params WindowParams(const ReadAllRequest& request, int64_t limit, uint64_t inlin
   std::vector<std::string_view> types(filter.event_types.begin(), filter.event_types.end());
   std::vector<std::string_view> type_prefixes(filter.type_prefixes.begin(),
                                               filter.type_prefixes.end());
+  // The window's bounds add the scan to the start. With a custom plan PostgreSQL folds that
+  // sum of two parameters while planning, whichever CASE branch runs, so a start near 2^63
+  // failed with "bigint out of range". Positions never come near 2^62: a start beyond it is
+  // beyond the head all the same.
+  constexpr int64_t kFar = int64_t{1} << 62;
   Params params;
-  params.Int64(ClampToInt64(request.from.value))
-      .Int64(ClampToInt64(request.max_scan))
+  params.Int64(std::min(ClampToInt64(request.from.value), kFar))
+      .Int64(std::min(ClampToInt64(request.max_scan), kFar))
       .Int64(limit)
       .TextArray(stream_prefixes)
       .Text(filter.category)

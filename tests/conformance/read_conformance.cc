@@ -308,6 +308,18 @@ TEST_P(ConformanceTest, ReadAll_AtTheEndNextIsTheHeadAndResumesWithNewEvents) {
   EXPECT_EQ(later.next, store().Head());
 }
 
+// A start far beyond the head (a client's "end", a Last-Event-ID near 2^63) reads nothing; on
+// PostgreSQL the window's bounds overflowed a bigint while the statement was planned.
+TEST_P(ConformanceTest, ReadAll_ForwardsFromFarBeyondTheHeadIsEmpty) {
+  ASSERT_OK(store().Append(Req("order-1", Evs(2))));
+  for (uint64_t from :
+       {uint64_t{1} << 62, uint64_t{INT64_MAX}, uint64_t{INT64_MAX} + 1, Position::End().value}) {
+    ASSERT_OK_AND_ASSIGN(ReadAllResult read, store().ReadAll({.from = Position{from}}));
+    EXPECT_TRUE(read.events.empty()) << from;
+    EXPECT_TRUE(read.end_of_log) << from;
+  }
+}
+
 // ---- ReadAll: filters. ----
 
 TEST_P(ConformanceTest, Filter_StreamPrefixesMatchAnyOf) {

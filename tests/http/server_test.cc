@@ -144,6 +144,13 @@ TEST_F(HttpApiTest, ReadPagingDirectionAndLimits) {
   EXPECT_EQ(unknown.json()["field"], "limt");
   ExpectProblem(Http("GET", Url("/streams/" + Unique("missing"))), 404, "not-found");
   ExpectProblem(Http("GET", Url("/streams/%ZZ")), 400, "invalid-argument");
+  // Query values are UTF-8 on every store (PostgreSQL refused others with its own error).
+  for (const char* query :
+       {"/all?streamPrefix=%ff", "/all?type=a%c3", "/streams?after=%ff", "/streams?prefix=%80"}) {
+    auto invalid = Http("GET", Url(query));
+    ExpectProblem(invalid, 400, "invalid-argument");
+    EXPECT_NE(invalid.body.find("not valid UTF-8"), std::string::npos) << query << invalid.body;
+  }
 }
 
 TEST_F(HttpApiTest, ExpectedRevisionConflictsAnswer409WithBothRevisions) {

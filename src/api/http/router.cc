@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "annals/engine.h"
+#include "annals/limits.h"
 #include "api/http/auth.h"
 #include "api/http/delivery_routes.h"
 #include "api/http/encoding.h"
@@ -84,6 +85,14 @@ class Query {
   std::optional<std::string> Unknown() const {
     for (size_t i = 0; i < params_.size(); ++i) {
       if (!used_[i]) return params_[i].first;
+    }
+    return std::nullopt;
+  }
+  // The first parameter whose (decoded) value is not UTF-8: names, types, prefixes and
+  // regexes all are, and PostgreSQL refused such text with its own error.
+  std::optional<std::string> NotUtf8() const {
+    for (const auto& [name, value] : params_) {
+      if (!IsValidUtf8(value)) return name;
     }
     return std::nullopt;
   }
@@ -521,6 +530,7 @@ Routed QueryFail(Route route, const ParseError& e, std::string_view path) {
 
 std::optional<ParseError> CheckUnknown(const Query& q) {
   if (auto u = q.Unknown()) return ParseError{*u, "is not a known parameter"};
+  if (auto n = q.NotUtf8()) return ParseError{*n, "not valid UTF-8"};
   return std::nullopt;
 }
 
