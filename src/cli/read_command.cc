@@ -13,6 +13,7 @@
 #include "cli/cli_common.h"
 #include "cli/cli_input.h"
 #include "cli/commands.h"
+#include "cli/page_size.h"
 #include "core/rfc3339.h"
 
 namespace annals::cli {
@@ -81,40 +82,10 @@ ReadStreamRequest StreamRequest(const ReadOptions& options) {
   return request;
 }
 
-// The store refuses a whole page when one of its records is damaged, but docs/cli.md
-// promises the events before the damage on stdout. After such a refusal the same events are
-// asked for again one at a time, which prints them and stops at the damaged one; pages stay
-// large otherwise.
-class PageSize {
- public:
-  uint64_t Next(uint64_t remaining) const {
-    return single_ > 0 ? 1 : std::min(remaining, kPageEvents);
-  }
-  // After a read of `page_size` events failed with `status`: true to retry one event at a
-  // time (once per damage, and only when the page had room for events before the damage),
-  // false when the read is over, and Verdict() says why.
-  bool RetryAfter(const Status& status, uint64_t page_size) {
-    if (damage_ || status.code() != StatusCode::kCorruption || page_size <= 1) return false;
-    damage_ = status;
-    single_ = page_size;
-    return true;
-  }
-  // The failure to report: the damage the page met. A one-event read that starts at the
-  // damaged record says only that its position is not the start of an event.
-  const Status& Verdict(const Status& status) const { return damage_ ? *damage_ : status; }
-  void Read() {
-    if (single_ > 0) --single_;
-  }
-
- private:
-  uint64_t single_ = 0;           // events still to read one at a time
-  std::optional<Status> damage_;  // what the page that failed met
-};
-
 void ReadOneStream(Engine& engine, ReadStreamRequest request, uint64_t limit,
                    EventPrinter& printer) {
   uint64_t remaining = limit;
-  PageSize size;
+  PageSize size(kPageEvents);
   while (remaining > 0) {
     request.max_count = size.Next(remaining);
     Result<ReadStreamResult> page = engine.ReadStream(request);
@@ -152,7 +123,7 @@ ReadAllRequest AllRequest(const ReadOptions& options) {
 
 void ReadAllEvents(Engine& engine, ReadAllRequest request, uint64_t limit, EventPrinter& printer) {
   uint64_t remaining = limit;
-  PageSize size;
+  PageSize size(kPageEvents);
   while (remaining > 0) {
     request.max_count = size.Next(remaining);
     Result<ReadAllResult> page = engine.ReadAll(request);

@@ -15,6 +15,7 @@
 #include "cli/cli_common.h"
 #include "cli/cli_input.h"
 #include "cli/commands.h"
+#include "cli/page_size.h"
 #include "core/rfc3339.h"
 #include "sdk/http_client.h"
 #include "sdk/remote_codec.h"
@@ -154,9 +155,13 @@ void ReplayStream(EventStore& store, const ReplayOptions& o, Sink& sink, bool tt
   const uint64_t last = info->last_revision ? info->last_revision->value : 0;
   Progress progress(tty, request.from->value, last + 1);
   uint64_t sent = 0;
+  PageSize size(kPageEvents);
   while (true) {
+    request.max_count = size.Next(kPageEvents);
     Result<ReadStreamResult> page = store.ReadStream(request);
-    if (!page.ok()) Fail(page.status());
+    if (!page.ok() && size.RetryAfter(page.status(), request.max_count)) continue;
+    if (!page.ok()) Fail(size.Verdict(page.status()));
+    size.Read();
     for (const RecordedEvent& e : page->events) {
       if (e.revision.value > last) break;  // the stream as it was at the start
       if (since && e.created < *since) continue;
@@ -185,9 +190,13 @@ void ReplayLog(EventStore& store, const ReplayOptions& o, Sink& sink, bool tty) 
   const Position head = store.Head();
   Progress progress(tty, from->value, head.value);
   uint64_t sent = 0;
+  PageSize size(kPageEvents);
   while (request.from < head) {
+    request.max_count = size.Next(kPageEvents);
     Result<ReadAllResult> page = store.ReadAll(request);
-    if (!page.ok()) Fail(page.status());
+    if (!page.ok() && size.RetryAfter(page.status(), request.max_count)) continue;
+    if (!page.ok()) Fail(size.Verdict(page.status()));
+    size.Read();
     for (const RecordedEvent& e : page->events) {
       if (e.position >= head) break;
       if (since && e.created < *since) continue;

@@ -924,6 +924,22 @@ TEST_F(CliTest, ReadPrintsTheEventsBeforeADamagedRecord) {
   EXPECT_EQ(Lines(r.out).size(), 2u) << r;
 }
 
+// `replay` too: it printed nothing before the damaged record's error.
+TEST_F(CliTest, ReplayPrintsTheEventsBeforeADamagedRecord) {
+  const std::vector<uint64_t> positions = AppendThreeAndDamageTheSecond();
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--no-progress"},
+        std::vector<std::string>{"--stream", "order-1", "--no-progress"},
+        std::vector<std::string>{"--category", "order", "--no-progress"}}) {
+    CliResult r = Annals("replay", args);
+    EXPECT_EQ(r.exit_code, kCorruption) << r;
+    std::vector<simdjson::dom::element> events = JsonLines(r);
+    ASSERT_EQ(events.size(), 1u) << r;
+    EXPECT_EQ(uint64_t(events[0]["position"]), positions[0]) << r;
+    EXPECT_THAT(r.err, HasSubstr(std::to_string(positions[1]))) << r;
+  }
+}
+
 TEST_F(CliTest, MidLogDamageFoundAtOpenFollowsTheCorruptionPolicy) {
   const std::vector<uint64_t> positions = AppendThreeAndDamageTheSecond();
   // The index is derived from the log: without it, opening replays the whole log and meets
